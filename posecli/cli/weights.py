@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from posecli.cli.options import not_landed
+from posecli.cli.weights_import import import_weights
 
 app = typer.Typer(help="List, verify, download and import model weights.", no_args_is_help=True)
 
@@ -13,3 +14,6 @@ app = typer.Typer(help="List, verify, download and import model weights.", no_ar
 def list_weights() -> None:
     """List the weights in the manifest."""
     not_landed("weights list", 2)
+
+
+app.command("import")(import_weights)
