@@ -28,14 +28,18 @@ class Detection:
 class PoseInstance:
     """One person in one frame.
 
-    keypoints: ``(K, 3)`` float ``x, y, score`` in the 17-slot PoseTrack layout (``keypoints.py``).
+    keypoints: ``(K, 3)`` float ``x, y, score`` in the 17-slot PoseTrack layout (``keypoints.py``);
+    a joint the model did not locate has score 0.
     box: ``(4,)`` float ``x1, y1, x2, y2``; score: person score; track_id: ``None`` until tracked.
+    coco_keypoints: optional ``(17, 3)`` in the COCO layout, for models that know the eyes (the
+    embedded BlazePose model); COCO export falls back to ``keypoints`` with slots 1 and 2 unset.
     """
 
     keypoints: np.ndarray
     box: np.ndarray
     score: float
     track_id: int | None = None
+    coco_keypoints: np.ndarray | None = None
 
     def with_track_id(self, track_id: int | None) -> PoseInstance:
         return replace(self, track_id=track_id)

@@ -1,0 +1,1 @@
+"""Person detectors behind one protocol (``base.Detector``)."""

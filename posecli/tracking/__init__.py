@@ -1,0 +1,1 @@
+"""Multi-person trackers behind one protocol (``base.Tracker``)."""
