@@ -1,0 +1,126 @@
+"""The weights manifest, verification and the downloader (against a file served from localhost)."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from posecli import weights
+from posecli.errors import PoseCliError
+
+_original_load = weights.load_manifest
+
+
+def test_embedded_blazepose_files_verify() -> None:
+    entry = weights.get_entry("blazepose_full")
+    paths = weights.fetch("blazepose_full", quiet=True)
+    assert [p.name for p in paths] == ["pose_detection.tflite", "pose_landmark_full.tflite"]
+    assert weights.status(entry) == "ok"
+
+
+def test_unknown_name_lists_known_ones() -> None:
+    with pytest.raises(PoseCliError, match="blazepose_full"):
+        weights.get_entry("no_such_model")
+
+
+@pytest.fixture()
+def served_dir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """A folder served over HTTP on 127.0.0.1; yields (folder, base URL)."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, *args) -> None:  # keep test output clean
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def _write_manifest(path: Path, url: str, sha256: str) -> None:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "tiny": {
+                    "kind": "download",
+                    "arch": "hrnet_w32",
+                    "licence": "MIT",
+                    "source": "test",
+                    "files": [{"name": "tiny.bin", "sha256": sha256, "url": url}],
+                }
+            }
+        )
+    )
+
+
+def test_download_verifies_caches_and_reuses(
+    served_dir: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, base = served_dir
+    payload = bytes(range(256)) * 4096  # 1 MiB, several chunks
+    (root / "tiny.bin").write_bytes(payload)
+    manifest = tmp_path / "manifest.yaml"
+    _write_manifest(manifest, f"{base}/tiny.bin", hashlib.sha256(payload).hexdigest())
+    monkeypatch.setattr(weights, "load_manifest", lambda path=None: _original_load(manifest))
+    monkeypatch.setenv("POSECLI_CACHE", str(tmp_path / "cache"))
+
+    [path] = weights.fetch("tiny", quiet=True)
+    assert path == tmp_path / "cache" / "tiny" / "tiny.bin"
+    assert path.read_bytes() == payload
+    # A second fetch must not download again: remove the served file and fetch once more.
+    (root / "tiny.bin").unlink()
+    assert weights.fetch("tiny", quiet=True) == [path]
+    # No temporary files are left beside the cached file.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["tiny.bin"]
+
+
+def test_download_with_wrong_checksum_keeps_nothing(
+    served_dir: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, base = served_dir
+    (root / "tiny.bin").write_bytes(b"tampered bytes")
+    manifest = tmp_path / "manifest.yaml"
+    _write_manifest(manifest, f"{base}/tiny.bin", hashlib.sha256(b"the real bytes").hexdigest())
+    monkeypatch.setattr(weights, "load_manifest", lambda path=None: _original_load(manifest))
+    monkeypatch.setenv("POSECLI_CACHE", str(tmp_path / "cache"))
+
+    with pytest.raises(PoseCliError, match="sha256 mismatch"):
+        weights.fetch("tiny", quiet=True)
+    cached = tmp_path / "cache" / "tiny"
+    assert not cached.exists() or list(cached.iterdir()) == []
+
+
+def test_unreachable_server_suggests_weights_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manifest = tmp_path / "manifest.yaml"
+    _write_manifest(manifest, "http://127.0.0.1:9/none.bin", "0" * 64)
+    monkeypatch.setattr(weights, "load_manifest", lambda path=None: _original_load(manifest))
+    monkeypatch.setenv("POSECLI_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(PoseCliError, match="--weights PATH"):
+        weights.fetch("tiny", quiet=True)
+
+
+def test_corrupt_embedded_file_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "pose_detection.tflite"
+    bad.write_bytes(b"not the model")
+    entry = weights.get_entry("blazepose_full")
+    with pytest.raises(PoseCliError, match="sha256 mismatch"):
+        weights.verify_file(bad, entry.files[0])
+
+
+def test_malformed_manifest_names_entry(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text("broken:\n  kind: download\n  arch: x\n  licence: MIT\n  source: s\n  files: [{name: a, sha256: b}]\n")
+    with pytest.raises(PoseCliError, match="broken: a download entry needs a url"):
+        weights.load_manifest(manifest)
