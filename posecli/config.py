@@ -1,0 +1,258 @@
+"""Experiment configuration: typed dataclasses for the data, training and evaluation sections, plus
+the model section (``posecli.models.config.ModelConfig``).
+
+A recipe in ``configs/`` is one whole experiment (no inheritance). ``load_config(path, overrides)``
+reads it, applies ``--set section.key=value`` overrides (values parsed as YAML), rejects unknown keys
+and wrong types with a ``PoseCliError`` that names the file and the key, and returns an
+``ExperimentConfig``; ``to_dict`` gives the resolved config that every checkpoint stores.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from posecli.errors import PoseCliError
+from posecli.models.config import ModelConfig
+
+DATASETS = ("posetrack", "synthetic")
+LAYOUTS = ("auto", "posetrack17", "posetrack18", "posetrack21")
+DECODERS = ("argmax", "dark")
+
+
+@dataclass
+class DataConfig:
+    """Where the clips come from and how they are augmented (reference values, ``models.md`` §7)."""
+
+    dataset: str = "posetrack"  # "posetrack" (a PoseTrack root) or "synthetic" (generated on first use)
+    root: str | None = None  # dataset root; `posecli train --data-root` sets it
+    layout: str = "auto"  # PoseTrack layout: auto-detected, or posetrack17 / posetrack18 / posetrack21
+    train_split: str = "train"  # split used for training
+    val_split: str = "val"  # split used for validation
+    val_boxes: str | None = None  # detection-box JSON for validation; None → GT boxes
+    box_score_threshold: float = 0.2  # detection boxes below this score are dropped (IMAGE_THRE)
+    bbox_enlarge: float = 1.25  # crop = box expanded to the aspect ratio, × this (BBOX_ENLARGE_FACTOR)
+    sigma: float = 3.0  # heatmap Gaussian σ in heatmap pixels
+    scale_factor: float = 0.35  # random scale × clip(1 + s·N(0,1), 1 − s, 1 + s)
+    rotation_factor: float = 45.0  # random rotation clip(r·N(0,1), −2r, 2r) degrees
+    rotation_prob: float = 0.6  # probability that a clip is rotated at all
+    flip_prob: float = 0.5  # horizontal flip probability (flip pairs swapped)
+    half_body_prob: float = 0.3  # half-body crop probability, when > half_body_min_joints joints are visible
+    half_body_min_joints: int = 8  # see half_body_prob
+    workers: int = 4  # DataLoader worker processes per training process (0 = load in the main process)
+    pin_memory: bool = True  # page-locked host batches (only used on CUDA)
+    max_train_samples: int | None = None  # use only the first N training clips (quick experiments)
+    max_val_samples: int | None = None  # use only the first N validation clips
+    synthetic_videos: int = 6  # synthetic data: train videos (val gets synthetic_val_videos)
+    synthetic_val_videos: int = 2  # synthetic data: val videos
+    synthetic_frames: int = 16  # synthetic data: frames per video
+    synthetic_people: int = 2  # synthetic data: figures per video
+    synthetic_size: tuple[int, int] = (320, 240)  # synthetic data: frame (W, H) in pixels
+    synthetic_seed: int = 0  # synthetic data: generator seed
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation (FAMI-Pose reference values, ``models.md`` §8)."""
+
+    epochs: int = 21  # passes over the training clips
+    batch_size: int = 48  # clips per optimizer step and process (DDP multiplies by the world size)
+    lr: float = 1e-3  # Adam learning rate
+    weight_decay: float = 0.0  # Adam weight decay (the reference config's 1e-4 never reached Adam)
+    lr_steps: tuple[int, ...] = (8, 12, 16)  # MultiStepLR milestones in epochs
+    lr_factor: float = 0.1  # MultiStepLR gamma
+    grad_clip: float | None = None  # max global gradient norm; None → no clipping
+    amp: bool = True  # mixed precision (bfloat16 autocast) on CUDA; ignored on the CPU
+    seed: int = 0  # seeds torch, numpy and the per-clip augmentation draws
+    deterministic: bool = False  # torch deterministic algorithms (exact resume checks, slower)
+    max_steps: int | None = None  # stop after this many optimizer steps in total (smoke runs, tests)
+    log_every: int = 10  # steps between JSON-lines log records (and the last step of each epoch)
+    checkpoint_every: int | None = None  # also write the last checkpoint every N steps; None → per epoch
+    sync_bn: bool = False  # convert BatchNorm to SyncBatchNorm under DDP
+    init_checkpoint: str | None = None  # HRNet checkpoint (path) loaded into the backbone before training
+
+
+@dataclass
+class EvalConfig:
+    """Per-epoch validation."""
+
+    every: int = 1  # epochs between validations (0 = never; the last epoch is always validated if > 0)
+    batch_size: int = 32  # clips per forward pass
+    decode: str = "argmax"  # heatmap decoding: "argmax" (+¼ px, FAMI-Pose) or "dark" (TDMI)
+    flip_test: bool = False  # average with the horizontally flipped clip (reference validation: off)
+    mode: str = "poseval"  # `posecli eval` mode used for the AP
+
+
+@dataclass
+class ExperimentConfig:
+    """One whole experiment: model, data, training and evaluation."""
+
+    name: str = "experiment"  # run name (default output folder: runs/train/<name>)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (tuples as lists), loadable again with ``config_from_dict``."""
+        out: dict[str, Any] = {"name": self.name, "model": self.model.to_dict()}
+        for section in ("data", "train", "eval"):
+            values = dataclasses.asdict(getattr(self, section))
+            out[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+        return out
+
+
+_SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
+
+
+def config_from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Build an ``ExperimentConfig``; unknown sections/keys and wrong types raise ``PoseCliError``."""
+    if not isinstance(data, dict):
+        raise PoseCliError(f"{source}: expected a mapping with sections model, data, train, eval")
+    unknown = sorted(set(data) - {"name", "model", *_SECTIONS})
+    if unknown:
+        raise PoseCliError(f"{source}: unknown section(s) {', '.join(unknown)}; known: name, model, data, train, eval")
+    kwargs: dict[str, Any] = {}
+    if "name" in data:
+        kwargs["name"] = str(data["name"])
+    model = data.get("model") or {}
+    if not isinstance(model, dict):
+        raise PoseCliError(f"{source}: model: expected a mapping")
+    try:
+        kwargs["model"] = ModelConfig.from_dict(model)
+    except (TypeError, ValueError) as error:
+        raise PoseCliError(f"{source}: model: {error}") from None
+    for name, cls in _SECTIONS.items():
+        kwargs[name] = _section(cls, data.get(name) or {}, f"{source}: {name}")
+    config = ExperimentConfig(**kwargs)
+    _check_choices(config, source)
+    return config
+
+
+def _section(cls: type, values: Any, where: str) -> Any:
+    if not isinstance(values, dict):
+        raise PoseCliError(f"{where}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise PoseCliError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**{k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()})
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    """Check ``value`` against a field type (int, float, bool, str, ``X | None``, tuples) and convert."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        inner = [o for o in options if o is not type(None)]
+        return _coerce(value, inner[0], where)
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, list | tuple):
+            raise PoseCliError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], where) for v in value)
+        if len(value) != len(args):
+            raise PoseCliError(f"{where}: expected {len(args)} values, got {value!r}")
+        return tuple(_coerce(v, a, where) for v, a in zip(value, args, strict=True))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise PoseCliError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PoseCliError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PoseCliError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise PoseCliError(f"{where}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def _check_choices(config: ExperimentConfig, source: str) -> None:
+    checks = (
+        ("data.dataset", config.data.dataset, DATASETS),
+        ("data.layout", config.data.layout, LAYOUTS),
+        ("eval.decode", config.eval.decode, DECODERS),
+    )
+    for key, value, allowed in checks:
+        if value not in allowed:
+            raise PoseCliError(f"{source}: {key}: '{value}' is not one of {', '.join(allowed)}")
+    positive = (
+        ("train.epochs", config.train.epochs),
+        ("train.batch_size", config.train.batch_size),
+        ("eval.batch_size", config.eval.batch_size),
+        ("train.log_every", config.train.log_every),
+    )
+    for key, value in positive:
+        if value < 1:
+            raise PoseCliError(f"{source}: {key}: must be ≥ 1, got {value}")
+    if config.train.lr <= 0:
+        raise PoseCliError(f"{source}: train.lr: must be > 0, got {config.train.lr}")
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "--set") -> dict[str, Any]:
+    """Apply ``section.key=value`` strings to a config dict (values parsed as YAML); returns a copy."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for item in overrides:
+        if "=" not in item:
+            raise PoseCliError(f"{source} {item!r}: expected section.key=value, e.g. train.lr=1e-4")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            raise PoseCliError(f"{source} {item!r}: the value is not valid YAML") from None
+        if parts == ["name"]:
+            out["name"] = value
+            continue
+        if len(parts) != 2 or not all(parts):
+            raise PoseCliError(f"{source} {item!r}: the key must be section.key (e.g. train.lr) or name")
+        section, name = parts
+        if section not in ("model", *_SECTIONS):
+            raise PoseCliError(f"{source} {item!r}: unknown section '{section}'; known: model, data, train, eval")
+        out.setdefault(section, {})
+        if not isinstance(out[section], dict):
+            raise PoseCliError(f"{source} {item!r}: section '{section}' is not a mapping")
+        out[section][name] = value
+    return out
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Read a YAML recipe (or start from the defaults when ``path`` is None) and apply overrides."""
+    data: dict[str, Any] = {}
+    source = "config"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            raise PoseCliError(f"--config: cannot read {path} ({error.strerror or error})") from None
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:
+            raise PoseCliError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise PoseCliError(f"{path}: expected a mapping with sections model, data, train, eval")
+    data = apply_overrides(data, overrides or [])
+    return config_from_dict(data, source)
