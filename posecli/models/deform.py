@@ -1,0 +1,124 @@
+"""Modulated deformable convolution (DCNv2) with torchvision semantics and a CPU ``grid_sample`` form.
+
+``DeformConv2d`` keeps the parameter names of ``torchvision.ops.DeformConv2d`` (``weight``, ``bias``)
+so reference FAMI-Pose/TDMI state dicts load unchanged. Offsets are ``(N, 2·G·kh·kw, Ho, Wo)`` with
+channel ``g·2·kh·kw + 2·k + {0: dy, 1: dx}`` for offset group g and kernel tap ``k = i·kw + j``; masks
+are ``(N, G·kh·kw, Ho, Wo)`` used raw (no sigmoid, as the reference). G is inferred from the offset
+channels (12 in the reference at C = 48).
+
+``deform_conv2d_grid_sample`` computes the same result by sampling every tap of every offset group
+with one bilinear ``grid_sample`` call (zero padding, ``align_corners=True`` so that normalised grid
+coordinates hit pixel centres exactly), weighting by the mask and contracting with the kernel as a
+matrix product. torchvision's CPU kernel is a per-pixel im2col loop; on CPU the ``grid_sample`` form
+is used when ``impl="auto"`` because it is faster (``benchmarks/bench_model_cpu.py``) and equal
+within 1e-4 (``tests/models/test_deform.py``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.ops import deform_conv2d as tv_deform_conv2d
+
+
+def deform_conv2d_grid_sample(
+    x: Tensor,
+    offset: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    mask: Tensor | None,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+) -> Tensor:
+    """Modulated deformable conv via ``grid_sample`` (groups = 1).
+
+    x ``(N, C, H, W)``; offset ``(N, 2·G·kh·kw, Ho, Wo)``; weight ``(Cout, C, kh, kw)``;
+    bias ``(Cout,)`` or None; mask ``(N, G·kh·kw, Ho, Wo)`` or None → ``(N, Cout, Ho, Wo)``.
+    """
+    n, c, h, w = x.shape
+    cout, cin, kh, kw = weight.shape
+    if cin != c:
+        raise ValueError(f"weight expects {cin} input channels, input has {c}")
+    taps = kh * kw
+    ho, wo = offset.shape[-2:]
+    groups = offset.shape[1] // (2 * taps)
+    if groups * 2 * taps != offset.shape[1] or c % groups:
+        raise ValueError(f"offset channels {offset.shape[1]} do not fit {taps} taps and {c} input channels")
+    # base sampling positions of every tap at every output pixel, in input pixels
+    ys = torch.arange(ho, device=x.device, dtype=x.dtype) * stride - padding
+    xs = torch.arange(wo, device=x.device, dtype=x.dtype) * stride - padding
+    ki = torch.arange(kh, device=x.device, dtype=x.dtype).repeat_interleave(kw) * dilation  # (taps,)
+    kj = torch.arange(kw, device=x.device, dtype=x.dtype).repeat(kh) * dilation
+    base_y = ys.view(1, ho, 1) + ki.view(taps, 1, 1)  # (taps, Ho, 1)
+    base_x = xs.view(1, 1, wo) + kj.view(taps, 1, 1)  # (taps, 1, Wo)
+    off = offset.view(n, groups, taps, 2, ho, wo)
+    py = base_y + off[:, :, :, 0]  # (N, G, taps, Ho, Wo)
+    px = base_x + off[:, :, :, 1]
+    # pixel → normalised coordinates for align_corners=True; a size-1 axis maps its only pixel to 0
+    gy = py * (2.0 / max(h - 1, 1)) - 1.0
+    gx = px * (2.0 / max(w - 1, 1)) - 1.0
+    grid = torch.stack([gx, gy], dim=-1).view(n * groups, taps * ho, wo, 2)  # (N·G, taps·Ho, Wo, 2)
+    sampled = F.grid_sample(
+        x.reshape(n * groups, c // groups, h, w), grid, mode="bilinear", padding_mode="zeros", align_corners=True
+    )  # (N·G, C/G, taps·Ho, Wo)
+    sampled = sampled.view(n, groups, c // groups, taps, ho * wo)
+    if mask is not None:
+        sampled = sampled * mask.view(n, groups, 1, taps, ho * wo)
+    columns = sampled.reshape(n, c * taps, ho * wo)  # channel-major, tap-minor: matches weight layout
+    out = torch.matmul(weight.reshape(cout, c * taps), columns)  # (N, Cout, Ho·Wo)
+    if bias is not None:
+        out = out + bias.view(1, cout, 1)
+    return out.view(n, cout, ho, wo)
+
+
+def modulated_deform_conv2d(
+    x: Tensor,
+    offset: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    mask: Tensor | None,
+    stride: int = 1,
+    padding: int = 0,
+    dilation: int = 1,
+    impl: str = "auto",
+) -> Tensor:
+    """Dispatch to torchvision or the ``grid_sample`` form; ``auto`` = torchvision on GPU, grid_sample on CPU.
+
+    Shapes as in ``deform_conv2d_grid_sample``.
+    """
+    if impl == "grid_sample" or (impl == "auto" and x.device.type == "cpu"):
+        return deform_conv2d_grid_sample(x, offset, weight, bias, mask, stride, padding, dilation)
+    if impl not in ("auto", "torchvision"):
+        raise ValueError(f"unknown deformable-conv implementation {impl!r}")
+    return tv_deform_conv2d(
+        x, offset, weight, bias, stride=(stride, stride), padding=(padding, padding),
+        dilation=(dilation, dilation), mask=mask,
+    )
+
+
+class DeformConv2d(nn.Module):
+    """Modulated deformable 3×3 conv with the parameter names of ``torchvision.ops.DeformConv2d``.
+
+    Weights keep PyTorch's default (Kaiming-uniform) init and the bias starts at 0, as the reference's
+    init loop skips this module type (spec §3.3).
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, padding: int = 0,
+        dilation: int = 1, impl: str = "auto",
+    ) -> None:
+        super().__init__()
+        self.stride, self.padding, self.dilation, self.impl = stride, padding, dilation, impl
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+
+    def forward(self, x: Tensor, offset: Tensor, mask: Tensor) -> Tensor:
+        """x ``(N, Cin, H, W)``, offset ``(N, 2·G·9, Ho, Wo)``, mask ``(N, G·9, Ho, Wo)`` → ``(N, Cout, Ho, Wo)``."""
+        return modulated_deform_conv2d(
+            x, offset, self.weight, self.bias, mask, self.stride, self.padding, self.dilation, self.impl
+        )

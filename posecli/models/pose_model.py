@@ -1,0 +1,167 @@
+"""``VideoPoseModel``: an HRNet backbone, an optional temporal module and an optional SimCC head.
+
+The model is split in two documented halves so that a streaming pipeline can cache the per-frame half
+(spec §12f ``reuse`` mode):
+
+- ``encode_frames(crops)``: HRNet on independent crops → per-crop feature taps;
+- ``decode(taps)``: temporal module + head on stacked ``(B, T, C, h, w)`` taps → ``PoseOutput``.
+
+``forward(frames)`` is exactly ``decode(encode_frames(...))`` on the five crops of each sample
+(``exact`` mode, the reference protocol).
+
+State-dict layout: the backbone is ``hrnet.*``; the temporal module's and the SimCC head's own
+sub-modules are saved at the top level (``feat_global_offset_layers.*``, ``mlp_head_x.*``, …) exactly
+as in the reference checkpoints, through a state-dict hook pair that drops / restores the
+``temporal.`` and ``head.`` container prefixes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from posecli.models.backbones.hrnet import HRNet
+from posecli.models.config import ModelConfig
+from posecli.models.heads.simcc import SimCCHead
+from posecli.models.temporal.fami import FamiTemporal
+from posecli.models.temporal.tdmi import TdmiTemporal
+
+_CONTAINERS = ("temporal", "head")
+
+
+@dataclass
+class PoseOutput:
+    """Outputs of ``VideoPoseModel``.
+
+    heatmaps: ``(B, K, h, w)`` final heatmaps (for SimCC heads the 17-ch map the classifiers read).
+    simcc_x / simcc_y: ``(B, K, W·k)`` / ``(B, K, H·k)`` logits when ``head == "simcc"``, else None.
+    backbone_heatmaps: ``(B, K, h, w)`` HRNet ``final_layer`` on the key frame for temporal models
+    (evaluated as "backbone only", never supervised); None for single-frame HRNet.
+    features: named tensors for the MI losses, filled in training mode only. FAMI: ``key``, ``agg_sup``,
+    ``agg_final`` ``(B, C, h, w)`` and ``label_key``, ``label_agg_sup``, ``label_agg_final``
+    ``(B, K, h, w)`` (HRNet ``final_layer`` applied to them, no gradient). TDMI: ``motion``,
+    ``motion_useful``, ``motion_noisy``, ``appearance``, ``fused`` and ``label_motion_useful``,
+    ``label_appearance``.
+    """
+
+    heatmaps: Tensor
+    simcc_x: Tensor | None = None
+    simcc_y: Tensor | None = None
+    backbone_heatmaps: Tensor | None = None
+    features: dict[str, Tensor] = field(default_factory=dict)
+
+
+class VideoPoseModel(nn.Module):
+    """Backbone + temporal module + head; ``config`` is the resolved ``ModelConfig`` it was built from."""
+
+    def __init__(
+        self, *, config: ModelConfig, backbone: HRNet, temporal: FamiTemporal | TdmiTemporal | None,
+        head: SimCCHead | None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.num_frames = int(config.num_frames or 1)
+        self.hrnet = backbone
+        self.temporal = temporal
+        self.head = head
+        self.register_state_dict_post_hook(_flatten_containers)
+        self.register_load_state_dict_pre_hook(_restore_containers)
+
+    @property
+    def num_taps(self) -> int:
+        """How many HRNet feature taps per frame the temporal module reads (1, or 4 for TDMI)."""
+        return 1 if self.temporal is None else self.temporal.num_taps
+
+    @property
+    def backbone_frozen(self) -> bool:
+        return not any(p.requires_grad for p in self.hrnet.parameters())
+
+    def train(self, mode: bool = True) -> VideoPoseModel:
+        """As ``nn.Module.train``; a frozen HRNet with ``frozen_backbone_bn: freeze`` keeps BN in eval."""
+        super().train(mode)
+        if mode and self.backbone_frozen and self.config.frozen_backbone_bn == "freeze":
+            self.hrnet.eval()
+        return self
+
+    def encode_frames(self, crops: Tensor) -> list[Tensor]:
+        """Per-frame half: crops ``(N, 3, H, W)`` normalised RGB → ``num_taps`` tensors ``(N, C, h, w)``.
+
+        The last tap is the stage-4 feature F. Independent per crop (apart from BN in train mode), so
+        results can be cached per (frame, person) and reused across key frames.
+        """
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.backbone_frozen):
+            taps = self.hrnet.forward_stages(crops)
+        return taps[-self.num_taps :]
+
+    def decode(self, taps: list[Tensor]) -> PoseOutput:
+        """Temporal half: ``num_taps`` tensors ``(B, T, C, h, w)`` (frames t-2..t+2, key at T // 2) → output.
+
+        For single-frame HRNet T is 1 and the heatmap is ``hrnet.final_layer`` on F.
+        """
+        key_feature = taps[-1][:, taps[-1].shape[1] // 2]  # (B, C, h, w)
+        backbone_heatmaps: Tensor | None = None
+        features: dict[str, Tensor] = {}
+        if self.temporal is None:
+            heatmaps = self.hrnet.final_layer(key_feature)
+        else:
+            out = self.temporal(taps)
+            heatmaps = out.heatmaps
+            with torch.no_grad():
+                backbone_heatmaps = self.hrnet.final_layer(key_feature)
+            if self.training:
+                features = dict(out.features)
+                features.update(self._label_maps(out.features))
+        simcc_x = simcc_y = None
+        if self.head is not None:
+            simcc_x, simcc_y = self.head(heatmaps)
+        return PoseOutput(heatmaps, simcc_x, simcc_y, backbone_heatmaps, features)
+
+    def _label_maps(self, feats: dict[str, Tensor]) -> dict[str, Tensor]:
+        """HRNet ``final_layer`` on the features the feature-label MI terms read (always detached)."""
+        names = ("key", "agg_sup", "agg_final") if isinstance(self.temporal, FamiTemporal) else (
+            "motion_useful", "appearance"
+        )
+        with torch.no_grad():
+            return {f"label_{n}": self.hrnet.final_layer(feats[n]) for n in names}
+
+    def forward(self, frames: Tensor) -> PoseOutput:
+        """frames ``(B, T, 3, H, W)`` normalised RGB, T = ``num_frames``, order t-2, t-1, t, t+1, t+2."""
+        if frames.dim() != 5 or frames.shape[1] != self.num_frames:
+            raise ValueError(f"expected frames (B, {self.num_frames}, 3, H, W), got {tuple(frames.shape)}")
+        b, t = frames.shape[:2]
+        taps = self.encode_frames(frames.flatten(0, 1))  # (B·T, 3, H, W) in, sample-major
+        return self.decode([tap.unflatten(0, (b, t)) for tap in taps])  # each (B, T, C, h, w)
+
+
+def _flatten_containers(module: nn.Module, state_dict: dict[str, Any], prefix: str, local_metadata: Any) -> None:
+    """State-dict post hook: ``temporal.X`` / ``head.X`` → ``X`` (reference top-level names)."""
+    items = list(state_dict.items())
+    state_dict.clear()
+    for key, value in items:
+        for container in _CONTAINERS:
+            inner = prefix + container + "."
+            if key.startswith(inner):
+                key = prefix + key[len(inner) :]
+                break
+        state_dict[key] = value
+
+
+def _restore_containers(
+    module: nn.Module, state_dict: dict[str, Any], prefix: str, local_metadata: Any, strict: bool,
+    missing_keys: list[str], unexpected_keys: list[str], error_msgs: list[str],
+) -> None:
+    """Load pre hook: put top-level keys that belong to the temporal module or head back under them."""
+    owners = {}
+    for container in _CONTAINERS:
+        child = getattr(module, container, None)
+        if child is not None:
+            owners.update({name: container for name, _ in child.named_children()})
+    for key in list(state_dict):
+        if not key.startswith(prefix):
+            continue
+        top = key[len(prefix) :].split(".", 1)[0]
+        if top in owners:
+            state_dict[prefix + owners[top] + "." + key[len(prefix) :]] = state_dict.pop(key)

@@ -1,0 +1,96 @@
+"""FAMI-Pose temporal module: GTM alignment, supporting aggregation, LCM and fusion.
+
+Design: Liu et al., "Temporal Feature Alignment and Mutual Information Maximization for Video-Based
+Human Pose Estimation" (CVPR 2022); upstream class ``Alignment_V15`` in Pose-Group/FAMI-Pose (no
+licence; re-implemented from spec models.md §3, no code copied).
+
+Checkpoint key mapping: inside a ``VideoPoseModel`` the attributes below appear at the top level,
+exactly as in the reference state dict (``feat_global_offset_layers.*``, ``sup_agg_block.*``,
+``combined_feat_layers.*``, ``dcn_offset_{1..4}.conv.*``, ``dcn_mask_{1..4}.conv.*``, ``dcn_{1..4}.*``,
+``init_feature_agg_block.*``, ``agg_final_layer.*``); the backbone is ``hrnet.*``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from posecli.models.deform import DeformConv2d
+from posecli.models.heads.heatmap import heatmap_conv
+from posecli.models.temporal.blocks import (
+    ChainOfBasicBlocks,
+    TemporalOutput,
+    deform_step,
+    init_temporal_weights,
+    mask_conv,
+    offset_conv,
+)
+from posecli.models.temporal.gtm import build_gtm, gtm_matrix, warp_affine
+
+
+class FamiTemporal(nn.Module):
+    """FAMI-Pose on cached HRNet features.
+
+    ``features`` names: ``key`` (z_t), ``agg_sup`` (aggregated warped supporting features, before the
+    LCM) and ``agg_final`` (z̃, the fused feature the head reads), each ``(B, C, h, w)``.
+    """
+
+    num_taps = 1  # only the stage-4 feature of each frame is needed
+
+    def __init__(
+        self, channels: int, num_keypoints: int = 17, num_frames: int = 5, gtm: str = "translation",
+        deform_impl: str = "auto",
+    ) -> None:
+        super().__init__()
+        c = channels
+        self.gtm_mode = gtm
+        self.num_frames = num_frames
+        self.feat_global_offset_layers = build_gtm(c, gtm)
+        self.sup_agg_block = ChainOfBasicBlocks((num_frames - 1) * c, c, 2)
+        self.combined_feat_layers = ChainOfBasicBlocks(2 * c, c, 1)
+        for i in range(1, 5):
+            setattr(self, f"dcn_offset_{i}", offset_conv(c))
+            setattr(self, f"dcn_mask_{i}", mask_conv(c))
+            setattr(self, f"dcn_{i}", DeformConv2d(c, c, 3, padding=3, dilation=3, impl=deform_impl))
+        self.init_feature_agg_block = ChainOfBasicBlocks(2 * c, c, 3)
+        self.agg_final_layer = heatmap_conv(c, num_keypoints)
+
+    def init_weights(self, std: float) -> None:
+        """Reference init (spec §3.3), plus identity start of the affine GTM's last Linear."""
+        init_temporal_weights(self, std)
+        if self.gtm_mode == "affine":
+            last = self.feat_global_offset_layers[9]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+
+    def align(self, key: Tensor, support: Tensor) -> tuple[Tensor, Tensor]:
+        """GTM: warp each supporting feature onto the key feature.
+
+        key ``(B, C, h, w)``; support ``(B, S, C, h, w)`` → (aligned ``(B, S, C, h, w)``,
+        matrices ``(B, S, 2, 3)`` source → destination pixels).
+        """
+        b, s, c, h, w = support.shape
+        flat = support.reshape(b * s, c, h, w)  # (B·S, C, h, w)
+        diff = (support - key.unsqueeze(1)).reshape(b * s, c, h, w)
+        params = self.feat_global_offset_layers(diff)  # (B·S, 2|6)
+        matrix = gtm_matrix(params, (h, w), self.gtm_mode)
+        return warp_affine(flat, matrix).view(b, s, c, h, w), matrix.view(b, s, 2, 3)
+
+    def forward(self, taps: list[Tensor]) -> TemporalOutput:
+        """taps: ``[F]`` with F ``(B, T, C, h, w)``, frames t-2, t-1, t, t+1, t+2 (key at T // 2)."""
+        feats = taps[-1]
+        b, t, c, h, w = feats.shape
+        key = feats[:, t // 2]
+        support = torch.cat([feats[:, : t // 2], feats[:, t // 2 + 1 :]], dim=1)  # (B, S, C, h, w)
+        aligned, _ = self.align(key, support)
+        agg_sup = self.sup_agg_block(aligned.reshape(b, (t - 1) * c, h, w))  # frames stacked on channels
+        # LCM: two DCNs refine the combined feature, the third moves agg_sup with its offsets, the
+        # fourth refines the result from itself
+        comb = self.combined_feat_layers(torch.cat([agg_sup, key], dim=1))
+        comb = deform_step(self.dcn_1, self.dcn_offset_1, self.dcn_mask_1, comb, comb)
+        comb = deform_step(self.dcn_2, self.dcn_offset_2, self.dcn_mask_2, comb, comb)
+        sup = deform_step(self.dcn_3, self.dcn_offset_3, self.dcn_mask_3, agg_sup, comb)
+        sup = deform_step(self.dcn_4, self.dcn_offset_4, self.dcn_mask_4, sup, sup)
+        agg_final = self.init_feature_agg_block(torch.cat([key, sup], dim=1))
+        heatmaps = self.agg_final_layer(agg_final)
+        return TemporalOutput(heatmaps, {"key": key, "agg_sup": agg_sup, "agg_final": agg_final})
