@@ -1,0 +1,459 @@
+"""Reading PoseTrack 2017 (``annolist``) and 2018 / PoseTrack21 (COCO-like) files into arrays.
+
+Both formats become the same in-memory form: a list of :class:`SequenceData`, one per video, each
+holding :class:`FrameData` records whose people are stored as arrays in poseval's 15-joint order
+(``posecli.keypoints.POSEVAL_JOINT_NAMES``). Nothing is evaluated here; this module only reads,
+validates and converts, following ``shared/spec/posetrack.md`` §2–§3:
+
+* 2018 keypoints are mapped to poseval ids through the names in ``categories`` (15 or 17 names that
+  must include the 15 joint names), and a keypoint is dropped only if ``x == 0 and y == 0 and v == 0``.
+* 2017 points are present whenever listed (``is_visible`` is ignored); the first point with an id wins.
+* A joint score is ``scores[slot]`` (2018) or ``point.score[0]`` (2017), else ``-9999`` with a warning.
+* A 2018 file is split into videos by the parent folder of ``file_name``; an annolist file by the
+  parent folder of ``image[0].name``.
+
+Malformed input raises :class:`~posecli.errors.PoseCliError` as ``<file>: <field path>: <problem>``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from posecli.errors import PoseCliError
+from posecli.keypoints import POSETRACK_KEYPOINTS, POSEVAL_JOINT_NAMES
+
+NUM_JOINTS = 15
+MISSING_SCORE = -9999.0  # poseval's score for a joint whose file gives none
+
+# poseval's own spelling of its 15 joints in 2018 `categories` (it looks names up, not slots).
+_JOINT_INDEX_OF_NAME: dict[str, int] = {name: j for j, name in enumerate(POSEVAL_JOINT_NAMES)}
+
+
+@dataclass
+class FrameData:
+    """One video frame of one file, its people stored as arrays (N people, 15 poseval joints).
+
+    xy: ``(N, 15, 2)`` float64 image coordinates (the file's values even where a joint is absent).
+    present: ``(N, 15)`` bool, poseval's presence rule. scores: ``(N, 15)`` float64 (``-9999`` if none).
+    track_ids: ``(N,)`` int64. heads: ``(N, 4)`` float64 head box ``x1, y1, x2, y2`` (NaN if none).
+    boxes: ``(N, 4)`` float64 person box ``x, y, w, h`` (NaN if none). person_scores: ``(N,)`` (NaN if none).
+    has_points: ``(N,)`` bool, False for 2017 persons without ``annopoints[0].point`` (poseval drops them).
+    ignore_regions: list of ``(V, 2)`` float64 polygons (GT only).
+    """
+
+    image_name: str
+    key: str  # the last two path components of the image name: the frame's identity
+    frame_number: int | None  # the integer file stem, when it is one
+    is_labeled: bool | None
+    index: int  # position in its file's frame list (images[] / annolist[])
+    xy: np.ndarray
+    present: np.ndarray
+    scores: np.ndarray
+    track_ids: np.ndarray
+    heads: np.ndarray
+    boxes: np.ndarray
+    person_scores: np.ndarray
+    has_points: np.ndarray
+    ignore_regions: list[np.ndarray] = field(default_factory=list)
+    field_path: str = ""  # where the frame sits in its file, for error messages
+
+    @property
+    def num_people(self) -> int:
+        return int(self.track_ids.shape[0])
+
+
+@dataclass
+class SequenceData:
+    """One video: its frames in file order and where they came from."""
+
+    name: str  # file stem (single-video file in a folder) or the image folder name
+    folder: str  # parent folder of the frames' image names
+    path: Path
+    file_format: str  # "2017" or "2018"
+    frames: list[FrameData]
+    missing_scores: bool = False  # some predicted joints had no score (-9999 used)
+    multi_video_file: bool = False  # the file held more than one video and was split
+
+
+def empty_frame(image_name: str, index: int) -> FrameData:
+    """A frame with no people (used for frames a prediction file does not list)."""
+    return _frame_from_people(image_name, index, None, [], [], "")
+
+
+def list_json_files(path: Path) -> list[Path]:
+    """The ``*.json`` files of a folder (non-recursive, sorted), or ``[path]`` for a single file."""
+    if path.is_dir():
+        return sorted(p for p in path.glob("*.json") if p.is_file())
+    if path.is_file():
+        return [path]
+    raise PoseCliError(f"{path}: does not exist")
+
+
+def read_json(path: Path) -> Any:
+    """Parse one JSON file; a syntax error becomes a one-line ``PoseCliError``."""
+    try:
+        with open(path, "rb") as f:
+            return json.load(f)
+    except json.JSONDecodeError as error:
+        raise PoseCliError(f"{path}: (json): not valid JSON ({error.msg} at line {error.lineno})") from None
+    except OSError as error:
+        raise PoseCliError(f"{path}: (file): cannot be read ({error.strerror})") from None
+
+
+def read_sequences(
+    path: Path, *, role: str, require_categories: bool = True, name_from_stem: bool = True
+) -> list[SequenceData]:
+    """Read one 2017 or 2018 file into its videos.
+
+    role: "gt" or "pred" (GT files carry ignore regions and need head boxes; predictions need scores).
+    require_categories: poseval needs ``categories`` in every 2018 file; the PT21 kit does not read it.
+    name_from_stem: name a single-video file after its stem (folder input) instead of its image folder.
+    """
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise PoseCliError(f"{path}: (top level): expected a JSON object with 'annolist' or 'images'")
+    if "annolist" in data:
+        sequences = _read_2017(path, data, role)
+    elif "images" in data and "annotations" in data:
+        sequences = _read_2018(path, data, role, require_categories)
+    else:
+        raise PoseCliError(f"{path}: (top level): neither 'annolist' (2017) nor 'images' + 'annotations' (2018)")
+    if len(sequences) == 1 and name_from_stem:
+        sequences[0].name = path.stem
+    for sequence in sequences:
+        sequence.multi_video_file = len(sequences) > 1
+    return sequences
+
+
+# ---------------------------------------------------------------------------------------------------------
+# small validated accessors
+
+
+def _number(value: Any, path: Path, where: str) -> float:
+    """A finite-or-not float from a JSON number (or a one-element list of one, as 2017 files write)."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PoseCliError(f"{path}: {where}: expected a number, got {json.dumps(value)[:40]}")
+    return float(value)
+
+
+def _track_id(value: Any, path: Path, where: str) -> int:
+    number = _number(value, path, where)
+    if not math.isfinite(number) or number != int(number):
+        raise PoseCliError(f"{path}: {where}: expected an integer track id, got {value}")
+    return int(number)
+
+
+def _number_array(values: Any, path: Path, where: str) -> np.ndarray:
+    """A float64 vector from a JSON list of numbers, naming the first bad element."""
+    if not isinstance(values, list):
+        raise PoseCliError(f"{path}: {where}: expected a list of numbers")
+    try:
+        array = np.asarray(values, dtype=np.float64)
+        if array.ndim != 1 or any(isinstance(v, bool) for v in values):
+            raise ValueError
+    except (TypeError, ValueError):
+        for i, value in enumerate(values):
+            _number(value, path, f"{where}[{i}]")
+        raise PoseCliError(f"{path}: {where}: expected a flat list of numbers") from None
+    return array
+
+
+def _frame_key(image_name: str) -> tuple[str, str, int | None]:
+    """(folder, identity key, frame number) from an image path such as ``images/val/003418_mpii/000012.jpg``."""
+    parts = PurePosixPath(image_name.replace("\\", "/")).parts
+    folder = parts[-2] if len(parts) >= 2 else ""
+    key = "/".join(parts[-2:])
+    stem = PurePosixPath(parts[-1]).stem if parts else ""
+    number = int(stem) if stem.isdigit() else None
+    return folder, key, number
+
+
+def _polygon(xs: Any, ys: Any, path: Path, where: str) -> np.ndarray:
+    x = _number_array(xs, path, f"{where}.x")
+    y = _number_array(ys, path, f"{where}.y")
+    if x.shape != y.shape:
+        raise PoseCliError(f"{path}: {where}: {x.shape[0]} x values but {y.shape[0]} y values")
+    if x.shape[0] < 3:
+        raise PoseCliError(f"{path}: {where}: an ignore polygon needs at least 3 vertices, got {x.shape[0]}")
+    return np.stack([x, y], axis=1)
+
+
+def _frame_from_people(
+    image_name: str,
+    index: int,
+    is_labeled: bool | None,
+    people: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, float, bool]],
+    regions: list[np.ndarray],
+    field_path: str,
+) -> FrameData:
+    """Stack per-person tuples ``(track_id, xy (15,2), present (15,), scores (15,), head (4,), box (4,),
+    person_score, has_points)`` into one :class:`FrameData`."""
+    _, key, number = _frame_key(image_name)
+    n = len(people)
+    return FrameData(
+        image_name=image_name,
+        key=key,
+        frame_number=number,
+        is_labeled=is_labeled,
+        index=index,
+        xy=np.stack([p[1] for p in people]) if n else np.zeros((0, NUM_JOINTS, 2)),
+        present=np.stack([p[2] for p in people]) if n else np.zeros((0, NUM_JOINTS), dtype=bool),
+        scores=np.stack([p[3] for p in people]) if n else np.zeros((0, NUM_JOINTS)),
+        track_ids=np.asarray([p[0] for p in people], dtype=np.int64),
+        heads=np.stack([p[4] for p in people]) if n else np.zeros((0, 4)),
+        boxes=np.stack([p[5] for p in people]) if n else np.zeros((0, 4)),
+        person_scores=np.asarray([p[6] for p in people], dtype=np.float64),
+        has_points=np.asarray([p[7] for p in people], dtype=bool),
+        ignore_regions=regions,
+        field_path=field_path,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------
+# PoseTrack 2018 / PT21
+
+
+def _joint_columns(data: dict[str, Any], path: Path, require: bool) -> tuple[int, np.ndarray, np.ndarray]:
+    """From ``categories``: (number of names, slot index of each poseval joint (15,), joint of each slot).
+
+    Without ``categories`` (allowed only when ``require`` is False) the 17 PoseTrack slots are assumed.
+    """
+    categories = data.get("categories")
+    if categories is None:
+        if require:
+            raise PoseCliError(f"{path}: categories: missing (poseval needs the 17 PoseTrack keypoint names)")
+        names: list[Any] = list(POSETRACK_KEYPOINTS)
+    else:
+        if not isinstance(categories, list) or len(categories) != 1 or not isinstance(categories[0], dict):
+            raise PoseCliError(f"{path}: categories: expected exactly one category ('person')")
+        names = categories[0].get("keypoints")
+        if not isinstance(names, list):
+            raise PoseCliError(f"{path}: categories[0].keypoints: missing or not a list of names")
+        if len(names) not in (15, 17):
+            raise PoseCliError(f"{path}: categories[0].keypoints: expected 15 or 17 names, got {len(names)}")
+    slot_of_joint = np.full(NUM_JOINTS, -1, dtype=np.int64)
+    for slot, name in enumerate(names):
+        joint = _JOINT_INDEX_OF_NAME.get(name) if isinstance(name, str) else None
+        if joint is not None and slot_of_joint[joint] < 0:
+            slot_of_joint[joint] = slot
+    for joint, name in enumerate(POSEVAL_JOINT_NAMES):
+        if slot_of_joint[joint] < 0:
+            raise PoseCliError(f"{path}: categories[0].keypoints: joint name '{name}' not found")
+    return len(names), slot_of_joint, np.arange(len(names))
+
+
+def _read_2018(path: Path, data: dict[str, Any], role: str, require_categories: bool) -> list[SequenceData]:
+    num_names, slot_of_joint, _ = _joint_columns(data, path, require_categories)
+    images = data["images"]
+    annotations = data["annotations"]
+    if not isinstance(images, list):
+        raise PoseCliError(f"{path}: images: expected a list")
+    if not isinstance(annotations, list):
+        raise PoseCliError(f"{path}: annotations: expected a list")
+
+    # Index annotations by image id once (poseval scans the list per image).
+    by_image: dict[Any, list[int]] = {}
+    for a, ann in enumerate(annotations):
+        if not isinstance(ann, dict) or "image_id" not in ann:
+            raise PoseCliError(f"{path}: annotations[{a}].image_id: missing")
+        by_image.setdefault(ann["image_id"], []).append(a)
+
+    missing_scores = False
+    videos: dict[str, list[FrameData]] = {}
+    for i, image in enumerate(images):
+        where = f"images[{i}]"
+        if not isinstance(image, dict):
+            raise PoseCliError(f"{path}: {where}: expected an object")
+        name = image.get("file_name")
+        if not isinstance(name, str):
+            raise PoseCliError(f"{path}: {where}.file_name: missing or not a string")
+        if "id" not in image:
+            raise PoseCliError(f"{path}: {where}.id: missing")
+        is_labeled = image.get("is_labeled")
+        regions: list[np.ndarray] = []
+        if role == "gt":
+            xs_all = image.get("ignore_regions_x") or []
+            ys_all = image.get("ignore_regions_y") or []
+            if not isinstance(xs_all, list) or not isinstance(ys_all, list) or len(xs_all) != len(ys_all):
+                raise PoseCliError(f"{path}: {where}.ignore_regions_x/y: expected two lists of equal length")
+            for k, (xs, ys) in enumerate(zip(xs_all, ys_all, strict=True)):
+                regions.append(_polygon(xs, ys, path, f"{where}.ignore_regions[{k}]"))
+        people = []
+        for a in by_image.get(image["id"], []):
+            people.append(_person_2018(annotations[a], a, path, role, num_names, slot_of_joint))
+            missing_scores |= bool(people[-1][-1])
+        frame = _frame_from_people(
+            name,
+            i,
+            None if is_labeled is None else bool(is_labeled),
+            [p[:-1] for p in people],
+            regions,
+            where,
+        )
+        videos.setdefault(_frame_key(name)[0], []).append(frame)
+
+    sequences = []
+    for folder, frames in videos.items():
+        sequences.append(SequenceData(folder, folder, path, "2018", frames, missing_scores=missing_scores))
+    return sequences
+
+
+def _person_2018(
+    ann: dict[str, Any], a: int, path: Path, role: str, num_names: int, slot_of_joint: np.ndarray
+) -> tuple[Any, ...]:
+    where = f"annotations[{a}]"
+    if "track_id" not in ann:
+        raise PoseCliError(f"{path}: {where}.track_id: missing (poseval needs a track id on every person)")
+    track_id = _track_id(ann["track_id"], path, f"{where}.track_id")
+    kps = _number_array(ann.get("keypoints"), path, f"{where}.keypoints")
+    if kps.shape[0] != 3 * num_names:
+        raise PoseCliError(
+            f"{path}: {where}.keypoints: expected {3 * num_names} numbers (3 x {num_names} names), got {kps.shape[0]}"
+        )
+    kps = kps.reshape(num_names, 3)[slot_of_joint]  # (15, 3) in poseval id order
+    xy = kps[:, :2].copy()
+    present = ~((kps[:, 0] == 0) & (kps[:, 1] == 0) & (kps[:, 2] == 0))  # poseval's drop rule
+    raw_scores = ann.get("scores")
+    scores_missing = False
+    if isinstance(raw_scores, list) and len(raw_scores) > 0:
+        all_scores = _number_array(raw_scores, path, f"{where}.scores")
+        if all_scores.shape[0] < num_names:
+            raise PoseCliError(f"{path}: {where}.scores: expected {num_names} values, got {all_scores.shape[0]}")
+        scores = all_scores[slot_of_joint]
+    else:
+        scores = np.full(NUM_JOINTS, MISSING_SCORE)
+        scores_missing = role == "pred"
+    head = np.full(4, np.nan)
+    if ann.get("bbox_head") is not None:
+        hb = _number_array(ann["bbox_head"], path, f"{where}.bbox_head")
+        if hb.shape[0] != 4:
+            raise PoseCliError(f"{path}: {where}.bbox_head: expected [x, y, w, h]")
+        head = np.array([hb[0], hb[1], hb[0] + hb[2], hb[1] + hb[3]])
+    box = np.full(4, np.nan)
+    if ann.get("bbox") is not None:
+        bb = _number_array(ann["bbox"], path, f"{where}.bbox")
+        if bb.shape[0] == 4:
+            box = bb
+    score = ann.get("score")
+    person_score = _number(score, path, f"{where}.score") if score is not None else math.nan
+    return (track_id, xy, present, scores, head, box, person_score, True, scores_missing)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# PoseTrack 2017 annolist
+
+
+def _read_2017(path: Path, data: dict[str, Any], role: str) -> list[SequenceData]:
+    annolist = data["annolist"]
+    if not isinstance(annolist, list):
+        raise PoseCliError(f"{path}: annolist: expected a list of frames")
+    missing_scores = False
+    videos: dict[str, list[FrameData]] = {}
+    for i, entry in enumerate(annolist):
+        where = f"annolist[{i}]"
+        if not isinstance(entry, dict):
+            raise PoseCliError(f"{path}: {where}: expected an object")
+        image = entry.get("image")
+        try:
+            name = image[0]["name"] if isinstance(image, list) else image["name"]
+        except (KeyError, IndexError, TypeError):
+            raise PoseCliError(f"{path}: {where}.image[0].name: missing") from None
+        if not isinstance(name, str):
+            raise PoseCliError(f"{path}: {where}.image[0].name: not a string")
+        labeled = entry.get("is_labeled")
+        if isinstance(labeled, list):
+            labeled = labeled[0] if labeled else None
+        regions: list[np.ndarray] = []
+        if role == "gt":
+            for k, region in enumerate(entry.get("ignore_regions") or []):
+                points = region.get("point") if isinstance(region, dict) else None
+                if not isinstance(points, list):
+                    raise PoseCliError(f"{path}: {where}.ignore_regions[{k}].point: missing")
+                xs = [p.get("x") if isinstance(p, dict) else None for p in points]
+                ys = [p.get("y") if isinstance(p, dict) else None for p in points]
+                xs = [x[0] if isinstance(x, list) and x else x for x in xs]
+                ys = [y[0] if isinstance(y, list) and y else y for y in ys]
+                regions.append(_polygon(xs, ys, path, f"{where}.ignore_regions[{k}].point"))
+        rects = entry.get("annorect") or []
+        if not isinstance(rects, list):
+            raise PoseCliError(f"{path}: {where}.annorect: expected a list")
+        people = []
+        for r, rect in enumerate(rects):
+            person = _person_2017(rect, path, f"{where}.annorect[{r}]")
+            missing_scores |= role == "pred" and person[-1]
+            people.append(person[:-1])
+        frame = _frame_from_people(
+            name, i, None if labeled is None else bool(labeled), people, regions, where
+        )
+        videos.setdefault(_frame_key(name)[0], []).append(frame)
+    return [
+        SequenceData(folder, folder, path, "2017", frames, missing_scores=missing_scores)
+        for folder, frames in videos.items()
+    ]
+
+
+def _person_2017(rect: Any, path: Path, where: str) -> tuple[Any, ...]:
+    if not isinstance(rect, dict):
+        raise PoseCliError(f"{path}: {where}: expected an object")
+    if "track_id" not in rect:
+        raise PoseCliError(f"{path}: {where}.track_id: missing (poseval needs a track id on every person)")
+    track_id = _track_id(rect["track_id"], path, f"{where}.track_id")
+    head = np.full(4, np.nan)
+    if all(k in rect for k in ("x1", "y1", "x2", "y2")):
+        head = np.array([_number(rect[k], path, f"{where}.{k}") for k in ("x1", "y1", "x2", "y2")])
+    score = rect.get("score")
+    person_score = _number(score, path, f"{where}.score") if score not in (None, []) else math.nan
+    xy = np.zeros((NUM_JOINTS, 2))
+    present = np.zeros(NUM_JOINTS, dtype=bool)
+    scores = np.full(NUM_JOINTS, MISSING_SCORE)
+    annopoints = rect.get("annopoints")
+    # poseval removes persons without annopoints, with an empty list or first element, or without 'point'.
+    has_points = (
+        isinstance(annopoints, list)
+        and len(annopoints) > 0
+        and isinstance(annopoints[0], dict)
+        and len(annopoints[0]) > 0
+        and "point" in annopoints[0]
+    )
+    score_missing = False
+    if has_points:
+        points = annopoints[0]["point"]
+        if not isinstance(points, list):
+            raise PoseCliError(f"{path}: {where}.annopoints[0].point: expected a list")
+        for k, point in enumerate(points):
+            pwhere = f"{where}.annopoints[0].point[{k}]"
+            if not isinstance(point, dict) or "id" not in point:
+                raise PoseCliError(f"{path}: {pwhere}.id: missing")
+            joint = _track_id(point["id"], path, f"{pwhere}.id")
+            x = _number(point.get("x"), path, f"{pwhere}.x")
+            y = _number(point.get("y"), path, f"{pwhere}.y")
+            # First point with an id wins; ids outside 0-14 are ignored (poseval does the same).
+            if not 0 <= joint < NUM_JOINTS or present[joint]:
+                continue
+            present[joint] = True
+            xy[joint] = (x, y)
+            if point.get("score") not in (None, []):
+                scores[joint] = _number(point["score"], path, f"{pwhere}.score")
+            else:
+                score_missing = True
+    box = np.full(4, np.nan)
+    if present.any():
+        # 2017 files carry no person box; the extent of the joints stands in (used by OKS only).
+        lo, hi = xy[present].min(axis=0), xy[present].max(axis=0)
+        box = np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
+    return (track_id, xy, present, scores, head, box, person_score, has_points, score_missing)
+
+
+def iter_frames(sequences: list[SequenceData]) -> Iterator[FrameData]:
+    """All frames of all sequences, in order."""
+    for sequence in sequences:
+        yield from sequence.frames

@@ -1,0 +1,132 @@
+"""Printing evaluation results: poseval's two tables (Rich) and its plain LaTeX-style rows.
+
+The row format is poseval's: each cell ``%1.1f`` right-aligned in 5 characters, cells joined by
+``" &"``, the row ending in ``" \\\\"``; NaN prints ``nan`` (``shared/spec/posetrack.md`` §6–§7).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from posecli.evaluation.posetrack import EvalResult, group_means
+from posecli.evaluation.posetrack_ap import nanmean_or_nan
+
+AP_HEADER = "& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total\\\\"
+MOT_HEADER = (
+    "& MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTA & MOTP & Prec & Rec  \\\\\n"
+    "& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total& Total& Total& Total\\\\"
+)
+GROUP_TITLES = ("Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle")
+
+
+def poseval_row(values: Sequence[float]) -> str:
+    """One poseval table row: ``'%5.1f'`` cells (``nan`` for NaN) joined by ``' &'``, ending ``' \\\\'``."""
+    cells = ["  nan" if math.isnan(v) else f"{v:5.1f}" for v in values]
+    return "&" + " &".join(cells) + " \\\\"
+
+
+def ap_row_values(result: EvalResult) -> list[float]:
+    """The 8 AP cells: the 7 group means, then Total (mean of the 15 joints, NaN skipped)."""
+    assert result.ap is not None
+    return [*group_means(result.ap.ap).values(), result.total_ap]
+
+
+def mot_row_values(result: EvalResult) -> list[float]:
+    """The 11 MOT cells: 7 MOTA groups, then MOTA, MOTP, precision and recall totals."""
+    assert result.mot is not None
+    mot = result.mot
+    return [
+        *group_means(mot.mota).values(),
+        nanmean_or_nan(mot.mota),
+        nanmean_or_nan(mot.motp),
+        nanmean_or_nan(mot.precision),
+        nanmean_or_nan(mot.recall),
+    ]
+
+
+def poseval_text(result: EvalResult) -> str:
+    """The tables exactly as poseval prints them (headers and rows)."""
+    lines = []
+    if result.ap is not None:
+        lines += ["Average Precision (AP) metric:", AP_HEADER, poseval_row(ap_row_values(result))]
+    if result.mot is not None:
+        lines += ["Multiple Object Tracking (MOT) metrics:", MOT_HEADER, poseval_row(mot_row_values(result))]
+    return "\n".join(lines)
+
+
+def _cell(value: float) -> str:
+    return "nan" if math.isnan(value) else f"{value:.1f}"
+
+
+def summary_line(result: EvalResult) -> str:
+    """``# gt frames N · sequences S · mode M · GT sha256 …``: what every printed result carries."""
+    return (
+        f"# gt frames {result.num_gt_frames} · sequences {result.num_sequences} · mode {result.mode} · "
+        f"GT sha256 {result.gt_fingerprint}"
+    )
+
+
+def print_tables(result: EvalResult, console: Console, title: str = "") -> None:
+    """Rich tables of the AP row and the MOT row, then the frame count, sequence count and GT fingerprint."""
+    short = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl")
+    if result.ap is not None:
+        metric = "mAP" if result.mode == "posetrack21" else "AP"
+        table = Table(title=f"{title}Average Precision ({metric}, PCKh@0.5)")
+        for name in (*GROUP_TITLES, "Total"):
+            table.add_column(name, justify="right")
+        table.add_row(*(_cell(v) for v in ap_row_values(result)))
+        console.print(table)
+    if result.mot is not None:
+        table = Table(title=f"{title}Multiple Object Tracking: MOTA per group, then totals")
+        for name in (*short, "MOTA", "MOTP", "Prec", "Rec"):
+            table.add_column(name, justify="right")
+        table.add_row(*(_cell(v) for v in mot_row_values(result)))
+        console.print(table)
+    console.print(summary_line(result), highlight=False, soft_wrap=True)
+
+
+def print_report(result: EvalResult, console: Console, warn: Console, per_sequence: bool = False) -> None:
+    """Everything ``posecli eval`` shows: one warning per sequence whose pairing differs from poseval's,
+    notes, the tables, per-sequence totals when asked for, and COCO OKS numbers when computed."""
+    for pairing in result.pairing:
+        if pairing.problems:
+            warn.print(
+                f"[yellow]warning: {pairing.gt_file} ({pairing.name}): {'; '.join(pairing.problems)} "
+                f"— poseval would refuse this input or give other numbers[/yellow]",
+                highlight=False,
+            )
+        for note in pairing.notes:
+            warn.print(f"[dim]note: {pairing.name}: {note}[/dim]", highlight=False)
+    if result.unused_predictions:
+        warn.print(
+            f"[yellow]warning: prediction files/sequences without GT, ignored: {', '.join(result.unused_predictions)}"
+            "[/yellow]",
+            highlight=False,
+        )
+    for note in result.notes:
+        warn.print(f"[dim]note: {note}[/dim]", highlight=False)
+    print_tables(result, console)
+    if per_sequence and result.per_sequence:
+        table = Table(title="Per sequence")
+        for name in ("Sequence", "# gt frames", "AP Total", "MOTA Total", "MOTP Total"):
+            table.add_column(name, justify="left" if name == "Sequence" else "right")
+        for name, seq in result.per_sequence.items():
+            mot = seq.mot
+            table.add_row(
+                name,
+                str(seq.num_gt_frames),
+                _cell(seq.total_ap),
+                _cell(seq.total_mota),
+                _cell(nanmean_or_nan(mot.motp)) if mot is not None else "nan",
+            )
+        console.print(table)
+    if result.oks is not None:
+        table = Table(title="COCO OKS (not comparable with PoseTrack mAP)")
+        for name in result.oks:
+            table.add_column(name, justify="right")
+        table.add_row(*(_cell(v) for v in result.oks.values()))
+        console.print(table)

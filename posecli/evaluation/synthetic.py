@@ -1,0 +1,160 @@
+"""Small PoseTrack files in the real 2017 and 2018 formats, built from plain Python descriptions.
+
+Tests and ``benchmarks/bench_eval.py`` describe a sequence as a list of :class:`SynthFrame`s and write
+it as GT or as predictions in either format, so that both formats carry exactly the same data.
+Joints are given by poseval id (``posecli.keypoints.POSEVAL_JOINT_NAMES``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posecli.keypoints import POSETRACK_CATEGORY_SKELETON, POSETRACK_KEYPOINTS, POSEVAL_ID_OF_SLOT
+
+
+@dataclass
+class SynthPerson:
+    """One person: ``joints`` maps poseval id → ``(x, y, score)``; ``head`` is ``x1, y1, x2, y2``."""
+
+    track_id: int
+    joints: dict[int, tuple[float, float, float]]
+    head: tuple[float, float, float, float] | None = None
+    score: float | None = None
+
+
+@dataclass
+class SynthFrame:
+    """One frame: its people, whether it is labeled, and ignore polygons (lists of ``(x, y)``)."""
+
+    people: list[SynthPerson] = field(default_factory=list)
+    labeled: bool = True
+    ignore: list[list[tuple[float, float]]] = field(default_factory=list)
+
+
+def image_name(sequence: str, index: int) -> str:
+    """``images/val/<sequence>/<index:06d>.jpg``, the PoseTrack 2018 layout."""
+    return f"images/val/{sequence}/{index:06d}.jpg"
+
+
+def _image_id(sequence: str, index: int) -> int:
+    digits = "".join(ch for ch in sequence.split("_")[0] if ch.isdigit()) or "0"
+    return 10_000_000_000 + int(digits) * 10_000 + index
+
+
+def to_posetrack18(sequence: str, frames: list[SynthFrame], gt: bool) -> dict[str, Any]:
+    """A 2018 file: ``categories`` with the 17 names, every frame in ``images``, people in ``annotations``.
+
+    GT files get ``bbox_head``, ``scores: []`` and ``v = 1``; prediction files get ``scores`` (17) and
+    ``v`` = the joint score, as ``posecli estimate`` writes them.
+    """
+    images, annotations = [], []
+    for k, frame in enumerate(frames):
+        image_id = _image_id(sequence, k)
+        images.append({
+            "id": image_id, "frame_id": image_id, "file_name": image_name(sequence, k), "vid_id": sequence[:6],
+            "nframes": len(frames), "is_labeled": frame.labeled, "has_no_densepose": True,
+            "ignore_regions_x": [[p[0] for p in poly] for poly in frame.ignore] if gt else [],
+            "ignore_regions_y": [[p[1] for p in poly] for poly in frame.ignore] if gt else [],
+        })  # fmt: skip
+        for person in frame.people:
+            kps = np.zeros((17, 3))
+            scores = np.zeros(17)
+            for slot, joint in POSEVAL_ID_OF_SLOT.items():
+                if joint in person.joints:
+                    x, y, s = person.joints[joint]
+                    kps[slot] = (x, y, 1.0 if gt else s)
+                    scores[slot] = s
+            present = kps[kps[:, 2] > 0] if gt else kps[(kps != 0).any(axis=1)]
+            lo = present[:, :2].min(axis=0) if len(present) else np.zeros(2)
+            hi = present[:, :2].max(axis=0) if len(present) else np.zeros(2)
+            ann: dict[str, Any] = {
+                "id": len(annotations), "image_id": image_id, "category_id": 1, "track_id": person.track_id,
+                "keypoints": kps.reshape(-1).tolist(), "scores": [] if gt else scores.tolist(),
+                "bbox": [float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])],
+                "iscrowd": 0, "num_keypoints": int(len(present)),
+            }  # fmt: skip
+            if person.head is not None:
+                x1, y1, x2, y2 = person.head
+                ann["bbox_head"] = [x1, y1, x2 - x1, y2 - y1]
+            if person.score is not None:
+                ann["score"] = person.score
+            annotations.append(ann)
+    category = {
+        "supercategory": "person", "id": 1, "name": "person", "keypoints": list(POSETRACK_KEYPOINTS),
+        "skeleton": [list(edge) for edge in POSETRACK_CATEGORY_SKELETON],
+    }  # fmt: skip
+    return {"images": images, "annotations": annotations, "categories": [category]}
+
+
+def to_annolist(sequence: str, frames: list[SynthFrame], gt: bool) -> dict[str, Any]:
+    """A 2017 ``annolist`` file with the same content (points listed by poseval id)."""
+    annolist = []
+    for k, frame in enumerate(frames):
+        rects = []
+        for person in frame.people:
+            points = [
+                {"id": [j], "x": [x], "y": [y], **({} if gt else {"score": [s]}), "is_visible": [1]}
+                for j, (x, y, s) in sorted(person.joints.items())
+            ]
+            rect: dict[str, Any] = {"track_id": [person.track_id], "annopoints": [{"point": points}]}
+            if person.head is not None:
+                x1, y1, x2, y2 = person.head
+                rect.update(x1=[x1], y1=[y1], x2=[x2], y2=[y2])
+            if person.score is not None:
+                rect["score"] = [person.score]
+            rects.append(rect)
+        entry: dict[str, Any] = {
+            "image": [{"name": image_name(sequence, k)}], "imgnum": [k + 1],
+            "is_labeled": [int(frame.labeled)], "annorect": rects,
+        }  # fmt: skip
+        if gt and frame.ignore:
+            entry["ignore_regions"] = [
+                {"point": [{"x": [x], "y": [y]} for x, y in poly]} for poly in frame.ignore
+            ]
+        annolist.append(entry)
+    return {"annolist": annolist}
+
+
+def write_sequence(path: Path, sequence: str, frames: list[SynthFrame], *, gt: bool, fmt: str = "2018") -> Path:
+    """Write one sequence file (``fmt`` "2018" or "2017") and return its path."""
+    data = to_posetrack18(sequence, frames, gt) if fmt == "2018" else to_annolist(sequence, frames, gt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def random_sequence(
+    rng: np.random.Generator, num_frames: int, max_people: int, labeled_every: int = 1
+) -> tuple[list[SynthFrame], list[SynthFrame]]:
+    """A random (GT, prediction) pair: people drift across frames; predictions are noisy copies with
+    tie-free scores, some joints and people dropped and a few false positives added."""
+    num_people = int(rng.integers(1, max_people + 1))
+    start = rng.uniform(50, 1200, size=(num_people, 2))
+    offsets = rng.uniform(-60, 60, size=(num_people, 15, 2))
+    gt_frames, pr_frames = [], []
+    for k in range(num_frames):
+        labeled = k % labeled_every == 0
+        gt_people, pr_people = [], []
+        for n in range(num_people):
+            centre = start[n] + k * 2.0
+            joints = {j: (float(centre[0] + offsets[n, j, 0]), float(centre[1] + offsets[n, j, 1]), 1.0)
+                      for j in range(15) if rng.random() > 0.1}  # fmt: skip
+            head = (float(centre[0] - 20), float(centre[1] - 100), float(centre[0] + 20), float(centre[1] - 60))
+            if labeled:
+                gt_people.append(SynthPerson(n, joints, head))
+            if rng.random() < 0.9:
+                noisy = {j: (x + float(rng.normal(0, 8)), y + float(rng.normal(0, 8)), float(rng.random()))
+                         for j, (x, y, _) in joints.items() if rng.random() > 0.05}  # fmt: skip
+                pr_people.append(SynthPerson(n, noisy))
+        if rng.random() < 0.3:
+            pos = rng.uniform(0, 1280, size=2)
+            fp = {j: (float(pos[0] + 5 * j), float(pos[1] + 3 * j), float(rng.random())) for j in range(15)}
+            pr_people.append(SynthPerson(num_people + 1, fp))
+        gt_frames.append(SynthFrame(gt_people, labeled))
+        pr_frames.append(SynthFrame(pr_people, labeled))
+    return gt_frames, pr_frames
