@@ -1,10 +1,56 @@
-"""``posecli train``: train FAMI-Pose, TDMI or HRNet on PoseTrack or synthetic data (issue #5)."""
+"""``posecli train``: train FAMI-Pose, TDMI or HRNet on PoseTrack or synthetic data (issue #5).
+
+The same command runs on several GPUs under ``torchrun --nproc-per-node N -m posecli train …``.
+"""
 
 from __future__ import annotations
 
-from posecli.cli.options import not_landed
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from posecli.cli.options import DeviceOption, QuietOption, resolve_device
 
 
-def train() -> None:
-    """Train FAMI-Pose, TDMI or HRNet on PoseTrack or synthetic data."""
-    not_landed("train", 5)
+class DataKind(str, Enum):
+    """Where the training clips come from."""
+
+    posetrack = "posetrack"
+    synthetic = "synthetic"
+
+
+def train(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="Experiment recipe (YAML), e.g. configs/fami_hrnet-w48_posetrack17_384x288.yaml.")
+    ],
+    data_root: Annotated[
+        Path, typer.Option("--data-root", help="Dataset root (PoseTrack17/18/21 layout, detected); for synthetic data the folder to generate into or reuse.")
+    ],
+    data: Annotated[DataKind, typer.Option("--data", help="posetrack: a real dataset; synthetic: generated PoseTrack18-format videos.")] = DataKind.posetrack,
+    overrides: Annotated[
+        list[str] | None, typer.Option("--set", help="Override one config value, e.g. --set train.lr=1e-4 (repeatable).")
+    ] = None,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="'auto' continues from <out-dir>/last.json when present; or a run folder / last.json.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out-dir", "-o", help="Run folder for logs and checkpoints (default: runs/train/<config name>).", file_okay=False)
+    ] = None,
+    device: DeviceOption = "auto",
+    quiet: QuietOption = False,
+) -> None:
+    """Train FAMI-Pose, TDMI or HRNet on PoseTrack or synthetic data, with validation and checkpoints."""
+    from posecli.train import run_training
+
+    run_training(
+        config_path=config,
+        data=data.value,
+        data_root=data_root,
+        overrides=overrides or [],
+        resume=resume,
+        out_dir=out_dir,
+        device=resolve_device(device, quiet),
+        quiet=quiet,
+    )

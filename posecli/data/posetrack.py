@@ -378,3 +378,17 @@ def _image_key(name: str) -> tuple[str, int]:
     """Video folder and frame number of an image path, robust to 'images' vs 'images_renamed'."""
     p = Path(name)
     return p.parent.name, int(p.stem) if p.stem.isdigit() else -1
+
+
+def summarize_split(split: PoseTrackSplit) -> dict[str, int | str]:
+    """Counts that tell whether a split was read as intended: videos, frames, labelled frames,
+    annotated persons and training clips."""
+    return {
+        "layout": split.layout,
+        "split": split.split,
+        "videos": len({f.video for f in split.frames}),
+        "frames": len(split.frames),
+        "labeled_frames": sum(1 for f in split.frames if f.is_labeled),
+        "persons": sum(len(f.persons) for f in split.frames),
+        "training_clips": len(training_samples(split)),
+    }

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -28,6 +29,7 @@ import numpy as np
 
 from posecli.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from posecli.errors import PoseCliError
+from posecli.progress import progress_bar
 from posecli.keypoints import (
     NUM_KEYPOINTS,
     POSETRACK_CATEGORY_SKELETON,
@@ -330,12 +332,13 @@ def write_synthetic_dataset(
     val_videos: int = 1,
     layout: Layout = "posetrack18",
     label_every: int = 2,
+    quiet: bool = True,
 ) -> dict[str, list[str]]:
     """Write a synthetic dataset in a PoseTrack layout and return ``{split: [sequence names]}``.
 
     out_dir: dataset root. videos / val_videos: number of train / val sequences. frames: frames per
     video. people: figures per video. size: ``(W, H)`` pixels. label_every: every n-th frame is
-    labelled (``is_labeled``); the others have no annotations, as in PoseTrack.
+    labelled (``is_labeled``); the others have no annotations, as in PoseTrack. quiet: no progress bar.
 
     Layouts (see ``posetrack.md`` §11):
 
@@ -359,97 +362,13 @@ def write_synthetic_dataset(
     names: dict[str, list[str]] = {"train": [], "val": []}
     merged: dict[str, dict[str, list[dict[str, object]]]] = {}
     annotation_id = 0
-    for split, count in (("train", videos), ("val", val_videos)):
-        merged[split] = {"images": [], "annotations": []}
-        for v in range(count):
-            number = (1 if split == "train" else 100001) + v
-            seq = _sequence_name(number, split)
-            names[split].append(seq)
-            video = _render_video(np.random.default_rng(rng.integers(0, 2**63)), frames, people, width, height)
-            first = 1 if layout == "posetrack17" else 0
-            images, annotations, annolist = [], [], []
-            for t in range(frames):
-                index = t + first
-                if layout == "posetrack17":
-                    image_rel = f"images_renamed/{seq}/{index:08d}.jpg"
-                    listed_name = f"images/{seq}/{index:08d}.jpg"
-                else:
-                    image_rel = listed_name = f"images/{split}/{seq}/{index:06d}.jpg"
-                _encode_jpeg(video.frames[t], root / image_rel)
-                image_id = 10_000_000_000 + number * 10_000 + index
-                labeled = t % label_every == 0
-                region = video.ignore_region
-                image: dict[str, object] = {
-                    "id": image_id,
-                    "frame_id": image_id,
-                    "file_name": listed_name,
-                    "vid_id": f"{number:06d}",
-                    "nframes": frames,
-                    "is_labeled": labeled,
-                    "has_no_densepose": True,
-                    "ignore_regions_x": [[round(x, 1) for x, _ in region]] if labeled else [],
-                    "ignore_regions_y": [[round(y, 1) for _, y in region]] if labeled else [],
-                    "width": width,
-                    "height": height,
-                }
-                if layout == "posetrack21":
-                    image["has_labeled_person"] = labeled and people > 0
-                images.append(image)
-                rects = []
-                for p in range(people if labeled else 0):
-                    kp = _keypoint_array(video.joints[t, p], width, height)
-                    box = _person_box(video.joints[t, p], float(video.units[p]), width, height)
-                    xywh = [round(float(box[0]), 1), round(float(box[1]), 1)]
-                    xywh += [round(float(box[2] - box[0]), 1), round(float(box[3] - box[1]), 1)]
-                    head = _head_box(video.joints[t, p], float(video.units[p]))
-                    annotation_id += 1
-                    annotation: dict[str, object] = {
-                        "id": annotation_id,
-                        "image_id": image_id,
-                        "category_id": 1,
-                        "track_id": p,
-                        "keypoints": [float(x) for x in kp.reshape(-1)],
-                        "bbox": xywh,
-                        "bbox_head": head,
-                        "scores": [],
-                        "iscrowd": 0,
-                        "num_keypoints": int((kp[:, 2] > 0).sum()),
-                        "area": round(xywh[2] * xywh[3], 1),
-                    }
-                    if layout == "posetrack21":
-                        annotation["person_id"] = number * 100 + p
-                    annotations.append(annotation)
-                    rects.append((kp, head, p))
-                if layout == "posetrack21" and labeled:
-                    # A box-only person (PT21 annotates boxes of people without keypoints).
-                    annotation_id += 1
-                    annotations.append(
-                        {
-                            "id": annotation_id,
-                            "image_id": image_id,
-                            "category_id": 1,
-                            "track_id": people,
-                            "person_id": number * 100 + people,
-                            "keypoints": [0.0] * (3 * NUM_KEYPOINTS),
-                            "bbox": [2.0, round(height * 0.6, 1), round(width * 0.08, 1), round(height * 0.3, 1)],
-                            "bbox_head": [2.0, round(height * 0.6, 1), round(width * 0.05, 1), round(height * 0.05, 1)],
-                            "scores": [],
-                            "iscrowd": 0,
-                            "num_keypoints": 0,
-                        }
-                    )
-                annolist.append(_annolist_frame(listed_name, index, labeled, rects, region))
-            doc = {"images": images, "annotations": annotations, "categories": _categories()}
-            if layout == "posetrack18":
-                atomic_write_text(root / "annotations" / split / f"{seq}.json", _dump(doc))
-            elif layout == "posetrack21":
-                atomic_write_text(root / "posetrack_data" / split / f"{seq}.json", _dump(doc))
-            else:
-                merged[split]["images"].extend(images)
-                merged[split]["annotations"].extend(annotations)
-                if split == "val":
-                    gt = root / "posetrack17_annotation_dirs" / "jsons" / "val" / f"{seq}.json"
-                    atomic_write_text(gt, _dump({"annolist": annolist}))
+    with progress_bar("synthesising", videos + val_videos, "videos", quiet) as advance:
+        for split, count in (("train", videos), ("val", val_videos)):
+            merged[split] = {"images": [], "annotations": []}
+            annotation_id = _write_split(
+                root, split, count, frames, people, width, height, layout, label_every, rng, names, merged,
+                annotation_id, advance,
+            )
     if layout == "posetrack17":
         for split, doc in merged.items():
             if split == "val" and not names["val"]:
@@ -457,6 +376,116 @@ def write_synthetic_dataset(
             full = {**doc, "categories": _categories()}
             atomic_write_text(root / "posetrack17_json_files" / f"posetrack_{split}.json", _dump(full))
     return names
+
+
+def _write_split(
+    root: Path,
+    split: str,
+    count: int,
+    frames: int,
+    people: int,
+    width: int,
+    height: int,
+    layout: str,
+    label_every: int,
+    rng: np.random.Generator,
+    names: dict[str, list[str]],
+    merged: dict[str, dict[str, list[dict[str, object]]]],
+    annotation_id: int,
+    advance: Callable[[int], None],
+) -> int:
+    """Render and write the ``count`` videos of one split; returns the next free annotation id."""
+    for v in range(count):
+        number = (1 if split == "train" else 100001) + v
+        seq = _sequence_name(number, split)
+        names[split].append(seq)
+        video = _render_video(np.random.default_rng(rng.integers(0, 2**63)), frames, people, width, height)
+        first = 1 if layout == "posetrack17" else 0
+        images, annotations, annolist = [], [], []
+        for t in range(frames):
+            index = t + first
+            if layout == "posetrack17":
+                image_rel = f"images_renamed/{seq}/{index:08d}.jpg"
+                listed_name = f"images/{seq}/{index:08d}.jpg"
+            else:
+                image_rel = listed_name = f"images/{split}/{seq}/{index:06d}.jpg"
+            _encode_jpeg(video.frames[t], root / image_rel)
+            image_id = 10_000_000_000 + number * 10_000 + index
+            labeled = t % label_every == 0
+            region = video.ignore_region
+            image: dict[str, object] = {
+                "id": image_id,
+                "frame_id": image_id,
+                "file_name": listed_name,
+                "vid_id": f"{number:06d}",
+                "nframes": frames,
+                "is_labeled": labeled,
+                "has_no_densepose": True,
+                "ignore_regions_x": [[round(x, 1) for x, _ in region]] if labeled else [],
+                "ignore_regions_y": [[round(y, 1) for _, y in region]] if labeled else [],
+                "width": width,
+                "height": height,
+            }
+            if layout == "posetrack21":
+                image["has_labeled_person"] = labeled and people > 0
+            images.append(image)
+            rects = []
+            for p in range(people if labeled else 0):
+                kp = _keypoint_array(video.joints[t, p], width, height)
+                box = _person_box(video.joints[t, p], float(video.units[p]), width, height)
+                xywh = [round(float(box[0]), 1), round(float(box[1]), 1)]
+                xywh += [round(float(box[2] - box[0]), 1), round(float(box[3] - box[1]), 1)]
+                head = _head_box(video.joints[t, p], float(video.units[p]))
+                annotation_id += 1
+                annotation: dict[str, object] = {
+                    "id": annotation_id,
+                    "image_id": image_id,
+                    "category_id": 1,
+                    "track_id": p,
+                    "keypoints": [float(x) for x in kp.reshape(-1)],
+                    "bbox": xywh,
+                    "bbox_head": head,
+                    "scores": [],
+                    "iscrowd": 0,
+                    "num_keypoints": int((kp[:, 2] > 0).sum()),
+                    "area": round(xywh[2] * xywh[3], 1),
+                }
+                if layout == "posetrack21":
+                    annotation["person_id"] = number * 100 + p
+                annotations.append(annotation)
+                rects.append((kp, head, p))
+            if layout == "posetrack21" and labeled:
+                # A box-only person (PT21 annotates boxes of people without keypoints).
+                annotation_id += 1
+                annotations.append(
+                    {
+                        "id": annotation_id,
+                        "image_id": image_id,
+                        "category_id": 1,
+                        "track_id": people,
+                        "person_id": number * 100 + people,
+                        "keypoints": [0.0] * (3 * NUM_KEYPOINTS),
+                        "bbox": [2.0, round(height * 0.6, 1), round(width * 0.08, 1), round(height * 0.3, 1)],
+                        "bbox_head": [2.0, round(height * 0.6, 1), round(width * 0.05, 1), round(height * 0.05, 1)],
+                        "scores": [],
+                        "iscrowd": 0,
+                        "num_keypoints": 0,
+                    }
+                )
+            annolist.append(_annolist_frame(listed_name, index, labeled, rects, region))
+        doc = {"images": images, "annotations": annotations, "categories": _categories()}
+        if layout == "posetrack18":
+            atomic_write_text(root / "annotations" / split / f"{seq}.json", _dump(doc))
+        elif layout == "posetrack21":
+            atomic_write_text(root / "posetrack_data" / split / f"{seq}.json", _dump(doc))
+        else:
+            merged[split]["images"].extend(images)
+            merged[split]["annotations"].extend(annotations)
+            if split == "val":
+                gt = root / "posetrack17_annotation_dirs" / "jsons" / "val" / f"{seq}.json"
+                atomic_write_text(gt, _dump({"annolist": annolist}))
+        advance(1)
+    return annotation_id
 
 
 def _annolist_frame(
