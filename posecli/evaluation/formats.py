@@ -153,18 +153,14 @@ def _track_id(value: Any, path: Path, where: str) -> int:
 
 
 def _number_array(values: Any, path: Path, where: str) -> np.ndarray:
-    """A float64 vector from a JSON list of numbers, naming the first bad element."""
+    """A float64 vector from a JSON list of numbers, naming the first element that is not one."""
     if not isinstance(values, list):
         raise PoseCliError(f"{path}: {where}: expected a list of numbers")
-    try:
-        array = np.asarray(values, dtype=np.float64)
-        if array.ndim != 1 or any(isinstance(v, bool) for v in values):
-            raise ValueError
-    except (TypeError, ValueError):
-        for i, value in enumerate(values):
-            _number(value, path, f"{where}[{i}]")
-        raise PoseCliError(f"{path}: {where}: expected a flat list of numbers") from None
-    return array
+    # numpy would silently accept "12" or None (as NaN): check the JSON types first.
+    if not all(type(v) is float or type(v) is int for v in values):
+        i, value = next((i, v) for i, v in enumerate(values) if not (type(v) is float or type(v) is int))
+        raise PoseCliError(f"{path}: {where}[{i}]: expected a number, got {json.dumps(value)[:40]}")
+    return np.asarray(values, dtype=np.float64)
 
 
 def _frame_key(image_name: str) -> tuple[str, str, int | None]:
