@@ -1,0 +1,256 @@
+"""PoseTrack 2018 JSON (one file per video), as specified in ``posetrack.md`` §2.1: writer and reader.
+
+Layout written:
+
+* ``categories``: one entry, ``id`` 1, ``name`` "person", the 17 PoseTrack keypoint names and the
+  1-indexed skeleton of the released ground truth.
+* ``images``: **every frame** from 0 to the last processed frame, in order, with ``id`` = ``frame_id``,
+  ``file_name`` ``images/<video_name>/%06d.jpg`` (0-indexed, PoseTrack 2018 naming), ``vid_id``,
+  ``nframes``, ``is_labeled`` (True for frames the pipeline processed), ``width``, ``height``, empty
+  ``ignore_regions_x``/``_y``, ``has_no_densepose`` and posecli's ``timestamp`` (seconds).
+* ``annotations``: one per person: ``id`` (1, 2, … in file order), ``image_id``, ``category_id`` 1,
+  ``track_id``, ``keypoints`` (17 × ``x, y, v``; a joint with score 0 is ``0, 0, 0``, a located one has
+  v = 1), ``scores`` (17 per-joint scores), ``bbox`` ``[x, y, w, h]``, ``score`` (person score) and
+  ``num_keypoints``.
+
+Image ids: ``id = frame_id = base + frame index``. For a video named like a PoseTrack sequence
+(``003418_mpii_test``: 6 digits, then mpii/bonn/mpiinew) with fewer than 10⁴ frames, ``base`` is
+PoseTrack's ``T·10¹⁰ + S·10⁴`` so ids equal the ground truth's; otherwise ``base`` is 0 and the image id
+is the frame index. ``vid_id`` is the 6-digit number for such names, else the video name.
+
+A person without a ``track_id`` is written with its index within the frame (the reference writer's
+convention for untracked output).
+
+The reader accepts these files and PoseTrack 2018 / 2021 ground truth: keypoints are mapped to slots
+by the names in ``categories``; per-joint scores come from ``scores`` when present, else 1 for a
+keypoint with v > 0. Frames come back in frame order, one ``FrameResult`` per listed image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from posecli.atomic import atomic_write_json
+from posecli.export._json import (
+    box_to_xywh,
+    coord,
+    expect_dict,
+    expect_list,
+    fail,
+    integer,
+    load_json,
+    number,
+    numbers,
+    posetrack_image_id_base,
+    require,
+    score,
+)
+from posecli.keypoints import NUM_KEYPOINTS, POSETRACK_CATEGORY_SKELETON, POSETRACK_KEYPOINTS
+from posecli.structures import FrameResult, PoseInstance
+from posecli.video import VideoInfo
+
+PERSON_CATEGORY_ID = 1
+
+
+def posetrack_document(results: Sequence[FrameResult], info: VideoInfo, video_name: str) -> dict[str, Any]:
+    """The PoseTrack 2018 JSON object for one video (see the module docstring)."""
+    by_frame = _index_results(results)
+    nframes = max(by_frame) + 1 if by_frame else 0
+    base = posetrack_image_id_base(video_name, nframes)
+    vid_id = video_name[:6] if base else video_name
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
+    for index in range(nframes):
+        result = by_frame.get(index)
+        image_id = base + index
+        images.append(
+            {
+                "id": image_id,
+                "frame_id": image_id,
+                "file_name": f"images/{video_name}/{index:06d}.jpg",
+                "vid_id": vid_id,
+                "nframes": nframes,
+                "is_labeled": result is not None,
+                "width": info.width,
+                "height": info.height,
+                "has_no_densepose": True,
+                "ignore_regions_x": [],
+                "ignore_regions_y": [],
+                "timestamp": round(result.timestamp if result is not None else index / info.fps, 6),
+            }
+        )
+        if result is None:
+            continue
+        for position, person in enumerate(result.instances):
+            annotations.append(_annotation(len(annotations) + 1, image_id, position, person))
+    category = {
+        "id": PERSON_CATEGORY_ID,
+        "name": "person",
+        "supercategory": "person",
+        "keypoints": list(POSETRACK_KEYPOINTS),
+        "skeleton": [list(edge) for edge in POSETRACK_CATEGORY_SKELETON],
+    }
+    return {"images": images, "annotations": annotations, "categories": [category]}
+
+
+def write_posetrack_json(path: str | Path, results: Sequence[FrameResult], info: VideoInfo, video_name: str) -> None:
+    """Write ``results`` of one video as a PoseTrack 2018 file at ``path``, atomically.
+
+    ``results``: one ``FrameResult`` per processed frame (any order, frame indices unique);
+    ``info``: the video's size and frame rate; ``video_name``: the sequence name used in ``file_name``.
+    """
+    atomic_write_json(path, posetrack_document(results, info, video_name))
+
+
+def _index_results(results: Sequence[FrameResult]) -> dict[int, FrameResult]:
+    by_frame: dict[int, FrameResult] = {}
+    for result in results:
+        if result.frame_index < 0:
+            raise ValueError(f"frame_index must be >= 0, got {result.frame_index}")
+        if result.frame_index in by_frame:
+            raise ValueError(f"two results for frame {result.frame_index}")
+        by_frame[result.frame_index] = result
+    return by_frame
+
+
+def _annotation(annotation_id: int, image_id: int, position: int, person: PoseInstance) -> dict[str, Any]:
+    points: list[float] = []
+    scores: list[float] = []
+    for x, y, s in np.asarray(person.keypoints, dtype=np.float64).reshape(NUM_KEYPOINTS, 3):
+        located = s > 0
+        points += [coord(x), coord(y), 1] if located else [0, 0, 0]
+        scores.append(score(s) if located else 0.0)
+    return {
+        "id": annotation_id,
+        "image_id": image_id,
+        "category_id": PERSON_CATEGORY_ID,
+        "track_id": int(person.track_id) if person.track_id is not None else position,
+        "keypoints": points,
+        "scores": scores,
+        "bbox": box_to_xywh(person.box),
+        "score": score(person.score),
+        "num_keypoints": sum(1 for s in scores if s > 0),
+    }
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reading
+
+
+def read_posetrack_json(path: str | Path, fps: float | None = None) -> list[FrameResult]:
+    """Read and validate a PoseTrack 2018 file; one ``FrameResult`` per listed image, in frame order.
+
+    Frame index: the number in the image's file name (``000012.jpg`` → 12), else its position in
+    ``images``. Timestamp: the image's ``timestamp``, else ``frame index / fps`` when ``fps`` is given,
+    else 0. Keypoints ``(17, 3)`` are ``x, y, score`` in PoseTrack slots; slots absent from
+    ``categories`` (a 15-joint file has no ears) stay 0. A missing ``bbox`` is the box around the
+    located keypoints; a missing person ``score`` is 1.
+
+    Raises ``PoseCliError("<file>: <field path>: <problem>")`` on any malformed content.
+    """
+    path = Path(path)
+    document = expect_dict(path, "(top level)", load_json(path))
+    slots = _category_slots(path, document)
+    images = expect_list(path, "images", require(path, "", document, "images"))
+    frames: dict[int, tuple[int, float]] = {}  # image id -> (frame index, timestamp)
+    seen_index: dict[int, int] = {}
+    for position, raw in enumerate(images):
+        field = f"images[{position}]"
+        image = expect_dict(path, field, raw)
+        image_id = integer(path, f"{field}.id", require(path, field, image, "id"))
+        if image_id in frames:
+            fail(path, f"{field}.id", f"duplicate image id {image_id}")
+        index = _frame_index(path, field, image, position)
+        if index in seen_index:
+            fail(path, f"{field}.file_name", f"frame {index} is listed twice (also images[{seen_index[index]}])")
+        seen_index[index] = position
+        if "timestamp" in image:
+            timestamp = number(path, f"{field}.timestamp", image["timestamp"])
+        else:
+            timestamp = index / fps if fps else 0.0
+        frames[image_id] = (index, timestamp)
+    people: dict[int, list[PoseInstance]] = {image_id: [] for image_id in frames}
+    annotations = expect_list(path, "annotations", require(path, "", document, "annotations"))
+    for position, raw in enumerate(annotations):
+        field = f"annotations[{position}]"
+        annotation = expect_dict(path, field, raw)
+        image_id = integer(path, f"{field}.image_id", require(path, field, annotation, "image_id"))
+        if image_id not in frames:
+            fail(path, f"{field}.image_id", f"no image with id {image_id}")
+        category = annotation.get("category_id", PERSON_CATEGORY_ID)
+        if category != PERSON_CATEGORY_ID:
+            fail(path, f"{field}.category_id", f"expected {PERSON_CATEGORY_ID} (person), got {category!r}")
+        people[image_id].append(_read_person(path, field, annotation, slots))
+    results = [
+        FrameResult(frame_index=index, timestamp=timestamp, instances=tuple(people[image_id]))
+        for image_id, (index, timestamp) in frames.items()
+    ]
+    return sorted(results, key=lambda r: r.frame_index)
+
+
+def _category_slots(path: Path, document: dict[str, Any]) -> list[int]:
+    """PoseTrack slot of each keypoint name listed in the person category, in file order."""
+    categories = expect_list(path, "categories", require(path, "", document, "categories"))
+    persons = [
+        (i, c) for i, c in enumerate(categories) if isinstance(c, dict) and c.get("id", PERSON_CATEGORY_ID) == PERSON_CATEGORY_ID
+    ]
+    if not persons:
+        fail(path, "categories", "no person category (id 1)")
+    position, category = persons[0]
+    field = f"categories[{position}].keypoints"
+    names = expect_list(path, field, require(path, f"categories[{position}]", category, "keypoints"))
+    slots = []
+    for k, name in enumerate(names):
+        if name not in POSETRACK_KEYPOINTS:
+            hint = " (COCO keypoint names are not accepted: PoseTrack uses head_bottom/head_top)" if "eye" in str(name) else ""
+            fail(path, f"{field}[{k}]", f"unknown keypoint name {name!r}{hint}")
+        slot = POSETRACK_KEYPOINTS.index(name)
+        if slot in slots:
+            fail(path, f"{field}[{k}]", f"keypoint name {name!r} listed twice")
+        slots.append(slot)
+    return slots
+
+
+def _frame_index(path: Path, field: str, image: dict[str, Any], position: int) -> int:
+    name = image.get("file_name")
+    if name is None:
+        return position
+    if not isinstance(name, str):
+        fail(path, f"{field}.file_name", "expected a string")
+    stem = Path(name).stem
+    return int(stem) if stem.isdigit() else position
+
+
+def _read_person(path: Path, field: str, annotation: dict[str, Any], slots: list[int]) -> PoseInstance:
+    track = require(path, field, annotation, "track_id")
+    track_id = integer(path, f"{field}.track_id", track, minimum=0)
+    flat = numbers(path, f"{field}.keypoints", require(path, field, annotation, "keypoints"))
+    if len(flat) != 3 * len(slots):
+        fail(path, f"{field}.keypoints", f"expected {3 * len(slots)} numbers (3 per category keypoint), got {len(flat)}")
+    triples = flat.reshape(len(slots), 3)
+    raw_scores = annotation.get("scores")
+    if raw_scores:
+        joint_scores = numbers(path, f"{field}.scores", raw_scores, len(slots))
+    else:
+        # Ground truth has `scores: []`: an annotated keypoint (v > 0) counts as certain.
+        joint_scores = (triples[:, 2] > 0).astype(np.float64)
+    keypoints = np.zeros((NUM_KEYPOINTS, 3), dtype=np.float64)
+    for k, slot in enumerate(slots):
+        x, y, v = triples[k]
+        unset = x == 0 and y == 0 and v == 0
+        keypoints[slot] = (x, y, 0.0 if unset else max(joint_scores[k], 0.0))
+    if "bbox" in annotation:
+        x, y, w, h = numbers(path, f"{field}.bbox", annotation["bbox"], 4)
+        if w < 0 or h < 0:
+            fail(path, f"{field}.bbox", f"box width and height must be >= 0, got {w:g} x {h:g}")
+        box = np.array([x, y, x + w, y + h])
+    else:
+        located = keypoints[keypoints[:, 2] > 0, :2]
+        box = np.concatenate([located.min(0), located.max(0)]) if len(located) else np.zeros(4)
+    person_score = number(path, f"{field}.score", annotation["score"]) if "score" in annotation else 1.0
+    return PoseInstance(keypoints=keypoints, box=box, score=person_score, track_id=track_id)
+
