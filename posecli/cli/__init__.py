@@ -37,7 +37,7 @@ class _ErrorReportingGroup(TyperGroup):
             kind = "error" if isinstance(error, PoseCliError) else f"unexpected error ({type(error).__name__})"
             message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
             hint = "" if isinstance(error, PoseCliError) else " [dim](POSECLI_DEBUG=1 shows the traceback)[/dim]"
-            err_console.print(f"[red]posecli {command}: {kind}: {message}[/red]{hint}", highlight=False)
+            err_console.print(f"[red]posecli {command}: {kind}: {message}[/red]{hint}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=1) from None
 
 

@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from posecli.evaluation.posetrack import EvalResult, group_means
@@ -94,21 +95,16 @@ def print_report(result: EvalResult, console: Console, warn: Console, per_sequen
     notes, the tables, per-sequence totals when asked for, and COCO OKS numbers when computed."""
     for pairing in result.pairing:
         if pairing.problems:
-            warn.print(
-                f"[yellow]warning: {pairing.gt_file} ({pairing.name}): {'; '.join(pairing.problems)} "
-                f"— poseval would refuse this input or give other numbers[/yellow]",
-                highlight=False,
-            )
+            text = f"warning: {pairing.gt_file} ({pairing.name}): {'; '.join(pairing.problems)}"
+            text += " — poseval would refuse this input or give other numbers"
+            warn.print(f"[yellow]{escape(text)}[/yellow]", highlight=False, soft_wrap=True)
         for note in pairing.notes:
-            warn.print(f"[dim]note: {pairing.name}: {note}[/dim]", highlight=False)
+            warn.print(f"[dim]{escape(f'note: {pairing.name}: {note}')}[/dim]", highlight=False, soft_wrap=True)
     if result.unused_predictions:
-        warn.print(
-            f"[yellow]warning: prediction files/sequences without GT, ignored: {', '.join(result.unused_predictions)}"
-            "[/yellow]",
-            highlight=False,
-        )
+        text = f"warning: prediction files/sequences without GT, ignored: {', '.join(result.unused_predictions)}"
+        warn.print(f"[yellow]{escape(text)}[/yellow]", highlight=False, soft_wrap=True)
     for note in result.notes:
-        warn.print(f"[dim]note: {note}[/dim]", highlight=False)
+        warn.print(f"[dim]{escape(f'note: {note}')}[/dim]", highlight=False, soft_wrap=True)
     print_tables(result, console)
     if per_sequence and result.per_sequence:
         table = Table(title="Per sequence")
