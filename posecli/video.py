@@ -380,7 +380,9 @@ class VideoReader:
         except (decord.DECORDError, RuntimeError):
             pass
         else:
-            return
+            if not self.info.frame_count_exact or index >= self.info.num_frames:
+                return
+            # decord's index is shorter than the container's frame count: let PyAV deliver the rest.
         # decord failed (or ended early) at ``index``: PyAV continues from exactly that frame.
         del reader  # frees decord's decoder threads before PyAV starts its own
         yield from self._iter_pyav(closer, index)
