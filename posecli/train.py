@@ -306,8 +306,7 @@ def _save_checkpoint(
     stem = f"step-{state.step:08d}"
     weights, training = folder / f"{stem}.safetensors", folder / f"{stem}.state.pt"
     extra = {"experiment": config.to_dict(), "step": state.step, "epoch": state.epoch}
-    with atomic_path(weights) as tmp:
-        save_checkpoint(tmp, model, extra=extra)
+    save_checkpoint(weights, model, extra=extra)  # atomic itself
     payload = {
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
@@ -639,17 +638,35 @@ def _seed_everything(seed: int, deterministic: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
+def load_init_weights(model: VideoPoseModel, path: str | Path) -> int:
+    """Load the HRNet part of a checkpoint (official HRNet, mmpose, DCPose, reference or posecli keys,
+    mapped by ``posecli.checkpoints.remap_keys``) into ``model.hrnet``; returns the tensors loaded.
+
+    Only ``hrnet.*`` keys whose shapes match are taken (the temporal module keeps its init, as the
+    reference's ``strict=False`` load does); a file that fills no HRNet key is an error.
+    """
+    from posecli.checkpoints import read_foreign_state_dict, remap_keys
+
+    source = Path(path)
+    if not source.is_file():
+        raise PoseCliError(f"train.init_checkpoint: {source} does not exist")
+    state, layout = remap_keys(read_foreign_state_dict(source))
+    own = model.state_dict()
+    usable = {
+        k: v.to(own[k].dtype) for k, v in state.items()
+        if k.startswith("hrnet.") and k in own and tuple(v.shape) == tuple(own[k].shape)
+    }
+    if not usable:
+        raise PoseCliError(f"train.init_checkpoint: {source} ({layout} layout) has no HRNet weights of this width")
+    model.load_state_dict(usable, strict=False)
+    return len(usable)
+
+
 def build_training_model(config: ExperimentConfig) -> VideoPoseModel:
     """The model of the recipe, with the HRNet initialisation checkpoint loaded when one is named."""
     model = build_from_config(config.model)
-    init = config.train.init_checkpoint
-    if init:
-        from posecli.checkpoints import load_backbone_weights
-
-        path = Path(init)
-        if not path.is_file():
-            raise PoseCliError(f"train.init_checkpoint: {path} does not exist")
-        load_backbone_weights(model, path)
+    if config.train.init_checkpoint:
+        load_init_weights(model, config.train.init_checkpoint)
     return model
 
 
@@ -752,8 +769,8 @@ def fit(
                 if best:
                     state.best_metric, state.best_epoch = score, state.epoch
                 state.history.append({"epoch": state.epoch, "step": state.step, **metrics})
-                logger.log({"step": state.step, "epoch": state.epoch, **{f"val/{k}" if "/" not in k else k: v
-                                                                         for k, v in metrics.items()}})
+                # "epoch" is the epoch the weights come from (1-based), also when max_steps stopped it early
+                logger.log({"step": state.step, "epoch": state.epoch if epoch_done else state.epoch + 1, **metrics})
             save(best)
             _barrier(ranks)
             if finished:

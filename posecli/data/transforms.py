@@ -122,7 +122,10 @@ def half_body_box(keypoints: np.ndarray, rng: np.random.Generator, aspect_ratio:
     w, h = (x2 - x1) * 1.5, (y2 - y1) * 1.5
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
     # box_to_center_scale re-expands to the aspect ratio; ×1.5 here mirrors the reference half-body
-    return np.array([cx - w / 2, cy - h / 2, w, h]) if w > 1 and h > 1 else None
+    if max(w, h) <= 1:
+        return None
+    w, h = max(w, 1.0), max(h, 1.0)  # a degenerate side is widened by the aspect-ratio expansion
+    return np.array([cx - w / 2, cy - h / 2, w, h])
 
 
 def draw_crop(
