@@ -27,6 +27,10 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     tmp_suffix = suffix if suffix is not None else ".tmp" + target.suffix
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=tmp_suffix, dir=target.parent)
     os.close(fd)
+    # mkstemp creates 0600 files; give the output the permissions a plain open() would (0666 & ~umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_name, 0o666 & ~umask)
     tmp = Path(tmp_name)
     try:
         yield tmp
