@@ -286,7 +286,7 @@ class VideoReader:
         reached = self.start
         backend = self.info.backend
         if backend == "frames":
-            frames = self._iter_folder(self._closer)
+            frames = self._iter_folder()
         elif backend == "decord":
             frames = self._iter_decord(self._closer)
         else:
@@ -295,9 +295,10 @@ class VideoReader:
             reached = frame.index + 1
             yield frame
         self.close()
-        # A decoding error (set by a backend) or fewer frames than the container index promised.
-        if self.info.frame_count_exact and reached < self.info.num_frames:
-            self.truncated = True
+        # Fewer frames than the container index promised, or a decoding error (set by a backend) before
+        # the promised count was reached.
+        short = self.info.frame_count_exact and reached < self.info.num_frames
+        self.truncated = short or (self.truncated and not self.info.frame_count_exact)
         if self.truncated:
             warnings.warn(
                 f"{self.info.path}: stream ended early at frame {reached} of {self.info.num_frames} "
@@ -308,7 +309,7 @@ class VideoReader:
 
     # -- backends -------------------------------------------------------------------------------------
 
-    def _iter_folder(self, closer: contextlib.ExitStack) -> Iterator[VideoFrame]:
+    def _iter_folder(self) -> Iterator[VideoFrame]:
         files = _frame_files(self.info.path)
         self.backend_used.append("frames")
         for index in range(self.start, len(files)):

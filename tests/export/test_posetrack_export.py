@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -180,6 +182,9 @@ def test_overwrite_is_atomic(tmp_path: Path, video_info, make_results) -> None:
     write_posetrack_json(path, make_results(frames=(0,)), video_info, video_name="o")
     assert json.loads(path.read_text())["images"][0]["id"] == 0
     assert [p.name for p in tmp_path.iterdir()] == ["o.json"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask  # not mkstemp's private 0600
 
 
 def test_person_with_all_joints_unlocated(tmp_path: Path, video_info) -> None:
