@@ -83,6 +83,14 @@ class IoUTracker:
         self._tracks = []
         self._next_id = 0
 
+    def predict(self) -> list[tuple[int, np.ndarray]]:
+        """Each confirmed track matched in the last frame, with its last box ``(4,)`` xyxy.
+
+        This tracker has no motion model, so the "prediction" for the next frame is the last box
+        (same contract as ``ByteTracker.predict``, used to propagate boxes between detections).
+        """
+        return [(t.track_id, t.box.copy()) for t in self._tracks if t.track_id is not None and t.missed == 0]
+
     def update(self, instances: list[PoseInstance]) -> list[PoseInstance]:
         """Associate one frame's people with the tracks; returns the reported ones with ``track_id``.
 

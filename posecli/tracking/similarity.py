@@ -49,8 +49,14 @@ def box_centers(boxes: np.ndarray) -> np.ndarray:
 
 
 def has_pose(keypoints: np.ndarray | None) -> bool:
-    """Whether ``keypoints`` ``(K, 3)`` has at least one joint with score > 0."""
-    return keypoints is not None and keypoints.size > 0 and bool(np.any(keypoints[:, 2] > 0))
+    """Whether ``keypoints`` is a 17-slot ``(17, 3)`` pose with at least one joint of score > 0.
+
+    Poses in another layout are treated as absent, since the OKS sigmas are per PoseTrack slot.
+    """
+    if keypoints is None:
+        return False
+    k = np.asarray(keypoints)
+    return k.shape == (len(POSETRACK_SIGMAS), 3) and bool(np.any(k[:, 2] > 0))
 
 
 def oks_matrix(

@@ -13,7 +13,7 @@ tracklets share one id. Ids are then renumbered ``0, 1, …`` by first appearanc
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -22,13 +22,50 @@ from posecli.structures import FrameResult
 from posecli.tracking.similarity import align_pose, box_area, box_centers, has_pose, oks_matrix
 
 
+def _fit_line(frames: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares straight-line motion through ``centres (N, 2)`` over ``frames (N,)``.
+
+    Returns ``(velocity (2,), offset (2,))`` with centre(t) = offset + velocity · t. With one
+    observation (or all in one frame) the person is assumed to stand still.
+    """
+    if len(frames) < 2 or np.ptp(frames) == 0:
+        return np.zeros(2), centres.mean(axis=0)
+    t = frames.astype(np.float64)
+    dt = t - t.mean()
+    velocity = dt @ (centres - centres.mean(axis=0)) / (dt @ dt)  # (2,) closed-form least squares
+    return velocity, centres.mean(axis=0) - velocity * t.mean()
+
+
 @dataclass
 class _Tracklet:
-    """The observations of one track id: ``frames (N,)`` frame indices, ``boxes (N, 4)``, poses."""
+    """One track id's observations, summarised at both ends for linking.
+
+    frames ``(N,)`` frame indices; boxes ``(N, 4)`` xyxy; poses: ``(K, 3)`` or None per observation.
+    The ``tail``/``head`` lines fit the motion of the last/first ``motion_frames`` observations.
+    """
 
     frames: np.ndarray
     boxes: np.ndarray
     poses: list[np.ndarray | None]
+    motion_frames: int
+    start: int = field(init=False)  # first frame index
+    end: int = field(init=False)  # last frame index
+    start_centre: np.ndarray = field(init=False)  # (2,)
+    end_centre: np.ndarray = field(init=False)  # (2,)
+    start_height: float = field(init=False)  # box heights at both ends, >= 1 px
+    end_height: float = field(init=False)
+    tail: tuple[np.ndarray, np.ndarray] = field(init=False)  # (velocity (2,), offset (2,))
+    head: tuple[np.ndarray, np.ndarray] = field(init=False)
+
+    def __post_init__(self) -> None:
+        centres = box_centers(self.boxes)  # (N, 2)
+        self.start, self.end = int(self.frames[0]), int(self.frames[-1])
+        self.start_centre, self.end_centre = centres[0], centres[-1]
+        self.start_height = max(float(self.boxes[0, 3] - self.boxes[0, 1]), 1.0)
+        self.end_height = max(float(self.boxes[-1, 3] - self.boxes[-1, 1]), 1.0)
+        n = self.motion_frames
+        self.tail = _fit_line(self.frames[-n:], centres[-n:])
+        self.head = _fit_line(self.frames[:n], centres[:n])
 
     @property
     def first_pose(self) -> tuple[np.ndarray, np.ndarray] | None:
@@ -45,19 +82,6 @@ class _Tracklet:
             if pose is not None:
                 return pose, box
         return None
-
-
-def _extrapolate(frames: np.ndarray, centres: np.ndarray, at: int) -> np.ndarray:
-    """Centre ``(2,)`` at frame ``at`` from a least-squares line through ``centres (N, 2)`` over ``frames (N,)``.
-
-    With one observation (or all in one frame) the person is assumed to stand still.
-    """
-    if len(frames) < 2 or np.ptp(frames) == 0:
-        return centres[-1] if at >= frames[-1] else centres[0]
-    t = frames.astype(np.float64)
-    design = np.stack([t, np.ones_like(t)], axis=1)  # (N, 2)
-    coef, *_ = np.linalg.lstsq(design, centres, rcond=None)  # (2, 2): slope and intercept per axis
-    return np.array([at, 1.0]) @ coef
 
 
 def stitch_tracklets(
@@ -81,9 +105,11 @@ def stitch_tracklets(
     Returns new ``FrameResult``s (same frames, timestamps and instance order) with ids
     ``0 … n−1`` numbered by first appearance.
     """
-    tracklets = _collect(results)
+    if max_gap < 1 or motion_frames < 1:
+        raise ValueError(f"need max_gap >= 1 and motion_frames >= 1, got {max_gap}, {motion_frames}")
+    tracklets = _collect(results, motion_frames)
     ids = sorted(tracklets)
-    links = _link(tracklets, ids, max_gap, max_distance, min_pose_similarity, motion_frames)
+    links = _link(tracklets, ids, max_gap, max_distance, min_pose_similarity)
 
     # Follow each chain of links from its head; the head's chain gets one new id.
     heads = [i for i in ids if i not in set(links.values())]
@@ -104,7 +130,7 @@ def stitch_tracklets(
     return out
 
 
-def _collect(results: Sequence[FrameResult]) -> dict[int, _Tracklet]:
+def _collect(results: Sequence[FrameResult], motion_frames: int) -> dict[int, _Tracklet]:
     """Group the tracked instances by ``track_id`` into time-ordered tracklets."""
     frames: dict[int, list[int]] = {}
     boxes: dict[int, list[np.ndarray]] = {}
@@ -118,7 +144,7 @@ def _collect(results: Sequence[FrameResult]) -> dict[int, _Tracklet]:
             kp = np.asarray(person.keypoints, dtype=np.float64)
             poses.setdefault(person.track_id, []).append(kp if has_pose(kp) else None)
     return {
-        i: _Tracklet(frames=np.array(frames[i]), boxes=np.stack(boxes[i]), poses=poses[i]) for i in frames
+        i: _Tracklet(np.array(frames[i]), np.stack(boxes[i]), poses[i], motion_frames) for i in frames
     }
 
 
@@ -128,41 +154,84 @@ def _link(
     max_gap: int,
     max_distance: float,
     min_pose_similarity: float,
-    motion_frames: int,
 ) -> dict[int, int]:
-    """``{earlier id: later id}`` links chosen by one Hungarian assignment over all valid candidates."""
-    n = len(ids)
-    invalid = 1e6
-    cost = np.full((n, n), invalid)  # rows: tracklet ends, cols: tracklet starts
-    for r, a_id in enumerate(ids):
+    """``{earlier id: later id}`` links: the minimum-cost assignment of tracklet ends to later starts.
+
+    Cost of "B continues A" = distance (in box heights, from B's start to A's tail motion
+    extrapolated to B's start frame, or from A's end to B's head motion extrapolated back to A's end
+    frame, whichever is closer) + pose dissimilarity (1 − pose-shape OKS; 0 without poses) + gap /
+    ``max_gap`` (prefer the shorter gap). Only starts within ``max_gap`` frames after an end are
+    candidates (binary search over start frames, then vectorised gates), and the assignment is
+    solved separately on each connected group of candidates, so thousands of tracklets stay fast.
+    """
+    by_start = sorted(ids, key=lambda i: tracklets[i].start)
+    starts = np.array([tracklets[i].start for i in by_start], dtype=np.int64)
+    start_centres = np.array([tracklets[i].start_centre for i in by_start]).reshape(-1, 2)
+    start_heights = np.array([tracklets[i].start_height for i in by_start])
+    head_velocity = np.array([tracklets[i].head[0] for i in by_start]).reshape(-1, 2)
+    head_offset = np.array([tracklets[i].head[1] for i in by_start]).reshape(-1, 2)
+
+    candidates: list[tuple[int, int, float]] = []
+    for a_id in ids:
         a = tracklets[a_id]
-        end = int(a.frames[-1])
-        tail = slice(-motion_frames, None)
-        a_height = max(float(a.boxes[-1, 3] - a.boxes[-1, 1]), 1.0)
-        for c, b_id in enumerate(ids):
-            b = tracklets[b_id]
-            start = int(b.frames[0])
-            if not end < start <= end + max_gap:
-                continue
-            b_height = max(float(b.boxes[0, 3] - b.boxes[0, 1]), 1.0)
-            if not 2 / 3 <= b_height / a_height <= 1.5:
-                continue
-            head = slice(0, motion_frames)
-            forward = _extrapolate(a.frames[tail], box_centers(a.boxes[tail]), start)
-            backward = _extrapolate(b.frames[head], box_centers(b.boxes[head]), end)
-            distance = min(
-                np.linalg.norm(forward - box_centers(b.boxes[0])[0]),
-                np.linalg.norm(backward - box_centers(a.boxes[-1])[0]),
-            ) / max(a_height, b_height)
-            if distance > max_distance:
-                continue
-            similarity = _pose_similarity(a, b)
+        lo = int(np.searchsorted(starts, a.end, side="right"))
+        hi = int(np.searchsorted(starts, a.end + max_gap, side="right"))
+        if lo == hi:
+            continue
+        window = slice(lo, hi)
+        ratio = start_heights[window] / a.end_height
+        forward = a.tail[1] + np.outer(starts[window], a.tail[0])  # (W, 2) A's motion at each B start
+        backward = head_offset[window] + head_velocity[window] * a.end  # (W, 2) B's motion at A's end
+        distance = np.minimum(
+            np.linalg.norm(forward - start_centres[window], axis=1),
+            np.linalg.norm(backward - a.end_centre, axis=1),
+        ) / np.maximum(start_heights[window], a.end_height)
+        ok = (ratio >= 2 / 3) & (ratio <= 1.5) & (distance <= max_distance)
+        for w in np.flatnonzero(ok):
+            b_id = by_start[lo + w]
+            similarity = _pose_similarity(a, tracklets[b_id])
             if similarity is not None and similarity < min_pose_similarity:
                 continue
             dissimilarity = 0.0 if similarity is None else 1.0 - similarity
-            cost[r, c] = distance + dissimilarity + (start - end) / max_gap
-    rows, cols = linear_sum_assignment(cost)
-    return {ids[r]: ids[c] for r, c in zip(rows, cols, strict=True) if cost[r, c] < invalid}
+            gap = (starts[lo + w] - a.end) / max_gap
+            candidates.append((a_id, b_id, float(distance[w] + dissimilarity + gap)))
+    return _assign(candidates)
+
+
+def _assign(candidates: list[tuple[int, int, float]]) -> dict[int, int]:
+    """Minimum-cost one-to-one ``{end id: start id}`` over ``(end, start, cost)`` candidates.
+
+    The candidates are split into connected components of the end/start bipartite graph
+    (union-find) and each component is solved with the Hungarian algorithm on its own small matrix.
+    """
+    parent: dict[tuple[str, int], tuple[str, int]] = {}
+
+    def root(node: tuple[str, int]) -> tuple[str, int]:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for a_id, b_id, _ in candidates:
+        parent[root(("end", a_id))] = root(("start", b_id))
+    groups: dict[tuple[str, int], list[tuple[int, int, float]]] = {}
+    for cand in candidates:
+        groups.setdefault(root(("end", cand[0])), []).append(cand)
+
+    links: dict[int, int] = {}
+    invalid = 1e6
+    for group in groups.values():
+        rows = sorted({a for a, _, _ in group})
+        cols = sorted({b for _, b, _ in group})
+        cost = np.full((len(rows), len(cols)), invalid)
+        row_of, col_of = {a: r for r, a in enumerate(rows)}, {b: c for c, b in enumerate(cols)}
+        for a_id, b_id, value in group:
+            cost[row_of[a_id], col_of[b_id]] = value
+        for r, c in zip(*linear_sum_assignment(cost), strict=True):
+            if cost[r, c] < invalid:
+                links[rows[r]] = cols[c]
+    return links
 
 
 def _pose_similarity(a: _Tracklet, b: _Tracklet) -> float | None:

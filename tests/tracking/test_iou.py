@@ -103,3 +103,23 @@ def test_rejects_bad_arguments() -> None:
         IoUTracker(min_iou=1.5)
     with pytest.raises(ValueError):
         IoUTracker(min_hits=0)
+
+
+def test_predict_is_last_box_of_tracks_seen_last_frame() -> None:
+    tracker = IoUTracker(max_age=3)
+    tracker.update([_person(0, 0), _person(300, 0)])
+    tracker.update([_person(2, 0)])
+    predicted = tracker.predict()
+    assert [(i, b.tolist()) for i, b in predicted] == [(0, [2.0, 0.0, 42.0, 100.0])]
+    predicted[0][1][0] = -1.0  # a copy: the caller cannot move the track
+    assert tracker.predict()[0][1][0] == 2.0
+
+
+def test_has_pose_needs_posetrack_layout_and_a_scored_joint() -> None:
+    from posecli.tracking.similarity import has_pose
+
+    pose = np.zeros((17, 3))
+    assert not has_pose(pose) and not has_pose(None)
+    pose[4, 2] = 0.1
+    assert has_pose(pose)
+    assert not has_pose(np.ones((33, 3)))
