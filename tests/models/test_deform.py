@@ -1,0 +1,59 @@
+"""The CPU grid_sample deformable convolution equals torchvision's within 1e-4."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision.ops import deform_conv2d
+
+from posecli.models.deform import DeformConv2d, deform_conv2d_grid_sample, modulated_deform_conv2d
+
+
+@pytest.mark.parametrize(
+    ("size", "channels", "groups", "padding", "dilation", "stride"),
+    [((24, 18), 48, 12, 3, 3, 1), ((16, 16), 8, 2, 1, 1, 1), ((9, 7), 16, 4, 3, 3, 1), ((12, 10), 8, 1, 1, 1, 2)],
+)
+def test_equals_torchvision(size: tuple[int, int], channels: int, groups: int, padding: int, dilation: int,
+                            stride: int) -> None:
+    torch.manual_seed(0)
+    h, w = size
+    ho = (h + 2 * padding - dilation * 2 - 1) // stride + 1
+    wo = (w + 2 * padding - dilation * 2 - 1) // stride + 1
+    x = torch.randn(2, channels, h, w, dtype=torch.float64, requires_grad=True)
+    # large offsets push many taps across the border, exercising zero padding
+    offset = (torch.randn(2, 2 * groups * 9, ho, wo, dtype=torch.float64) * 4).requires_grad_()
+    mask = torch.randn(2, groups * 9, ho, wo, dtype=torch.float64, requires_grad=True)  # raw, may be < 0
+    weight = torch.randn(channels, channels, 3, 3, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(channels, dtype=torch.float64, requires_grad=True)
+    inputs = (x, offset, mask, weight, bias)
+    ref = deform_conv2d(x, offset, weight, bias, stride=stride, padding=padding, dilation=dilation, mask=mask)
+    ours = deform_conv2d_grid_sample(x, offset, weight, bias, mask, stride, padding, dilation)
+    assert ours.shape == ref.shape
+    assert (ours - ref).abs().max() <= 1e-4
+    grads_ref = torch.autograd.grad(ref.square().sum(), inputs)
+    grads_ours = torch.autograd.grad(ours.square().sum(), inputs)
+    for g_ref, g_ours in zip(grads_ref, grads_ours):
+        assert (g_ref - g_ours).abs().max() <= 1e-4 * max(1.0, g_ref.abs().max().item())
+
+
+def test_float32_module_dispatch() -> None:
+    torch.manual_seed(1)
+    dcn = DeformConv2d(48, 48, 3, padding=3, dilation=3, impl="grid_sample")
+    x = torch.randn(1, 48, 24, 18)
+    offset = torch.randn(1, 216, 24, 18) * 2
+    mask = torch.randn(1, 108, 24, 18)
+    ref = modulated_deform_conv2d(x, offset, dcn.weight, dcn.bias, mask, 1, 3, 3, impl="torchvision")
+    assert (dcn(x, offset, mask) - ref).abs().max() <= 1e-4
+    assert torch.equal(dcn.bias.detach(), torch.zeros(48))  # bias starts at 0
+    with pytest.raises(ValueError):
+        modulated_deform_conv2d(x, offset, dcn.weight, dcn.bias, mask, impl="cuda-magic")
+    with pytest.raises(ValueError, match="offset channels"):
+        deform_conv2d_grid_sample(x, offset[:, :200], dcn.weight, None, None, 1, 3, 3)
+
+
+def test_zero_offset_unit_mask_is_plain_conv() -> None:
+    torch.manual_seed(2)
+    x = torch.randn(1, 8, 10, 10)
+    weight = torch.randn(4, 8, 3, 3)
+    out = deform_conv2d_grid_sample(x, torch.zeros(1, 18, 10, 10), weight, None, torch.ones(1, 9, 10, 10), 1, 1, 1)
+    assert (out - torch.nn.functional.conv2d(x, weight, padding=1)).abs().max() < 1e-5
