@@ -17,11 +17,12 @@ Malformed input raises :class:`~posecli.errors.PoseCliError` as ``<file>: <field
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -165,10 +166,10 @@ def _number_array(values: Any, path: Path, where: str) -> np.ndarray:
 
 def _frame_key(image_name: str) -> tuple[str, str, int | None]:
     """(folder, identity key, frame number) from an image path such as ``images/val/003418_mpii/000012.jpg``."""
-    parts = PurePosixPath(image_name.replace("\\", "/")).parts
+    parts = image_name.replace("\\", "/").rstrip("/").split("/")  # plain string ops: this runs per image
     folder = parts[-2] if len(parts) >= 2 else ""
     key = "/".join(parts[-2:])
-    stem = PurePosixPath(parts[-1]).stem if parts else ""
+    stem = parts[-1].rsplit(".", 1)[0] if "." in parts[-1] else parts[-1]
     number = int(stem) if stem.isdigit() else None
     return folder, key, number
 
@@ -263,7 +264,7 @@ def _read_2018(path: Path, data: dict[str, Any], role: str, require_categories: 
             raise PoseCliError(f"{path}: annotations[{a}].image_id: missing")
         by_image.setdefault(ann["image_id"], []).append(a)
 
-    missing_scores = False
+    people = _annotations_2018(annotations, path, role, num_names, slot_of_joint)
     videos: dict[str, list[FrameData]] = {}
     for i, image in enumerate(images):
         where = f"images[{i}]"
@@ -283,65 +284,110 @@ def _read_2018(path: Path, data: dict[str, Any], role: str, require_categories: 
                 raise PoseCliError(f"{path}: {where}.ignore_regions_x/y: expected two lists of equal length")
             for k, (xs, ys) in enumerate(zip(xs_all, ys_all, strict=True)):
                 regions.append(_polygon(xs, ys, path, f"{where}.ignore_regions[{k}]"))
-        people = []
-        for a in by_image.get(image["id"], []):
-            people.append(_person_2018(annotations[a], a, path, role, num_names, slot_of_joint))
-            missing_scores |= bool(people[-1][-1])
-        frame = _frame_from_people(
-            name,
-            i,
-            None if is_labeled is None else bool(is_labeled),
-            [p[:-1] for p in people],
-            regions,
-            where,
+        index = np.asarray(by_image.get(image["id"], []), dtype=np.int64)  # people in annotations order
+        folder, key, number = _frame_key(name)
+        frame = FrameData(
+            image_name=name,
+            key=key,
+            frame_number=number,
+            is_labeled=None if is_labeled is None else bool(is_labeled),
+            index=i,
+            xy=people["xy"][index],
+            present=people["present"][index],
+            scores=people["scores"][index],
+            track_ids=people["track_ids"][index],
+            heads=people["heads"][index],
+            boxes=people["boxes"][index],
+            person_scores=people["person_scores"][index],
+            has_points=np.ones(index.shape[0], dtype=bool),
+            ignore_regions=regions,
+            field_path=where,
         )
-        videos.setdefault(_frame_key(name)[0], []).append(frame)
+        videos.setdefault(folder, []).append(frame)
 
-    sequences = []
-    for folder, frames in videos.items():
-        sequences.append(SequenceData(folder, folder, path, "2018", frames, missing_scores=missing_scores))
-    return sequences
+    missing_scores = bool(people["scores_missing"].any())
+    return [
+        SequenceData(folder, folder, path, "2018", frames, missing_scores=missing_scores)
+        for folder, frames in videos.items()
+    ]
 
 
-def _person_2018(
-    ann: dict[str, Any], a: int, path: Path, role: str, num_names: int, slot_of_joint: np.ndarray
-) -> tuple[Any, ...]:
-    where = f"annotations[{a}]"
-    if "track_id" not in ann:
-        raise PoseCliError(f"{path}: {where}.track_id: missing (poseval needs a track id on every person)")
-    track_id = _track_id(ann["track_id"], path, f"{where}.track_id")
-    kps = _number_array(ann.get("keypoints"), path, f"{where}.keypoints")
-    if kps.shape[0] != 3 * num_names:
-        raise PoseCliError(
-            f"{path}: {where}.keypoints: expected {3 * num_names} numbers (3 x {num_names} names), got {kps.shape[0]}"
-        )
-    kps = kps.reshape(num_names, 3)[slot_of_joint]  # (15, 3) in poseval id order
-    xy = kps[:, :2].copy()
-    present = ~((kps[:, 0] == 0) & (kps[:, 1] == 0) & (kps[:, 2] == 0))  # poseval's drop rule
-    raw_scores = ann.get("scores")
-    scores_missing = False
-    if isinstance(raw_scores, list) and len(raw_scores) > 0:
-        all_scores = _number_array(raw_scores, path, f"{where}.scores")
-        if all_scores.shape[0] < num_names:
-            raise PoseCliError(f"{path}: {where}.scores: expected {num_names} values, got {all_scores.shape[0]}")
-        scores = all_scores[slot_of_joint]
-    else:
-        scores = np.full(NUM_JOINTS, MISSING_SCORE)
-        scores_missing = role == "pred"
-    head = np.full(4, np.nan)
-    if ann.get("bbox_head") is not None:
-        hb = _number_array(ann["bbox_head"], path, f"{where}.bbox_head")
-        if hb.shape[0] != 4:
-            raise PoseCliError(f"{path}: {where}.bbox_head: expected [x, y, w, h]")
-        head = np.array([hb[0], hb[1], hb[0] + hb[2], hb[1] + hb[3]])
-    box = np.full(4, np.nan)
-    if ann.get("bbox") is not None:
-        bb = _number_array(ann["bbox"], path, f"{where}.bbox")
-        if bb.shape[0] == 4:
-            box = bb
-    score = ann.get("score")
-    person_score = _number(score, path, f"{where}.score") if score is not None else math.nan
-    return (track_id, xy, present, scores, head, box, person_score, True, scores_missing)
+def _stack_rows(rows: list[Any], where: list[str], path: Path, length: int, what: str) -> np.ndarray:
+    """``(len(rows), length)`` float64 from JSON lists, validated in one pass over all numbers.
+
+    numpy alone would accept ``"12"`` or ``None``; the types are checked first (fast: one set of types).
+    """
+    for row, at in zip(rows, where, strict=True):
+        if not isinstance(row, list):
+            raise PoseCliError(f"{path}: {at}: expected a list of numbers")
+        if len(row) != length:
+            raise PoseCliError(f"{path}: {at}: expected {what}, got {len(row)} numbers")
+    flat = list(itertools.chain.from_iterable(rows))
+    if not set(map(type, flat)) <= {int, float}:
+        for row, at in zip(rows, where, strict=True):
+            _number_array(row, path, at)
+    return np.asarray(flat, dtype=np.float64).reshape(len(rows), length)
+
+
+def _annotations_2018(
+    annotations: list[Any], path: Path, role: str, num_names: int, slot_of_joint: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Every annotation of a file as arrays (A people): ``xy (A, 15, 2)``, ``present (A, 15)``,
+    ``scores (A, 15)``, ``track_ids (A,)``, ``heads (A, 4)`` xyxy, ``boxes (A, 4)`` xywh,
+    ``person_scores (A,)``, ``scores_missing (A,)`` — validated and converted in a few numpy calls."""
+    count = len(annotations)
+    track_ids = np.zeros(count, dtype=np.int64)
+    person_scores = np.full(count, np.nan)
+    kps_rows, score_rows, score_at, head_rows, head_at, box_rows, box_at = [], [], [], [], [], [], []
+    for a, ann in enumerate(annotations):
+        if "track_id" not in ann:
+            raise PoseCliError(f"{path}: annotations[{a}].track_id: missing (poseval needs a track id on every person)")
+        track_ids[a] = _track_id(ann["track_id"], path, f"annotations[{a}].track_id")
+        kps_rows.append(ann.get("keypoints"))
+        raw_scores = ann.get("scores")
+        if isinstance(raw_scores, list) and len(raw_scores) > 0:
+            if len(raw_scores) < num_names:
+                raise PoseCliError(
+                    f"{path}: annotations[{a}].scores: expected {num_names} values, got {len(raw_scores)}"
+                )
+            score_rows.append(raw_scores[:num_names])
+            score_at.append(a)
+        if ann.get("bbox_head") is not None:
+            head_rows.append(ann["bbox_head"])
+            head_at.append(a)
+        bbox = ann.get("bbox")
+        if isinstance(bbox, list) and len(bbox) == 4:
+            box_rows.append(bbox)
+            box_at.append(a)
+        if ann.get("score") is not None:
+            person_scores[a] = _number(ann["score"], path, f"annotations[{a}].score")
+    kps = _stack_rows(
+        kps_rows, [f"annotations[{a}].keypoints" for a in range(count)], path, 3 * num_names,
+        f"{3 * num_names} numbers (3 x {num_names} names)",
+    ).reshape(count, num_names, 3)[:, slot_of_joint]  # (A, 15, 3) in poseval id order
+    scores = np.full((count, NUM_JOINTS), MISSING_SCORE)
+    if score_rows:
+        at = [f"annotations[{a}].scores" for a in score_at]
+        scores[score_at] = _stack_rows(score_rows, at, path, num_names, f"{num_names} values")[:, slot_of_joint]
+    heads = np.full((count, 4), np.nan)
+    if head_rows:
+        hb = _stack_rows(head_rows, [f"annotations[{a}].bbox_head" for a in head_at], path, 4, "[x, y, w, h]")
+        heads[head_at] = np.concatenate([hb[:, :2], hb[:, :2] + hb[:, 2:]], axis=1)  # xywh -> xyxy
+    boxes = np.full((count, 4), np.nan)
+    if box_rows:
+        boxes[box_at] = _stack_rows(box_rows, [f"annotations[{a}].bbox" for a in box_at], path, 4, "[x, y, w, h]")
+    scores_missing = np.ones(count, dtype=bool)
+    scores_missing[score_at] = False
+    return {
+        "xy": kps[..., :2].copy(),
+        "present": ~((kps[..., 0] == 0) & (kps[..., 1] == 0) & (kps[..., 2] == 0)),  # poseval's drop rule
+        "scores": scores,
+        "track_ids": track_ids,
+        "heads": heads,
+        "boxes": boxes,
+        "person_scores": person_scores,
+        "scores_missing": scores_missing & (role == "pred"),
+    }
 
 
 # ---------------------------------------------------------------------------------------------------------
