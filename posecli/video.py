@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import av
 import cv2
@@ -108,7 +108,8 @@ def probe_video(path: str | Path, backend: str = "auto", fps: float | None = Non
             raise PoseCliError(f"{path}: the decord backend is not installed (use the pyav backend)")
         if info.rotation != 0:
             raise PoseCliError(
-                f"{path}: rotated video ({info.rotation}°): decord cannot apply rotation; use the pyav backend"
+                f"{path}: rotated video ({info.rotation}°): decord cannot apply rotation; "
+                "use the pyav backend"
             )
     return VideoInfo(
         path=info.path,
@@ -147,7 +148,7 @@ def _probe_pyav(path: Path) -> VideoInfo:
                 seconds = container.duration / av.time_base
             else:
                 seconds = 0.0
-            count = max(int(round(seconds * fps)), 1)
+            count = max(round(seconds * fps), 1)
     if fps <= 0:
         raise PoseCliError(f"{path}: the video stream has no frame rate")
     if rotation in (90, 270):
@@ -169,11 +170,11 @@ def _rotation_of(frame: Any, stream: Any) -> int:
     """Clockwise rotation in degrees (0/90/180/270) that makes ``frame`` upright."""
     ccw = getattr(frame, "rotation", None)  # PyAV >= 14: from the DISPLAYMATRIX side data
     if ccw:
-        return int(round(-float(ccw) / 90.0)) * 90 % 360
+        return round(-float(ccw) / 90.0) * 90 % 360
     tag = stream.metadata.get("rotate") if stream.metadata else None  # legacy tag, clockwise
     if tag:
         try:
-            return int(round(float(tag) / 90.0)) * 90 % 360
+            return round(float(tag) / 90.0) * 90 % 360
         except ValueError:
             return 0
     return 0
@@ -260,7 +261,7 @@ class VideoReader:
         self.backend_used: list[str] = []
         self._closer: contextlib.ExitStack | None = None
 
-    def __enter__(self) -> VideoReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -428,7 +429,7 @@ class VideoWriter:
         self._count = 0
         self._open = True
 
-    def __enter__(self) -> VideoWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

@@ -20,7 +20,7 @@ BITS = 8  # frame number drawn as 8 black/white blocks along the bottom edge
 BLOCK = 8
 
 try:
-    import decord  # noqa: F401
+    import decord
 
     HAVE_DECORD = True
 except ImportError:
@@ -37,7 +37,9 @@ def synthetic_frame(index: int, width: int = 96, height: int = 64) -> np.ndarray
             image[height - BLOCK :, bit * BLOCK : (bit + 1) * BLOCK] = 255
     image[:BLOCK, :BLOCK] = (255, 0, 0)
     rng = np.random.default_rng(index)
-    image[12 : height - 12, 12 : width - 12] = rng.integers(0, 255, (height - 24, width - 24, 3), dtype=np.uint8)
+    image[12 : height - 12, 12 : width - 12] = rng.integers(
+        0, 255, (height - 24, width - 24, 3), dtype=np.uint8
+    )
     return image
 
 
@@ -53,7 +55,12 @@ def read_number(image: np.ndarray) -> int:
 
 
 def write_clip(
-    path: Path, frames: int = 30, width: int = 96, height: int = 64, fps: int = 25, rotation: int | None = None
+    path: Path,
+    frames: int = 30,
+    width: int = 96,
+    height: int = 64,
+    fps: int = 25,
+    rotation: int | None = None,
 ) -> Path:
     """An H.264 MP4 written with PyAV directly (moov first, so a cut file keeps its index).
 
@@ -123,7 +130,9 @@ def test_start_skips_frames_exactly(clip: Path, backend: str) -> None:
 
 
 @needs_decord
-def test_decord_failure_mid_stream_falls_back_without_loss(clip: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_decord_failure_mid_stream_falls_back_without_loss(
+    clip: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import decord
 
     original = decord.VideoReader.next
@@ -316,10 +325,12 @@ def test_writer_abort_and_error_leave_no_file(tmp_path: Path) -> None:
     writer = VideoWriter(tmp_path / "a.mp4", fps=25, width=32, height=32)
     writer.write(np.zeros((32, 32, 3), np.uint8))
     writer.abort()
-    with pytest.raises(RuntimeError, match="boom"):
-        with VideoWriter(tmp_path / "b.mp4", fps=25, width=32, height=32) as w:
-            w.write(np.zeros((32, 32, 3), np.uint8))
-            raise RuntimeError("boom")
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        VideoWriter(tmp_path / "b.mp4", fps=25, width=32, height=32) as w,
+    ):
+        w.write(np.zeros((32, 32, 3), np.uint8))
+        raise RuntimeError("boom")
     assert list(tmp_path.iterdir()) == []
     with VideoWriter(tmp_path / "c.mp4", fps=25, width=32, height=32) as w:
         with pytest.raises(ValueError, match="expected a \\(32, 32, 3\\) uint8 frame"):

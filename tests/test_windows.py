@@ -29,7 +29,7 @@ def reference_window(t: int, nframes: int) -> list[int]:
     return previous + [t] + following
 
 
-@pytest.mark.parametrize("nframes", range(0, 9))
+@pytest.mark.parametrize("nframes", range(9))
 def test_radius_2_matches_the_reference_rule(nframes: int) -> None:
     windows = list(temporal_windows(range(nframes)))
     assert [key for key, _ in windows] == list(range(nframes))
@@ -47,7 +47,11 @@ def test_spec_examples() -> None:
 
 def test_other_radii() -> None:
     assert list(temporal_windows("abc", radius=0)) == [(0, ["a"]), (1, ["b"]), (2, ["c"])]
-    assert list(temporal_windows("abc", radius=1)) == [(0, ["a", "a", "b"]), (1, ["a", "b", "c"]), (2, ["b", "c", "c"])]
+    assert list(temporal_windows("abc", radius=1)) == [
+        (0, ["a", "a", "b"]),
+        (1, ["a", "b", "c"]),
+        (2, ["b", "c", "c"]),
+    ]
     windows = dict(temporal_windows(range(10), radius=3))
     assert windows[0] == [0, 0, 0, 0, 1, 2, 3]
     assert windows[1] == [0, 1, 1, 1, 2, 3, 4]

@@ -38,7 +38,9 @@ def parse_json(path: Path, text: str, where: str = "") -> Any:
     try:
         return json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as error:
-        raise PoseCliError(f"{path}: {where}not valid JSON ({error.msg} at line {error.lineno} col {error.colno})") from None
+        raise PoseCliError(
+            f"{path}: {where}not valid JSON ({error.msg} at line {error.lineno} col {error.colno})"
+        ) from None
     except ValueError as error:
         raise PoseCliError(f"{path}: {where}{error}") from None
 
@@ -106,7 +108,12 @@ def xywh(path: Path, field: str, value: Any) -> np.ndarray:
 def box_to_xywh(box: np.ndarray) -> list[float]:
     """``(4,)`` ``x1, y1, x2, y2`` → ``[x, y, w, h]`` rounded for JSON."""
     x1, y1, x2, y2 = (float(v) for v in np.asarray(box, dtype=np.float64).reshape(4))
-    return [round(x1, COORD_DECIMALS), round(y1, COORD_DECIMALS), round(x2 - x1, COORD_DECIMALS), round(y2 - y1, COORD_DECIMALS)]
+    return [
+        round(x1, COORD_DECIMALS),
+        round(y1, COORD_DECIMALS),
+        round(x2 - x1, COORD_DECIMALS),
+        round(y2 - y1, COORD_DECIMALS),
+    ]
 
 
 def coord(value: float) -> float:
@@ -162,7 +169,9 @@ def instance_from_dict(path: Path, field: str, value: Any, with_keypoints: bool 
         coco_keypoints = None if coco is None else keypoint_array(path, _join(field, "coco_keypoints"), coco)
     else:
         keypoints, coco_keypoints = np.zeros((NUM_KEYPOINTS, 3)), None
-    return PoseInstance(keypoints=keypoints, box=box, score=person_score, track_id=track_id, coco_keypoints=coco_keypoints)
+    return PoseInstance(
+        keypoints=keypoints, box=box, score=person_score, track_id=track_id, coco_keypoints=coco_keypoints
+    )
 
 
 def _join(field: str, key: str) -> str:
@@ -175,9 +184,14 @@ def _join(field: str, key: str) -> str:
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "an object"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
 
 
 def posetrack_image_id_base(video_name: str, nframes: int) -> int:

@@ -17,6 +17,7 @@ a tracks file.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,17 +96,21 @@ def _header(info: VideoInfo) -> dict[str, Any]:
     }
 
 
-def _detection_dict(box: np.ndarray, det_score: float, track_id: int | None, landmarks: np.ndarray | None) -> dict[str, Any]:
+def _detection_dict(
+    box: np.ndarray, det_score: float, track_id: int | None, landmarks: np.ndarray | None
+) -> dict[str, Any]:
     item: dict[str, Any] = {"bbox": box_to_xywh(box), "score": score(det_score)}
     if track_id is not None:
         item["track_id"] = int(track_id)
     if landmarks is not None:
-        item["landmarks"] = [[coord(x), coord(y)] for x, y in np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)]
+        item["landmarks"] = [
+            [coord(x), coord(y)] for x, y in np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)
+        ]
     return item
 
 
 def _check_order(indices: list[int]) -> None:
-    if any(b <= a for a, b in zip(indices, indices[1:])):
+    if any(b <= a for a, b in itertools.pairwise(indices)):
         raise ValueError("frames must be in increasing frame_index order without repeats")
 
 
@@ -142,7 +147,11 @@ def write_tracks_json(path: str | Path, results: Sequence[FrameResult], info: Vi
                 raise ValueError(f"frame {result.frame_index}: a person has no track_id")
             detections.append(_detection_dict(person.box, person.score, person.track_id, None))
         frames.append(
-            {"index": int(result.frame_index), "timestamp": round(float(result.timestamp), 6), "detections": detections}
+            {
+                "index": int(result.frame_index),
+                "timestamp": round(float(result.timestamp), 6),
+                "detections": detections,
+            }
         )
     document = {"format": TRACKS_FORMAT, "version": FORMAT_VERSION, "video": _header(info), "frames": frames}
     atomic_write_json(path, document)
@@ -172,7 +181,9 @@ def _read_document(path: Path, formats: tuple[str, ...]) -> tuple[str, VideoHead
     return kind, header, frames
 
 
-def _read_frames(path: Path, frames: list[Any], with_tracks: bool) -> list[tuple[int, float, list[tuple[Any, ...]]]]:
+def _read_frames(
+    path: Path, frames: list[Any], with_tracks: bool
+) -> list[tuple[int, float, list[tuple[Any, ...]]]]:
     """Validated ``(index, timestamp, [(box, score, track_id, landmarks), ...])`` per frame."""
     out = []
     previous = -1
@@ -185,18 +196,26 @@ def _read_frames(path: Path, frames: list[Any], with_tracks: bool) -> list[tuple
         previous = index
         timestamp = number(path, f"{where}.timestamp", require(path, where, frame, "timestamp"))
         detections = []
-        for k, raw_det in enumerate(expect_list(path, f"{where}.detections", require(path, where, frame, "detections"))):
+        for k, raw_det in enumerate(
+            expect_list(path, f"{where}.detections", require(path, where, frame, "detections"))
+        ):
             field_ = f"{where}.detections[{k}]"
             det = expect_dict(path, field_, raw_det)
             box = xywh(path, f"{field_}.bbox", require(path, field_, det, "bbox"))
             det_score = number(path, f"{field_}.score", require(path, field_, det, "score"))
             track_id = None
             if with_tracks:
-                track_id = integer(path, f"{field_}.track_id", require(path, field_, det, "track_id"), minimum=0)
+                track_id = integer(
+                    path, f"{field_}.track_id", require(path, field_, det, "track_id"), minimum=0
+                )
             landmarks = None
             if det.get("landmarks") is not None:
                 rows = expect_list(path, f"{field_}.landmarks", det["landmarks"])
-                landmarks = np.stack([numbers(path, f"{field_}.landmarks[{j}]", r, 2) for j, r in enumerate(rows)]) if rows else np.zeros((0, 2))
+                landmarks = (
+                    np.stack([numbers(path, f"{field_}.landmarks[{j}]", r, 2) for j, r in enumerate(rows)])
+                    if rows
+                    else np.zeros((0, 2))
+                )
             detections.append((box, det_score, track_id, landmarks))
         if with_tracks:
             ids = [d[2] for d in detections]
@@ -213,7 +232,9 @@ def read_boxes_json(path: str | Path) -> BoxesFile:
     return BoxesFile(
         video=header,
         frames=[
-            FrameDetections(index, timestamp, tuple(Detection(box=b, score=s, landmarks=lm) for b, s, _, lm in dets))
+            FrameDetections(
+                index, timestamp, tuple(Detection(box=b, score=s, landmarks=lm) for b, s, _, lm in dets)
+            )
             for index, timestamp, dets in _read_frames(path, frames, with_tracks=False)
         ],
     )
@@ -226,7 +247,8 @@ def read_tracks_json(path: str | Path) -> TracksFile:
     results = []
     for index, timestamp, dets in _read_frames(path, frames, with_tracks=True):
         people = tuple(
-            PoseInstance(keypoints=np.zeros((NUM_KEYPOINTS, 3)), box=b, score=s, track_id=t) for b, s, t, _ in dets
+            PoseInstance(keypoints=np.zeros((NUM_KEYPOINTS, 3)), box=b, score=s, track_id=t)
+            for b, s, t, _ in dets
         )
         results.append(FrameResult(frame_index=index, timestamp=timestamp, instances=people))
     return TracksFile(video=header, frames=results)

@@ -85,7 +85,10 @@ def coco_results(
 
 
 def write_coco_json(
-    path: str | Path, results: Sequence[FrameResult], info: VideoInfo | None = None, video_name: str | None = None
+    path: str | Path,
+    results: Sequence[FrameResult],
+    info: VideoInfo | None = None,
+    video_name: str | None = None,
 ) -> None:
     """Write the COCO keypoint results of one video to ``path``, atomically."""
     atomic_write_json(path, coco_results(results, info, video_name))
@@ -108,7 +111,9 @@ def read_coco_json(path: str | Path) -> list[FrameResult]:
         category = entry.get("category_id", PERSON_CATEGORY_ID)
         if category != PERSON_CATEGORY_ID:
             fail(path, f"{field}.category_id", f"expected {PERSON_CATEGORY_ID} (person), got {category!r}")
-        flat = numbers(path, f"{field}.keypoints", require(path, field, entry, "keypoints"), 3 * NUM_KEYPOINTS)
+        flat = numbers(
+            path, f"{field}.keypoints", require(path, field, entry, "keypoints"), 3 * NUM_KEYPOINTS
+        )
         coco = flat.reshape(NUM_KEYPOINTS, 3)
         if (coco[:, 2] < 0).any():
             fail(path, f"{field}.keypoints", "keypoint scores must be >= 0")

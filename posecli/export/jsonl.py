@@ -19,7 +19,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Self
 
 from posecli.atomic import atomic_path
 from posecli.errors import PoseCliError
@@ -55,7 +55,7 @@ class JsonlWriter:
         self._file: IO[str] | None = open(self.partial_path, "w", encoding="utf-8")  # noqa: SIM115
         self.lines_written = 0
 
-    def __enter__(self) -> JsonlWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -117,14 +117,17 @@ def iter_jsonl(path: str | Path) -> Iterator[FrameResult]:
                 continue
             where = f"line {number_}"
             item = expect_dict(path, where, parse_json(path, line, f"{where}: "))
-            index = integer(path, f"{where}: frame_index", require(path, f"{where}:", item, "frame_index"), minimum=0)
+            index = integer(
+                path, f"{where}: frame_index", require(path, f"{where}:", item, "frame_index"), minimum=0
+            )
             if index <= previous:
                 raise PoseCliError(f"{path}: {where}: frame_index: {index} does not follow {previous}")
             previous = index
             timestamp = number(path, f"{where}: timestamp", require(path, f"{where}:", item, "timestamp"))
             people = expect_list(path, f"{where}: instances", require(path, f"{where}:", item, "instances"))
             instances = tuple(
-                instance_from_dict(path, f"{where}: instances[{k}]", person) for k, person in enumerate(people)
+                instance_from_dict(path, f"{where}: instances[{k}]", person)
+                for k, person in enumerate(people)
             )
             yield FrameResult(frame_index=index, timestamp=timestamp, instances=instances)
 

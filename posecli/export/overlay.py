@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import cv2
 import numpy as np
@@ -44,29 +45,38 @@ def draw_frame(image: np.ndarray, result: FrameResult, min_score: float = DEFAUL
     canvas = np.ascontiguousarray(image).copy()
     height, width = canvas.shape[:2]
     # Line widths scale with the frame so skeletons stay visible on 4K and do not swamp 240p.
-    thickness = max(1, int(round(min(height, width) / 360)))
+    thickness = max(1, round(min(height, width) / 360))
     radius = thickness + 1
     font_scale = max(0.4, min(height, width) / 900)
     for person in result.instances:
         colour = track_colour(person.track_id)
-        x1, y1, x2, y2 = (int(round(v)) for v in np.asarray(person.box, dtype=np.float64).reshape(4))
+        x1, y1, x2, y2 = (round(v) for v in np.asarray(person.box, dtype=np.float64).reshape(4))
         cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, thickness, cv2.LINE_AA)
         keypoints = np.asarray(person.keypoints, dtype=np.float64).reshape(NUM_KEYPOINTS, 3)
         shown = keypoints[:, 2] >= min_score
-        points = [(int(round(x)), int(round(y))) for x, y in keypoints[:, :2]]
+        points = [(round(x), round(y)) for x, y in keypoints[:, :2]]
         for a, b in POSETRACK_SKELETON:
             if shown[a] and shown[b]:
                 cv2.line(canvas, points[a], points[b], colour, thickness + 1, cv2.LINE_AA)
         for k in np.flatnonzero(shown):
             cv2.circle(canvas, points[k], radius, colour, -1, cv2.LINE_AA)
-            cv2.circle(canvas, points[k], radius, (0, 0, 0), 1, cv2.LINE_AA)  # dark rim: visible on bright limbs
+            cv2.circle(
+                canvas, points[k], radius, (0, 0, 0), 1, cv2.LINE_AA
+            )  # dark rim: visible on bright limbs
         label = "id ?" if person.track_id is None else f"id {person.track_id}"
         (text_w, text_h), baseline = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
         top = max(y1 - text_h - baseline - 2, 0)
         cv2.rectangle(canvas, (x1, top), (x1 + text_w + 4, top + text_h + baseline + 2), colour, -1)
         text_colour = (0, 0, 0) if sum(colour) > 380 else (255, 255, 255)
         cv2.putText(
-            canvas, label, (x1 + 2, top + text_h + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale, text_colour, thickness, cv2.LINE_AA
+            canvas,
+            label,
+            (x1 + 2, top + text_h + 1),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            font_scale,
+            text_colour,
+            thickness,
+            cv2.LINE_AA,
         )
     return canvas
 
@@ -80,7 +90,7 @@ class OverlayVideo:
         self.min_score = min_score
         self._writer = VideoWriter(self.path, info.fps, info.width, info.height)
 
-    def __enter__(self) -> OverlayVideo:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

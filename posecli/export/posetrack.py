@@ -97,7 +97,9 @@ def posetrack_document(results: Sequence[FrameResult], info: VideoInfo, video_na
     return {"images": images, "annotations": annotations, "categories": [category]}
 
 
-def write_posetrack_json(path: str | Path, results: Sequence[FrameResult], info: VideoInfo, video_name: str) -> None:
+def write_posetrack_json(
+    path: str | Path, results: Sequence[FrameResult], info: VideoInfo, video_name: str
+) -> None:
     """Write ``results`` of one video as a PoseTrack 2018 file at ``path``, atomically.
 
     ``results``: one ``FrameResult`` per processed frame (any order, frame indices unique);
@@ -166,7 +168,11 @@ def read_posetrack_json(path: str | Path, fps: float | None = None) -> list[Fram
             fail(path, f"{field}.id", f"duplicate image id {image_id}")
         index = _frame_index(path, field, image, position)
         if index in seen_index:
-            fail(path, f"{field}.file_name", f"frame {index} is listed twice (also images[{seen_index[index]}])")
+            fail(
+                path,
+                f"{field}.file_name",
+                f"frame {index} is listed twice (also images[{seen_index[index]}])",
+            )
         seen_index[index] = position
         if "timestamp" in image:
             timestamp = number(path, f"{field}.timestamp", image["timestamp"])
@@ -196,7 +202,9 @@ def _category_slots(path: Path, document: dict[str, Any]) -> list[int]:
     """PoseTrack slot of each keypoint name listed in the person category, in file order."""
     categories = expect_list(path, "categories", require(path, "", document, "categories"))
     persons = [
-        (i, c) for i, c in enumerate(categories) if isinstance(c, dict) and c.get("id", PERSON_CATEGORY_ID) == PERSON_CATEGORY_ID
+        (i, c)
+        for i, c in enumerate(categories)
+        if isinstance(c, dict) and c.get("id", PERSON_CATEGORY_ID) == PERSON_CATEGORY_ID
     ]
     if not persons:
         fail(path, "categories", "no person category (id 1)")
@@ -206,7 +214,11 @@ def _category_slots(path: Path, document: dict[str, Any]) -> list[int]:
     slots = []
     for k, name in enumerate(names):
         if name not in POSETRACK_KEYPOINTS:
-            hint = " (COCO keypoint names are not accepted: PoseTrack uses head_bottom/head_top)" if "eye" in str(name) else ""
+            hint = (
+                " (COCO keypoint names are not accepted: PoseTrack uses head_bottom/head_top)"
+                if "eye" in str(name)
+                else ""
+            )
             fail(path, f"{field}[{k}]", f"unknown keypoint name {name!r}{hint}")
         slot = POSETRACK_KEYPOINTS.index(name)
         if slot in slots:
@@ -230,7 +242,11 @@ def _read_person(path: Path, field: str, annotation: dict[str, Any], slots: list
     track_id = integer(path, f"{field}.track_id", track, minimum=0)
     flat = numbers(path, f"{field}.keypoints", require(path, field, annotation, "keypoints"))
     if len(flat) != 3 * len(slots):
-        fail(path, f"{field}.keypoints", f"expected {3 * len(slots)} numbers (3 per category keypoint), got {len(flat)}")
+        fail(
+            path,
+            f"{field}.keypoints",
+            f"expected {3 * len(slots)} numbers (3 per category keypoint), got {len(flat)}",
+        )
     triples = flat.reshape(len(slots), 3)
     raw_scores = annotation.get("scores")
     if raw_scores:
@@ -253,4 +269,3 @@ def _read_person(path: Path, field: str, annotation: dict[str, Any], slots: list
         box = np.concatenate([located.min(0), located.max(0)]) if len(located) else np.zeros(4)
     person_score = number(path, f"{field}.score", annotation["score"]) if "score" in annotation else 1.0
     return PoseInstance(keypoints=keypoints, box=box, score=person_score, track_id=track_id)
-

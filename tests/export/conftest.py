@@ -14,7 +14,9 @@ from posecli.video import VideoInfo
 
 @pytest.fixture()
 def video_info(tmp_path: Path) -> VideoInfo:
-    return VideoInfo(path=tmp_path / "clip.mp4", fps=25.0, num_frames=6, width=320, height=240, rotation=0, backend="pyav")
+    return VideoInfo(
+        path=tmp_path / "clip.mp4", fps=25.0, num_frames=6, width=320, height=240, rotation=0, backend="pyav"
+    )
 
 
 def make_person(rng: np.random.Generator, track_id: int | None, with_coco: bool = False) -> PoseInstance:
@@ -30,9 +32,12 @@ def make_person(rng: np.random.Generator, track_id: int | None, with_coco: bool 
         coco = keypoints.copy()
         coco[1:3] = (coco[0, 0] - 3, coco[0, 1] - 4, 0.8)  # eyes near the nose
     return PoseInstance(
-        keypoints=keypoints, box=np.array([x1, y1, x1 + w, y1 + h]), score=float(rng.uniform(0.3, 1)),
-        track_id=track_id, coco_keypoints=coco,
-    )  # fmt: skip
+        keypoints=keypoints,
+        box=np.array([x1, y1, x1 + w, y1 + h]),
+        score=float(rng.uniform(0.3, 1)),
+        track_id=track_id,
+        coco_keypoints=coco,
+    )
 
 
 @pytest.fixture()
@@ -63,7 +68,9 @@ def assert_same_people(a: PoseInstance, b: PoseInstance, check_coco: bool = Fals
     assert b.track_id == a.track_id
     if check_coco:
         assert a.coco_keypoints is not None and b.coco_keypoints is not None
-        np.testing.assert_allclose(b.coco_keypoints, np.where(a.coco_keypoints[:, 2:3] > 0, a.coco_keypoints, 0.0), atol=6e-3)
+        np.testing.assert_allclose(
+            b.coco_keypoints, np.where(a.coco_keypoints[:, 2:3] > 0, a.coco_keypoints, 0.0), atol=6e-3
+        )
 
 
 @pytest.fixture()

@@ -21,10 +21,21 @@ from posecli.structures import Detection
 
 def detections_fixture() -> list[FrameDetections]:
     return [
-        FrameDetections(0, 0.0, (Detection(np.array([10.0, 20.0, 50.5, 120.25]), 0.91, np.array([[30.0, 70.0], [31.5, 20.0]])),)),
+        FrameDetections(
+            0,
+            0.0,
+            (Detection(np.array([10.0, 20.0, 50.5, 120.25]), 0.91, np.array([[30.0, 70.0], [31.5, 20.0]])),),
+        ),
         FrameDetections(1, 0.04, ()),  # nobody found: still listed
-        FrameDetections(2, 0.08, (Detection(np.array([12.0, 21.0, 52.0, 119.0]), 0.88), Detection(np.array([200.0, 5.0, 240.0, 90.0]), 0.4))),
-    ]  # fmt: skip
+        FrameDetections(
+            2,
+            0.08,
+            (
+                Detection(np.array([12.0, 21.0, 52.0, 119.0]), 0.88),
+                Detection(np.array([200.0, 5.0, 240.0, 90.0]), 0.4),
+            ),
+        ),
+    ]
 
 
 def test_boxes_round_trip(tmp_path: Path, video_info) -> None:
@@ -33,7 +44,13 @@ def test_boxes_round_trip(tmp_path: Path, video_info) -> None:
     write_boxes_json(path, frames, video_info)
     doc = json.loads(path.read_text())
     assert doc["format"] == "posecli-boxes" and doc["version"] == 1
-    assert doc["video"] == {"path": str(video_info.path), "fps": 25.0, "num_frames": 6, "width": 320, "height": 240}
+    assert doc["video"] == {
+        "path": str(video_info.path),
+        "fps": 25.0,
+        "num_frames": 6,
+        "width": 320,
+        "height": 240,
+    }
     assert doc["frames"][0]["detections"][0]["bbox"] == [10.0, 20.0, 40.5, 100.25]
     assert doc["frames"][1] == {"index": 1, "timestamp": 0.04, "detections": []}
     read = read_boxes_json(path)
@@ -70,7 +87,9 @@ def test_tracks_round_trip(tmp_path: Path, video_info, make_results) -> None:
     assert [len(f.detections) for f in read_boxes_json(path).frames] == [2, 1, 2]
     boxes = tmp_path / "clip.boxes.json"
     write_boxes_json(boxes, detections_fixture(), video_info)
-    with pytest.raises(PoseCliError, match=r"clip\.boxes\.json: format: expected 'posecli-tracks', got 'posecli-boxes'"):
+    with pytest.raises(
+        PoseCliError, match=r"clip\.boxes\.json: format: expected 'posecli-tracks', got 'posecli-boxes'"
+    ):
         read_tracks_json(boxes)
 
 
@@ -79,7 +98,9 @@ def test_writers_refuse_bad_input(tmp_path: Path, video_info, make_results) -> N
     with pytest.raises(ValueError, match="increasing frame_index"):
         write_boxes_json(tmp_path / "b.json", [frames[2], frames[0]], video_info)
     untracked = make_results(frames=(0,))
-    untracked[0] = untracked[0].__class__(0, 0.0, tuple(p.with_track_id(None) for p in untracked[0].instances))
+    untracked[0] = untracked[0].__class__(
+        0, 0.0, tuple(p.with_track_id(None) for p in untracked[0].instances)
+    )
     with pytest.raises(ValueError, match="no track_id"):
         write_tracks_json(tmp_path / "t.json", untracked, video_info)
     assert list(tmp_path.iterdir()) == []
@@ -92,7 +113,11 @@ def document() -> dict:
         "video": {"path": "v.mp4", "fps": 30, "num_frames": 2, "width": 64, "height": 48},
         "frames": [
             {"index": 0, "timestamp": 0, "detections": [{"bbox": [1, 2, 3, 4], "score": 0.5, "track_id": 0}]},
-            {"index": 1, "timestamp": 0.033, "detections": [{"bbox": [1, 2, 3, 4], "score": 0.5, "track_id": 0}]},
+            {
+                "index": 1,
+                "timestamp": 0.033,
+                "detections": [{"bbox": [1, 2, 3, 4], "score": 0.5, "track_id": 0}],
+            },
         ],
     }
 
@@ -105,12 +130,24 @@ def document() -> dict:
         (lambda d: d["video"].pop("fps"), r"video\.fps: missing"),
         (lambda d: d["video"].__setitem__("width", 0), r"video\.width: expected an integer >= 1"),
         (lambda d: d["frames"][1].__setitem__("index", 0), r"frames\[1\]\.index: 0 does not follow 0"),
-        (lambda d: d["frames"][0]["detections"][0].pop("track_id"), r"frames\[0\]\.detections\[0\]\.track_id: missing"),
-        (lambda d: d["frames"][0]["detections"][0].__setitem__("bbox", [1, 2]), r"frames\[0\]\.detections\[0\]\.bbox: expected 4 values"),
-        (lambda d: d["frames"][0]["detections"].append(d["frames"][0]["detections"][0]), r"frames\[0\]\.detections: duplicate track_id"),
-        (lambda d: d["frames"][0].__setitem__("timestamp", None), r"frames\[0\]\.timestamp: expected a number, got null"),
+        (
+            lambda d: d["frames"][0]["detections"][0].pop("track_id"),
+            r"frames\[0\]\.detections\[0\]\.track_id: missing",
+        ),
+        (
+            lambda d: d["frames"][0]["detections"][0].__setitem__("bbox", [1, 2]),
+            r"frames\[0\]\.detections\[0\]\.bbox: expected 4 values",
+        ),
+        (
+            lambda d: d["frames"][0]["detections"].append(d["frames"][0]["detections"][0]),
+            r"frames\[0\]\.detections: duplicate track_id",
+        ),
+        (
+            lambda d: d["frames"][0].__setitem__("timestamp", None),
+            r"frames\[0\]\.timestamp: expected a number, got null",
+        ),
     ],
-)  # fmt: skip
+)
 def test_malformed_tracks_files(tmp_path: Path, change, message: str) -> None:
     doc = document()
     change(doc)

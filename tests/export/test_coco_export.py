@@ -19,7 +19,16 @@ def test_entries_use_coco_layout(tmp_path: Path, video_info, make_results) -> No
     entries = json.loads(path.read_text())
     assert len(entries) == 3
     first, person = entries[0], results[0].instances[0]
-    assert set(first) == {"image_id", "category_id", "keypoints", "score", "bbox", "track_id", "frame_index", "timestamp"}
+    assert set(first) == {
+        "image_id",
+        "category_id",
+        "keypoints",
+        "score",
+        "bbox",
+        "track_id",
+        "frame_index",
+        "timestamp",
+    }
     assert first["image_id"] == 0 and first["category_id"] == 1 and first["track_id"] == 5
     assert len(first["keypoints"]) == 51
     # No coco_keypoints: slots 1 and 2 (PoseTrack's head_bottom/head_top) must not pose as eyes.
@@ -42,8 +51,12 @@ def test_coco_keypoints_are_used_when_present(tmp_path: Path, video_info, make_r
         for a, b in zip(original.instances, read.instances):
             expected_keypoints = a.coco_keypoints.copy()
             expected_keypoints[1:3] = 0  # the reader cannot know head_bottom/head_top
-            np.testing.assert_allclose(b.keypoints, np.where(expected_keypoints[:, 2:3] > 0, expected_keypoints, 0), atol=6e-3)
-            np.testing.assert_allclose(b.coco_keypoints, np.where(a.coco_keypoints[:, 2:3] > 0, a.coco_keypoints, 0), atol=6e-3)
+            np.testing.assert_allclose(
+                b.keypoints, np.where(expected_keypoints[:, 2:3] > 0, expected_keypoints, 0), atol=6e-3
+            )
+            np.testing.assert_allclose(
+                b.coco_keypoints, np.where(a.coco_keypoints[:, 2:3] > 0, a.coco_keypoints, 0), atol=6e-3
+            )
             assert (b.track_id, b.score) == (a.track_id, pytest.approx(a.score, abs=1e-6))
 
 
@@ -73,13 +86,25 @@ def test_image_ids_follow_the_posetrack_scheme(tmp_path: Path, video_info, make_
     [
         ({}, r"\(top level\): expected a list"),
         ([{"category_id": 1}], r"\[0\]\.image_id: missing"),
-        ([{"image_id": 1, "keypoints": [0] * 50, "bbox": [0, 0, 1, 1], "score": 1}], r"\[0\]\.keypoints: expected 51 values"),
-        ([{"image_id": 1, "keypoints": [0] * 51, "bbox": [0, 0, 1], "score": 1}], r"\[0\]\.bbox: expected 4 values"),
+        (
+            [{"image_id": 1, "keypoints": [0] * 50, "bbox": [0, 0, 1, 1], "score": 1}],
+            r"\[0\]\.keypoints: expected 51 values",
+        ),
+        (
+            [{"image_id": 1, "keypoints": [0] * 51, "bbox": [0, 0, 1], "score": 1}],
+            r"\[0\]\.bbox: expected 4 values",
+        ),
         ([{"image_id": 1, "keypoints": [0] * 51, "bbox": [0, 0, 1, 1]}], r"\[0\]\.score: missing"),
-        ([{"image_id": 1, "keypoints": [0] * 51, "bbox": [0, 0, 1, 1], "score": 1, "track_id": -2}], r"\[0\]\.track_id: expected an integer >= 0"),
-        ([{"image_id": 1, "category_id": 2, "keypoints": [0] * 51, "bbox": [0, 0, 1, 1], "score": 1}], r"\[0\]\.category_id: expected 1"),
+        (
+            [{"image_id": 1, "keypoints": [0] * 51, "bbox": [0, 0, 1, 1], "score": 1, "track_id": -2}],
+            r"\[0\]\.track_id: expected an integer >= 0",
+        ),
+        (
+            [{"image_id": 1, "category_id": 2, "keypoints": [0] * 51, "bbox": [0, 0, 1, 1], "score": 1}],
+            r"\[0\]\.category_id: expected 1",
+        ),
     ],
-)  # fmt: skip
+)
 def test_malformed_results(tmp_path: Path, content, message: str) -> None:
     path = tmp_path / "bad.coco.json"
     path.write_text(json.dumps(content))

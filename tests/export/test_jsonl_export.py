@@ -40,10 +40,9 @@ def test_abort_and_errors_remove_the_partial_file(tmp_path: Path, make_results) 
     writer.abort()
     assert [p.name for p in tmp_path.iterdir()] == ["a.jsonl"]
     assert target.read_text() == "previous run\n"  # the older complete file is kept
-    with pytest.raises(KeyError):
-        with JsonlWriter(tmp_path / "b.jsonl") as w:
-            w.write(make_results(frames=(0,))[0])
-            raise KeyError("stop")
+    with pytest.raises(KeyError), JsonlWriter(tmp_path / "b.jsonl") as w:
+        w.write(make_results(frames=(0,))[0])
+        raise KeyError("stop")
     assert [p.name for p in tmp_path.iterdir()] == ["a.jsonl"]
     writer.abort()  # idempotent
     with pytest.raises(ValueError, match="closed"):
@@ -65,12 +64,28 @@ def test_reader_streams(tmp_path: Path, make_results) -> None:
     [
         (['{"frame_index": 0, "timestamp": 0, "instances": []}', "{oops"], r"line 2: not valid JSON"),
         (['{"frame_index": 0, "instances": []}'], r"line 1: timestamp: missing"),
-        (['{"frame_index": 1, "timestamp": 0, "instances": []}', '{"frame_index": 1, "timestamp": 0, "instances": []}'], r"line 2: frame_index: 1 does not follow 1"),
-        (['{"frame_index": 0, "timestamp": 0, "instances": [{"track_id": 1, "score": 1, "bbox": [0, 0, 1, 1], "keypoints": [[0, 0, 0]]}]}'], r"line 1: instances\[0\]\.keypoints: expected 17 values"),
-        (['{"frame_index": 0, "timestamp": 0, "instances": [{"track_id": 1, "score": "high", "bbox": [0, 0, 1, 1]}]}'], r"line 1: instances\[0\]\.score: expected a number"),
+        (
+            [
+                '{"frame_index": 1, "timestamp": 0, "instances": []}',
+                '{"frame_index": 1, "timestamp": 0, "instances": []}',
+            ],
+            r"line 2: frame_index: 1 does not follow 1",
+        ),
+        (
+            [
+                '{"frame_index": 0, "timestamp": 0, "instances": [{"track_id": 1, "score": 1, "bbox": [0, 0, 1, 1], "keypoints": [[0, 0, 0]]}]}'
+            ],
+            r"line 1: instances\[0\]\.keypoints: expected 17 values",
+        ),
+        (
+            [
+                '{"frame_index": 0, "timestamp": 0, "instances": [{"track_id": 1, "score": "high", "bbox": [0, 0, 1, 1]}]}'
+            ],
+            r"line 1: instances\[0\]\.score: expected a number",
+        ),
         (["[1, 2]"], r"line 1: expected an object, got a list"),
     ],
-)  # fmt: skip
+)
 def test_malformed_lines_are_named(tmp_path: Path, lines: list[str], message: str) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join(lines) + "\n")

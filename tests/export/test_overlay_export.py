@@ -18,17 +18,29 @@ SLOT = POSETRACK_KEYPOINTS.index
 def standing_person(track_id: int | None, dx: float = 0.0) -> PoseInstance:
     """A simple upright skeleton in a 320x240 frame; the left wrist is uncertain (score 0.1)."""
     points = {
-        "nose": (80, 40), "head_bottom": (80, 55), "head_top": (80, 25),
-        "left_shoulder": (100, 65), "right_shoulder": (60, 65), "left_elbow": (110, 100),
-        "right_elbow": (50, 100), "left_wrist": (115, 135), "right_wrist": (45, 135),
-        "left_hip": (95, 140), "right_hip": (65, 140), "left_knee": (97, 180),
-        "right_knee": (63, 180), "left_ankle": (99, 220), "right_ankle": (61, 220),
-    }  # fmt: skip
+        "nose": (80, 40),
+        "head_bottom": (80, 55),
+        "head_top": (80, 25),
+        "left_shoulder": (100, 65),
+        "right_shoulder": (60, 65),
+        "left_elbow": (110, 100),
+        "right_elbow": (50, 100),
+        "left_wrist": (115, 135),
+        "right_wrist": (45, 135),
+        "left_hip": (95, 140),
+        "right_hip": (65, 140),
+        "left_knee": (97, 180),
+        "right_knee": (63, 180),
+        "left_ankle": (99, 220),
+        "right_ankle": (61, 220),
+    }
     keypoints = np.zeros((17, 3))
     for name, (x, y) in points.items():
         keypoints[SLOT(name)] = (x + dx, y, 0.9)
     keypoints[SLOT("left_wrist"), 2] = 0.1
-    return PoseInstance(keypoints=keypoints, box=np.array([40 + dx, 20, 120 + dx, 230]), score=0.9, track_id=track_id)
+    return PoseInstance(
+        keypoints=keypoints, box=np.array([40 + dx, 20, 120 + dx, 230]), score=0.9, track_id=track_id
+    )
 
 
 def colour_mask(image: np.ndarray, colour: tuple[int, int, int], tolerance: int = 40) -> np.ndarray:
@@ -49,7 +61,10 @@ def test_limbs_are_drawn_in_the_track_colour(tmp_path: Path) -> None:
 
     def along(a: str, b: str, person_dx: float = 0.0) -> float:
         """Fraction of points on the segment a-b (away from the joints) that carry ``colour``."""
-        pa, pb = np.array(standing_person(0).keypoints[SLOT(a), :2]), np.array(standing_person(0).keypoints[SLOT(b), :2])
+        pa, pb = (
+            np.array(standing_person(0).keypoints[SLOT(a), :2]),
+            np.array(standing_person(0).keypoints[SLOT(b), :2]),
+        )
         hits = []
         for t in np.linspace(0.25, 0.75, 11):
             x, y = (pa + t * (pb - pa)).round().astype(int)

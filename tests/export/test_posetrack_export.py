@@ -96,7 +96,9 @@ def test_duplicate_frames_are_a_programming_error(tmp_path: Path, video_info, ma
 def ground_truth_document() -> dict:
     """A PoseTrack 2018 GT-like file: 15 names in another order, `scores: []`, head boxes."""
     names = ["right_ankle", "nose", "head_top", "left_wrist"] + [
-        n for n in POSETRACK_KEYPOINTS if n not in ("right_ankle", "nose", "head_top", "left_wrist", "left_ear", "right_ear")
+        n
+        for n in POSETRACK_KEYPOINTS
+        if n not in ("right_ankle", "nose", "head_top", "left_wrist", "left_ear", "right_ear")
     ]
     keypoints = []
     for k in range(15):
@@ -107,9 +109,17 @@ def ground_truth_document() -> dict:
             {"id": 10000001, "file_name": "images/val/000001_bonn/000008.jpg", "is_labeled": False},
         ],
         "annotations": [
-            {"id": 1, "image_id": 10000000, "category_id": 1, "track_id": 3, "keypoints": keypoints, "scores": [],
-             "bbox": [1, 2, 30, 40], "bbox_head": [1, 2, 5, 5]},
-        ],  # fmt: skip
+            {
+                "id": 1,
+                "image_id": 10000000,
+                "category_id": 1,
+                "track_id": 3,
+                "keypoints": keypoints,
+                "scores": [],
+                "bbox": [1, 2, 30, 40],
+                "bbox_head": [1, 2, 5, 5],
+            },
+        ],
         "categories": [{"id": 1, "name": "person", "keypoints": names, "skeleton": []}],
     }
 
@@ -139,19 +149,43 @@ def broken(document: dict, change) -> dict:
     ("change", "message"),
     [
         (lambda d: d["annotations"][0].pop("track_id"), r"annotations\[0\]\.track_id: missing"),
-        (lambda d: d["annotations"][0]["keypoints"].pop(), r"annotations\[0\]\.keypoints: expected 45 numbers"),
-        (lambda d: d["annotations"][0]["keypoints"].__setitem__(4, "x"), r"annotations\[0\]\.keypoints\[4\]: expected a number, got a string"),
-        (lambda d: d["annotations"][0].__setitem__("scores", [0.5] * 3), r"annotations\[0\]\.scores: expected 15 values, got 3"),
-        (lambda d: d["annotations"][0].__setitem__("image_id", 5), r"annotations\[0\]\.image_id: no image with id 5"),
-        (lambda d: d["annotations"][0].__setitem__("track_id", "a"), r"annotations\[0\]\.track_id: expected an integer"),
-        (lambda d: d["annotations"][0].__setitem__("bbox", [0, 0, -1, 3]), r"annotations\[0\]\.bbox: box width and height"),
+        (
+            lambda d: d["annotations"][0]["keypoints"].pop(),
+            r"annotations\[0\]\.keypoints: expected 45 numbers",
+        ),
+        (
+            lambda d: d["annotations"][0]["keypoints"].__setitem__(4, "x"),
+            r"annotations\[0\]\.keypoints\[4\]: expected a number, got a string",
+        ),
+        (
+            lambda d: d["annotations"][0].__setitem__("scores", [0.5] * 3),
+            r"annotations\[0\]\.scores: expected 15 values, got 3",
+        ),
+        (
+            lambda d: d["annotations"][0].__setitem__("image_id", 5),
+            r"annotations\[0\]\.image_id: no image with id 5",
+        ),
+        (
+            lambda d: d["annotations"][0].__setitem__("track_id", "a"),
+            r"annotations\[0\]\.track_id: expected an integer",
+        ),
+        (
+            lambda d: d["annotations"][0].__setitem__("bbox", [0, 0, -1, 3]),
+            r"annotations\[0\]\.bbox: box width and height",
+        ),
         (lambda d: d.pop("categories"), r"categories: missing"),
-        (lambda d: d["categories"][0]["keypoints"].__setitem__(1, "left_eye"), r"categories\[0\]\.keypoints\[1\]: unknown keypoint name 'left_eye' \(COCO"),
+        (
+            lambda d: d["categories"][0]["keypoints"].__setitem__(1, "left_eye"),
+            r"categories\[0\]\.keypoints\[1\]: unknown keypoint name 'left_eye' \(COCO",
+        ),
         (lambda d: d["images"][1].__setitem__("id", 10000000), r"images\[1\]\.id: duplicate image id"),
-        (lambda d: d["images"][1].__setitem__("file_name", "images/val/x/000007.jpg"), r"images\[1\]\.file_name: frame 7 is listed twice"),
+        (
+            lambda d: d["images"][1].__setitem__("file_name", "images/val/x/000007.jpg"),
+            r"images\[1\]\.file_name: frame 7 is listed twice",
+        ),
         (lambda d: d.__setitem__("images", {}), r"images: expected a list, got an object"),
     ],
-)  # fmt: skip
+)
 def test_malformed_files_name_file_and_field(tmp_path: Path, change, message: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(broken(ground_truth_document(), change)))
@@ -188,7 +222,9 @@ def test_overwrite_is_atomic(tmp_path: Path, video_info, make_results) -> None:
 
 
 def test_person_with_all_joints_unlocated(tmp_path: Path, video_info) -> None:
-    person = PoseInstance(keypoints=np.zeros((17, 3)), box=np.array([1.0, 2.0, 3.0, 4.0]), score=0.5, track_id=0)
+    person = PoseInstance(
+        keypoints=np.zeros((17, 3)), box=np.array([1.0, 2.0, 3.0, 4.0]), score=0.5, track_id=0
+    )
     path = tmp_path / "z.json"
     write_posetrack_json(path, [FrameResult(0, 0.0, (person,))], video_info, video_name="z")
     (read,) = read_posetrack_json(path)[0].instances
