@@ -342,6 +342,18 @@ def _mot_inputs(
 # pairing
 
 
+def check_unique_track_ids(sequence: SequenceData) -> None:
+    """Raise ``PoseCliError`` naming the file and frame if a frame repeats a track id."""
+    for frame in sequence.frames:
+        ids = frame.track_ids
+        if ids.size > 1 and ids.size != np.unique(ids).size:
+            values, counts = np.unique(ids, return_counts=True)
+            raise PoseCliError(
+                f"{sequence.path}: {frame.field_path} ({frame.key}): duplicate track id {int(values[counts > 1][0])} "
+                f"in one frame (poseval: 'Non-unique tracklet IDs found in frame')"
+            )
+
+
 def pair_frames(gt: SequenceData, pred: SequenceData | None, pairing: SequencePairing) -> list[FrameData]:
     """The prediction frame for every GT frame, by image identity (frame number as a fallback).
 
@@ -353,16 +365,9 @@ def pair_frames(gt: SequenceData, pred: SequenceData | None, pairing: SequencePa
         return [empty_frame(f.image_name, f.index) for f in gt.frames]
     by_key: dict[str, int] = {}
     by_number: dict[int, list[int]] = {}
-    large_ids = False
+    check_unique_track_ids(pred)
+    large_ids = any(bool((f.track_ids >= TRACK_ID_LIMIT).any()) for f in [*pred.frames, *gt.frames])
     for k, frame in enumerate(pred.frames):
-        ids = frame.track_ids
-        if ids.size != np.unique(ids).size:
-            values, counts = np.unique(ids, return_counts=True)
-            raise PoseCliError(
-                f"{pred.path}: {frame.field_path} ({frame.key}): duplicate track id {int(values[counts > 1][0])} "
-                f"in one frame (poseval: 'Non-unique tracklet IDs found in frame')"
-            )
-        large_ids |= bool((ids >= TRACK_ID_LIMIT).any() or (ids < 0).any())
         by_key.setdefault(frame.key, k)
         if frame.frame_number is not None:
             by_number.setdefault(frame.frame_number, []).append(k)
@@ -398,7 +403,7 @@ def pair_frames(gt: SequenceData, pred: SequenceData | None, pairing: SequencePa
             "poseval pairs by position and would give other numbers)"
         )
     if large_ids:
-        pairing.problems.append(f"track ids outside [0, {TRACK_ID_LIMIT}) (poseval refuses them)")
+        pairing.problems.append(f"track ids of {TRACK_ID_LIMIT} or more (poseval refuses them)")
     if pred.multi_video_file:
         pairing.problems.append(f"{pred.path.name} holds several videos (poseval keeps only the first)")
     if pred.missing_scores:
@@ -517,6 +522,8 @@ def _run(
                 pairing = SequencePairing(
                     gt_seq.name, str(gt_file), None if pred is None else str(pred.path), len(gt_seq.frames), 0
                 )
+                if mode == "posetrack21":
+                    check_unique_track_ids(gt_seq)  # the PT21 kit requires unique ids in GT frames too
                 if gt_seq.multi_video_file:
                     pairing.problems.append(f"{gt_file.name} holds several videos (poseval keeps only the first)")
                 preds = pair_frames(gt_seq, pred, pairing)

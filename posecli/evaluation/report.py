@@ -96,10 +96,11 @@ def print_report(result: EvalResult, console: Console, warn: Console, per_sequen
     for pairing in result.pairing:
         if pairing.problems:
             text = f"warning: {pairing.gt_file} ({pairing.name}): {'; '.join(pairing.problems)}"
-            text += " — poseval would refuse this input or give other numbers"
+            official = "the PT21 kit" if result.mode == "posetrack21" else "poseval"
+            text += f" — {official} would refuse this input or give other numbers"
             warn.print(f"[yellow]{escape(text)}[/yellow]", highlight=False, soft_wrap=True)
-        for note in pairing.notes:
-            warn.print(f"[dim]{escape(f'note: {pairing.name}: {note}')}[/dim]", highlight=False, soft_wrap=True)
+        for note in pairing.notes:  # e.g. missing scores: a warning, as poseval gives one
+            warn.print(f"[yellow]{escape(f'warning: {pairing.name}: {note}')}[/yellow]", highlight=False, soft_wrap=True)
     if result.unused_predictions:
         text = f"warning: prediction files/sequences without GT, ignored: {', '.join(result.unused_predictions)}"
         warn.print(f"[yellow]{escape(text)}[/yellow]", highlight=False, soft_wrap=True)

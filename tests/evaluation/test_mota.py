@@ -149,3 +149,14 @@ def test_joint_absent_everywhere_gets_nan_mota_and_is_skipped_in_the_total(write
     assert result.mot.motp[14] == 0.0  # no detections: 0, and it counts in the MOTP total
     assert result.total_mota == pytest.approx(100.0)
     assert result.metrics()["motp/total"] == pytest.approx(14 * 100.0 / 15)
+
+
+def test_prediction_with_no_joints_still_counts_as_a_person_so_no_dummy_update(write_case) -> None:
+    gt = [SynthFrame([gt_person(1, A), gt_person(2, B)]) for _ in range(3)]
+    empty = pr_person(9, A, 0.1, joints=[])  # written as 17 x (0, 0, 0): a person with no points
+    pred = [SynthFrame([pr_person(1, A, 0.9), pr_person(2, B, 0.8)]), SynthFrame([empty]), SynthFrame([])]
+    result = evaluate_posetrack(*write_case({SEQ: gt}, {SEQ: pred}))
+    # Frame 1 has a predicted person, so no dummy: per joint 2 misses and no FP. MOTA = 1 - 2/4 = 50.
+    c = result.mot.counts[3]
+    assert (c.matches, c.misses, c.false_positives) == (2, 2, 0)
+    assert result.total_mota == pytest.approx(50.0)

@@ -293,3 +293,13 @@ def test_in_memory_evaluator_matches_the_file_evaluation(write_case) -> None:
 
 def test_head_box_constant_is_the_one_the_builders_use() -> None:
     assert HEAD == (0.0, 0.0, 30.0, 40.0)
+
+
+def test_pt21_mode_refuses_duplicate_gt_track_ids_and_poseval_flags_large_ids(write_case) -> None:
+    gt = [SynthFrame([gt_person(4, A), gt_person(4, B)]), SynthFrame([gt_person(4, A)])]
+    pred = [SynthFrame([pr_person(12000, A, 0.9)]), SynthFrame([pr_person(12000, A, 0.8)])]
+    pred_dir, gt_dir = write_case({SEQ: gt}, {SEQ: pred})
+    with pytest.raises(PoseCliError, match=r"gt/000001_mpii_test\.json: images\[0\] .*duplicate track id 4"):
+        evaluate_posetrack(pred_dir, gt_dir, mode="posetrack21", metrics=["ap"])
+    result = evaluate_posetrack(pred_dir, gt_dir)  # poseval does not check GT ids for duplicates
+    assert any("10000 or more" in r for r in result.reasons)
