@@ -180,15 +180,21 @@ def _rotation_of(frame: Any, stream: Any) -> int:
     return 0
 
 
+_FPS_NOTED: set[Path] = set()  # folders already warned about (see _probe_folder)
+
+
 def _probe_folder(path: Path, fps: float | None) -> VideoInfo:
     files = _frame_files(path)
     image = _read_image(files[0])
     if fps is None:
-        warnings.warn(
-            f"{path}: a frame folder has no frame rate; assuming {DEFAULT_FOLDER_FPS:g} fps",
-            VideoWarning,
-            stacklevel=3,
-        )
+        # Probing and then reading a folder would say this twice; once per folder is enough.
+        if path.resolve() not in _FPS_NOTED:
+            _FPS_NOTED.add(path.resolve())
+            warnings.warn(
+                f"{path}: a frame folder has no frame rate; assuming {DEFAULT_FOLDER_FPS:g} fps",
+                VideoWarning,
+                stacklevel=3,
+            )
         fps = DEFAULT_FOLDER_FPS
     if fps <= 0:
         raise PoseCliError(f"{path}: fps must be positive, got {fps}")

@@ -270,6 +270,9 @@ def test_frame_folder_is_read_in_numeric_order(tmp_path: Path) -> None:
     with pytest.warns(VideoWarning, match="assuming 25 fps"):
         reader = VideoReader(folder)
     assert reader.info.backend == "frames" and reader.info.num_frames == 12
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        probe_video(folder)  # said once per folder, not again
     frames = list(reader)
     assert [f.index for f in frames] == list(range(12))
     assert [read_number(f.image) for f in frames] == list(range(12))
