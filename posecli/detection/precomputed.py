@@ -10,10 +10,11 @@ Two formats are read (told apart by the top-level JSON type):
   subtracting the first number: 1 for 8-digit names (PoseTrack17, 1-indexed ``%08d.jpg``), 0
   otherwise (PoseTrack18, 0-indexed ``%06d.jpg``), unless ``first_frame`` says otherwise. Only the
   person category (``category_id == 1``) is kept. ``nframes`` and ``frame_id`` are checked but unused.
-* **posecli's own** ``<stem>.boxes.json``: a dict ``{"frames": [{"frame_index": int, "detections":
-  [{"bbox": [x, y, w, h], "score": float, "landmarks": [[x, y], ...] (optional)}]}]}`` with 0-based
-  frame indices; other top-level keys (video metadata) are ignored.
+* **posecli's own** ``<stem>.boxes.json`` (``posecli detect``) or ``<stem>.tracks.json``, read by
+  ``posecli.export.boxes.read_boxes_json`` (its docstring has the layout): one video, 0-based frame
+  indices, optional detector landmarks; track ids in a tracks file are ignored.
 
+A file whose JSON starts with ``[`` is read as the literature's format, anything else as posecli's.
 Boxes with ``score < min_score`` (0.2 by default, the literature's protocol; no NMS) are dropped.
 Errors are ``PoseCliError("<file>: <field path>: <problem>")``.
 """
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from posecli.errors import PoseCliError
+from posecli.export.boxes import read_boxes_json
 from posecli.structures import Detection
 
 PERSON_CATEGORY_ID = 1  # COCO's person class, used by the literature's box files
@@ -61,16 +63,17 @@ def load_boxes(
         raise PoseCliError(f"{path}: box file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PoseCliError(f"{path}: cannot read box file ({exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise PoseCliError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
-    if isinstance(data, list):
-        frames = _read_literature(path, data, sequence, first_frame)
-    elif isinstance(data, dict):
-        frames = _read_posecli(path, data)
+    if not text.lstrip().startswith("["):
+        document = read_boxes_json(path)
+        frames = {f.frame_index: list(f.detections) for f in document.frames}
     else:
-        raise PoseCliError(f"{path}: top level: expected a list of boxes or an object with 'frames'")
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise PoseCliError(
+                f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+            ) from None
+        frames = _read_literature(path, data, sequence, first_frame)
     return {
         index: sorted((d for d in dets if d.score >= min_score), key=lambda d: -d.score)
         for index, dets in sorted(frames.items())
@@ -204,40 +207,6 @@ def _read_literature(
                 f"{path}: image_name: frame {stem} comes before the first frame number {first_frame}"
             )
         frames.setdefault(number - first_frame, []).append(detection)
-    return frames
-
-
-def _read_posecli(path: Path, data: dict[str, Any]) -> dict[int, list[Detection]]:
-    """Parse posecli's ``{"frames": [{"frame_index", "detections": [...]}]}`` format."""
-    frames_list = _field(path, "top level", data, "frames")
-    if not isinstance(frames_list, list):
-        raise PoseCliError(f"{path}: frames: expected a list, got {type(frames_list).__name__}")
-    frames: dict[int, list[Detection]] = {}
-    for i, frame in enumerate(frames_list):
-        where = f"frames[{i}]"
-        index = _integer(path, f"{where}.frame_index", _field(path, where, frame, "frame_index"))
-        if index < 0:
-            raise PoseCliError(f"{path}: {where}.frame_index: must be >= 0, got {index}")
-        if index in frames:
-            raise PoseCliError(f"{path}: {where}.frame_index: frame {index} is listed twice")
-        detections = _field(path, where, frame, "detections")
-        if not isinstance(detections, list):
-            raise PoseCliError(f"{path}: {where}.detections: expected a list")
-        found = []
-        for j, det in enumerate(detections):
-            at = f"{where}.detections[{j}]"
-            box = _box(path, f"{at}.bbox", _field(path, at, det, "bbox"))
-            score = _score(path, f"{at}.score", _field(path, at, det, "score"))
-            landmarks = None
-            if det.get("landmarks") is not None:
-                raw = det["landmarks"]
-                if not isinstance(raw, list) or any(not isinstance(p, list) or len(p) != 2 for p in raw):
-                    raise PoseCliError(f"{path}: {at}.landmarks: expected a list of [x, y] pairs")
-                landmarks = np.array(
-                    [[_number(path, f"{at}.landmarks[{k}]", v) for v in p] for k, p in enumerate(raw)]
-                ).reshape(-1, 2)
-            found.append(Detection(box, score, landmarks))
-        frames[index] = found
     return frames
 
 

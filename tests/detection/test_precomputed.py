@@ -11,6 +11,9 @@ import pytest
 from posecli.detection.base import Detector
 from posecli.detection.precomputed import PrecomputedDetector, load_boxes, sequence_name
 from posecli.errors import PoseCliError
+from posecli.export.boxes import FrameDetections, write_boxes_json
+from posecli.structures import Detection
+from posecli.video import VideoInfo
 
 FRAME = np.zeros((8, 8, 3), dtype=np.uint8)
 
@@ -69,27 +72,31 @@ def test_sequence_must_be_named_and_exist(tmp_path: Path) -> None:
 
 
 def test_posecli_boxes_file(tmp_path: Path) -> None:
-    path = _write(tmp_path, {"video": "clip.mp4", "frames": [
-        {"frame_index": 0, "detections": [{"bbox": [1, 2, 3, 4], "score": 0.3},
-                                          {"bbox": [5, 5, 10, 10], "score": 0.95,
-                                           "landmarks": [[1, 2], [3, 4], [5, 6], [7, 8]]}]},
-        {"frame_index": 2, "detections": []},
-    ]}, "clip.boxes.json")  # fmt: skip
+    info = VideoInfo(path=tmp_path / "clip.mp4", fps=25.0, num_frames=3, width=64, height=48, rotation=0, backend="pyav")
+    frames = [
+        FrameDetections(0, 0.0, (Detection(np.array([1.0, 2, 4, 6]), 0.3),
+                                 Detection(np.array([5.0, 5, 15, 15]), 0.95, np.arange(8.0).reshape(4, 2)))),
+        FrameDetections(1, 0.04, ()),
+        FrameDetections(2, 0.08, (Detection(np.array([0.0, 0, 2, 2]), 0.1),)),
+    ]  # fmt: skip
+    path = tmp_path / "clip.boxes.json"
+    write_boxes_json(path, frames, info)
     detector = PrecomputedDetector(path)
     dets = detector(FRAME)
     assert [d.score for d in dets] == [0.95, 0.3]
     assert dets[0].landmarks is not None and dets[0].landmarks.shape == (4, 2)
     assert dets[1].landmarks is None
     np.testing.assert_allclose(dets[1].box, [1, 2, 4, 6])
-    assert detector(FRAME) == [] and detector(FRAME) == []
+    assert detector(FRAME) == [] and detector(FRAME) == []  # frame 2's box is below 0.2
     assert detector.num_frames_with_boxes == 1
+    assert len(PrecomputedDetector(path, min_score=0.0).detections_at(2)) == 1
 
 
 @pytest.mark.parametrize(
     ("data", "message"),
     [
         ("{not json", "not valid JSON"),
-        (json.dumps(3), "top level"),
+        (json.dumps(3), "expected an object"),
         (json.dumps([{"bbox": [0, 0, 1, 1], "score": 0.5, "category_id": 1}]), r"\[0\]\.image_name: missing"),
         (json.dumps([_entry("s", "000000", [0, 0, 1], 0.5)]), r"\[0\]\.bbox: expected \[x, y, w, h\]"),
         (json.dumps([_entry("s", "000000", [0, 0, -1, 1], 0.5)]), r"\[0\]\.bbox: negative"),
@@ -97,14 +104,7 @@ def test_posecli_boxes_file(tmp_path: Path) -> None:
         (json.dumps([_entry("s", "000000", [0, 0, 1, 1], 1.5)]), r"\[0\]\.score: score 1.5 is outside"),
         (json.dumps([{**_entry("s", "000000", [0, 0, 1, 1], 0.5), "image_name": "s/last.jpg"}]), "frame number"),
         (json.dumps([{**_entry("s", "000000", [0, 0, 1, 1], 0.5), "category_id": "person"}]), "category_id"),
-        (json.dumps({"frames": {}}), "frames: expected a list"),
-        (json.dumps({"frames": [{"frame_index": -1, "detections": []}]}), r"frames\[0\]\.frame_index: must be"),
-        (json.dumps({"frames": [{"frame_index": 0, "detections": []}, {"frame_index": 0, "detections": []}]}),
-         "listed twice"),
-        (json.dumps({"frames": [{"frame_index": 0, "detections": [{"bbox": [0, 0, 1, 1]}]}]}),
-         r"frames\[0\]\.detections\[0\]\.score: missing"),
-        (json.dumps({"frames": [{"frame_index": 0, "detections": [{"bbox": [0, 0, 1, 1], "score": 0.5,
-                                                                   "landmarks": [[1]]}]}]}), "landmarks"),
+        (json.dumps({"format": "posecli-boxes", "version": 1, "frames": []}), "video: missing"),
     ],
 )
 def test_bad_files_name_the_file_and_field(tmp_path: Path, data: str, message: str) -> None:
