@@ -91,3 +91,17 @@ def test_rejects_bad_parameters() -> None:
         OneEuroSmoother(min_cutoff=0.0)
     with pytest.raises(ValueError):
         OneEuroSmoother(beta=-1.0)
+
+
+def test_pickled_state_continues_identically() -> None:
+    import pickle
+
+    rng = np.random.default_rng(1)
+    frames = [_frame(t, {0: _pose(100.0 + rng.normal(0, 2))}) for t in range(20)]
+    smoother = OneEuroSmoother()
+    whole = [smoother.smooth(f).instances[0].keypoints for f in frames]
+    first = OneEuroSmoother()
+    head = [first.smooth(f).instances[0].keypoints for f in frames[:10]]
+    restored = pickle.loads(pickle.dumps(first))
+    tail = [restored.smooth(f).instances[0].keypoints for f in frames[10:]]
+    assert all(np.array_equal(a, b) for a, b in zip(head + tail, whole, strict=True))

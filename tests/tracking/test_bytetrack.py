@@ -184,3 +184,17 @@ def test_rejects_bad_arguments() -> None:
         ByteTracker(low_score=0.6, high_score=0.5)
     with pytest.raises(ValueError):
         ByteTracker(pose_weight=2.0)
+
+
+def test_pickled_state_continues_identically(kit) -> None:
+    # --resume stores the tracker in a checkpoint: a restored copy must continue exactly the same.
+    import pickle
+
+    walkers = [kit.Walker(0, lambda t: (100 + 6 * t, 200.0)), kit.Walker(1, lambda t: (460 - 6 * t, 200.0), arms=-0.3)]
+    frames = kit.render(walkers, 50, box_noise=1.5, keypoint_noise=1.5, seed=12)
+    for make in (ByteTracker, IoUTracker):
+        whole = kit.run_tracker(make(), frames)
+        first = make()
+        head = kit.run_tracker(first, frames[:25])
+        restored = pickle.loads(pickle.dumps(first))
+        assert head + kit.run_tracker(restored, frames[25:]) == whole
