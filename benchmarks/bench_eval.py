@@ -78,7 +78,7 @@ def machine() -> str:
 def update_results(section_text: str) -> None:
     """Replace (or append) this script's ``## bench_eval`` section of RESULTS.md."""
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^## {SECTION}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^## {SECTION}\n.*?(?=^## |\Z)", re.DOTALL | re.MULTILINE)
     if pattern.search(text):
         text = pattern.sub(lambda _: section_text, text)
     else:
@@ -117,18 +117,24 @@ def main() -> None:
     ]
     for label, seconds in rows:
         print(f"{label:40s} {seconds:7.2f} s")
-    print(f"total AP {result.total_ap:.1f}, MOTA {result.total_mota:.1f}, {frames} GT frames, generated in {generate:.1f} s")
+    print(
+        f"total AP {result.total_ap:.1f}, MOTA {result.total_mota:.1f}, {frames} GT frames, generated in {generate:.1f} s"
+    )
 
     lines = [
         f"## {SECTION}",
         "",
-        f"Synthetic validation-sized input: {args.sequences} sequences x {FRAMES_PER_SEQUENCE} frames "
-        f"(every {LABELED_EVERY}th labelled: {frames} evaluated GT frames), up to 10 people, "
-        f"{n_gt} GT and {n_pred} predicted people, PoseTrack 2018 files, {size_mb:.0f} MB of JSON. "
-        f"Best of {args.repeats} runs.",
-        f"Machine: {machine()}. Libraries: Python {platform.python_version()}, numpy {np.__version__}, "
-        f"scipy {scipy.__version__}, shapely {shapely.__version__}. "
-        f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC.",
+        (
+            f"Synthetic validation-sized input: {args.sequences} sequences x {FRAMES_PER_SEQUENCE} frames "
+            f"(every {LABELED_EVERY}th labelled: {frames} evaluated GT frames), up to 10 people, "
+            f"{n_gt} GT and {n_pred} predicted people, PoseTrack 2018 files, {size_mb:.0f} MB of JSON. "
+            f"Best of {args.repeats} runs."
+        ),
+        (
+            f"Machine: {machine()}. Libraries: Python {platform.python_version()}, numpy {np.__version__}, "
+            f"scipy {scipy.__version__}, shapely {shapely.__version__}. "
+            f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC."
+        ),
         "Command: `python benchmarks/bench_eval.py"
         + (f" --sequences {args.sequences}" if args.sequences != 50 else "")
         + (f" --repeats {args.repeats}" if args.repeats != 3 else "")

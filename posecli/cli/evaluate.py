@@ -23,9 +23,14 @@ class EvalMode(str, Enum):
 
 def evaluate(
     pred: Annotated[
-        Path, typer.Argument(help="Predictions: a folder of per-sequence *.json files or one file (2017 or 2018 format).")
+        Path,
+        typer.Argument(
+            help="Predictions: a folder of per-sequence *.json files or one file (2017 or 2018 format)."
+        ),
     ],
-    gt: Annotated[Path, typer.Option("--gt", help="Ground truth: a folder of per-sequence *.json files or one file.")],
+    gt: Annotated[
+        Path, typer.Option("--gt", help="Ground truth: a folder of per-sequence *.json files or one file.")
+    ],
     mode: Annotated[
         EvalMode,
         typer.Option(help="poseval: PoseTrack 2017/2018 AP + MOTA; posetrack21: the PoseTrack21 kit's mAP."),
@@ -38,9 +43,12 @@ def evaluate(
         ),
     ] = None,
     json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write every metric, counts, pairing report and GT fingerprint here.")
+        Path | None,
+        typer.Option("--json", help="Write every metric, counts, pairing report and GT fingerprint here."),
     ] = None,
-    per_sequence: Annotated[bool, typer.Option("--per-sequence", help="Also score each sequence alone.")] = False,
+    per_sequence: Annotated[
+        bool, typer.Option("--per-sequence", help="Also score each sequence alone.")
+    ] = False,
     quiet: QuietOption = False,
     exist_ok: ExistOkOption = False,
 ) -> None:
@@ -48,7 +56,9 @@ def evaluate(
     if json_path is not None:
         refuse_overwrite([json_path], exist_ok)
     chosen = metrics.split(",") if metrics else (["ap", "mota"] if mode is EvalMode.poseval else ["ap"])
-    result = evaluate_posetrack(pred=pred, gt=gt, mode=mode.value, metrics=chosen, per_sequence=per_sequence, quiet=quiet)
+    result = evaluate_posetrack(
+        pred=pred, gt=gt, mode=mode.value, metrics=chosen, per_sequence=per_sequence, quiet=quiet
+    )
     print_report(result, console=console, warn=err_console, per_sequence=per_sequence)
     if json_path is not None:
         atomic_write_json(json_path, result.to_dict(), indent=2)

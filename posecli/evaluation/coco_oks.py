@@ -29,7 +29,7 @@ import shapely
 
 from posecli.errors import PoseCliError
 from posecli.evaluation.formats import NUM_JOINTS, list_json_files, read_sequences
-from posecli.evaluation.posetrack import SequencePairing, cleanup_frame, pair_frames, PredictionSource
+from posecli.evaluation.posetrack import PredictionSource, SequencePairing, cleanup_frame, pair_frames
 from posecli.keypoints import POSETRACK_KEYPOINTS, SLOT_OF_POSEVAL_ID
 
 # Per 17-slot sigma: nose, head_bottom, head_top, ears, shoulders, elbows, wrists, hips, knees, ankles.
@@ -79,9 +79,13 @@ def evaluate_oks(pred: Path, gt: Path, *, sigmas: np.ndarray = POSETRACK_OKS_SIG
     gt_anns: list[dict[str, Any]] = []
     dt_anns: list[dict[str, Any]] = []
     for gt_file in list_json_files(gt_path):
-        for seq in read_sequences(gt_file, role="gt", require_categories=False, name_from_stem=gt_path.is_dir()):
+        for seq in read_sequences(
+            gt_file, role="gt", require_categories=False, name_from_stem=gt_path.is_dir()
+        ):
             pairing = SequencePairing(seq.name, str(gt_file), None, len(seq.frames), 0)
-            for gt_frame, pr_frame in zip(seq.frames, pair_frames(seq, source.find(seq), pairing), strict=True):
+            for gt_frame, pr_frame in zip(
+                seq.frames, pair_frames(seq, source.find(seq), pairing), strict=True
+            ):
                 if gt_frame.num_people == 0:
                     continue
                 image_id = len(images) + 1
@@ -121,4 +125,7 @@ def evaluate_oks(pred: Path, gt: Path, *, sigmas: np.ndarray = POSETRACK_OKS_SIG
         evaluator.accumulate()
         evaluator.summarize()
     # COCOeval reports -1 where a range has no GT; keep that as NaN.
-    return {name: (100.0 * float(v) if v >= 0 else float("nan")) for name, v in zip(OKS_METRIC_NAMES, evaluator.stats)}
+    return {
+        name: (100.0 * float(v) if v >= 0 else float("nan"))
+        for name, v in zip(OKS_METRIC_NAMES, evaluator.stats)
+    }

@@ -125,7 +125,9 @@ def read_sequences(
     elif "images" in data and "annotations" in data:
         sequences = _read_2018(path, data, role, require_categories)
     else:
-        raise PoseCliError(f"{path}: (top level): neither 'annolist' (2017) nor 'images' + 'annotations' (2018)")
+        raise PoseCliError(
+            f"{path}: (top level): neither 'annolist' (2017) nor 'images' + 'annotations' (2018)"
+        )
     if len(sequences) == 1 and name_from_stem:
         sequences[0].name = path.stem
     for sequence in sequences:
@@ -341,7 +343,9 @@ def _annotations_2018(
     kps_rows, score_rows, score_at, head_rows, head_at, box_rows, box_at = [], [], [], [], [], [], []
     for a, ann in enumerate(annotations):
         if "track_id" not in ann:
-            raise PoseCliError(f"{path}: annotations[{a}].track_id: missing (poseval needs a track id on every person)")
+            raise PoseCliError(
+                f"{path}: annotations[{a}].track_id: missing (poseval needs a track id on every person)"
+            )
         track_ids[a] = _track_id(ann["track_id"], path, f"annotations[{a}].track_id")
         kps_rows.append(ann.get("keypoints"))
         raw_scores = ann.get("scores")
@@ -362,20 +366,27 @@ def _annotations_2018(
         if ann.get("score") is not None:
             person_scores[a] = _number(ann["score"], path, f"annotations[{a}].score")
     kps = _stack_rows(
-        kps_rows, [f"annotations[{a}].keypoints" for a in range(count)], path, 3 * num_names,
+        kps_rows,
+        [f"annotations[{a}].keypoints" for a in range(count)],
+        path,
+        3 * num_names,
         f"{3 * num_names} numbers (3 x {num_names} names)",
     ).reshape(count, num_names, 3)[:, slot_of_joint]  # (A, 15, 3) in poseval id order
     scores = np.full((count, NUM_JOINTS), MISSING_SCORE)
     if score_rows:
         at = [f"annotations[{a}].scores" for a in score_at]
-        scores[score_at] = _stack_rows(score_rows, at, path, num_names, f"{num_names} values")[:, slot_of_joint]
+        scores[score_at] = _stack_rows(score_rows, at, path, num_names, f"{num_names} values")[
+            :, slot_of_joint
+        ]
     heads = np.full((count, 4), np.nan)
     if head_rows:
         hb = _stack_rows(head_rows, [f"annotations[{a}].bbox_head" for a in head_at], path, 4, "[x, y, w, h]")
         heads[head_at] = np.concatenate([hb[:, :2], hb[:, :2] + hb[:, 2:]], axis=1)  # xywh -> xyxy
     boxes = np.full((count, 4), np.nan)
     if box_rows:
-        boxes[box_at] = _stack_rows(box_rows, [f"annotations[{a}].bbox" for a in box_at], path, 4, "[x, y, w, h]")
+        boxes[box_at] = _stack_rows(
+            box_rows, [f"annotations[{a}].bbox" for a in box_at], path, 4, "[x, y, w, h]"
+        )
     scores_missing = np.ones(count, dtype=bool)
     scores_missing[score_at] = False
     return {

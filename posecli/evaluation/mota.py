@@ -161,7 +161,11 @@ def mot_metrics(counts: list[MOTCounts]) -> MOTMetrics:
         if c.objects:
             mota[j] = 100.0 * (1.0 - (c.misses + c.switches + c.false_positives) / c.objects)
             rec[j] = 100.0 * c.detections / c.objects
-        motp[j] = 0.0 if c.detections == 0 or np.isnan(c.sum_distance) else 100.0 * (1.0 - c.sum_distance / c.detections)
+        motp[j] = (
+            0.0
+            if c.detections == 0 or np.isnan(c.sum_distance)
+            else 100.0 * (1.0 - c.sum_distance / c.detections)
+        )
         if c.detections + c.false_positives:
             pre[j] = 100.0 * c.detections / (c.detections + c.false_positives)
     return MOTMetrics(mota, motp, pre, rec, list(counts))

@@ -33,6 +33,7 @@ from posecli.evaluation.formats import (
 from posecli.evaluation.mota import MOTAccumulator, MOTCounts, MOTMetrics, mot_metrics
 from posecli.evaluation.posetrack_ap import APAccumulator, JointAP, match_frame, nanmean_or_nan
 from posecli.keypoints import POSEVAL_GROUPS, POSEVAL_JOINT_NAMES, SLOT_OF_POSEVAL_ID
+from posecli.progress import progress_bar
 from posecli.structures import FrameResult
 
 MODES = ("poseval", "posetrack21")
@@ -110,7 +111,9 @@ class EvalResult:
     def reasons(self) -> list[str]:
         """Why poseval would refuse this input or give other numbers (empty when it would agree)."""
         out = [f"{p.name}: {problem}" for p in self.pairing for problem in p.problems]
-        out += [f"{name}: prediction not used (no GT sequence of that name)" for name in self.unused_predictions]
+        out += [
+            f"{name}: prediction not used (no GT sequence of that name)" for name in self.unused_predictions
+        ]
         return out
 
     def metrics(self) -> dict[str, float]:
@@ -251,7 +254,9 @@ def cleanup_frame(frame: FrameData, polygons: list[shapely.Polygon], mode: str) 
             present &= ~inside
             keep &= ((xy[..., 0] > 0) | (xy[..., 1] > 0)).any(axis=1)
     index = np.nonzero(keep)[0]
-    return CleanPeople(xy[index], present[index], frame.scores[index], frame.track_ids[index], frame.heads[index], index)
+    return CleanPeople(
+        xy[index], present[index], frame.scores[index], frame.track_ids[index], frame.heads[index], index
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -303,11 +308,15 @@ def _evaluate_sequence(
             mot_frames.append(_mot_inputs(g, p, matched.dist, matched.match))
     pairing.num_evaluated = num_evaluated
     if crashes_kit:
-        pairing.problems.append("a labeled frame has predictions but no GT people (the PT21 kit crashes on it)")
+        pairing.problems.append(
+            "a labeled frame has predictions but no GT people (the PT21 kit crashes on it)"
+        )
     counts: list[MOTCounts] | None = None
     if "mota" in metrics:
         if num_evaluated == 1:
-            pairing.problems.append("only one evaluated frame: poseval's tracking evaluation crashes (IndexError)")
+            pairing.problems.append(
+                "only one evaluated frame: poseval's tracking evaluation crashes (IndexError)"
+            )
         accumulators = [MOTAccumulator() for _ in range(NUM_JOINTS)]
         for frame_inputs in mot_frames[:-1]:  # poseval skips the last evaluated frame of every sequence
             for j, (oids, hids, dists) in enumerate(frame_inputs):
@@ -361,7 +370,9 @@ def pair_frames(gt: SequenceData, pred: SequenceData | None, pairing: SequencePa
     poseval's positional one.
     """
     if pred is None:
-        pairing.problems.append("no prediction file: every frame counts as empty (poseval refuses this input)")
+        pairing.problems.append(
+            "no prediction file: every frame counts as empty (poseval refuses this input)"
+        )
         return [empty_frame(f.image_name, f.index) for f in gt.frames]
     by_key: dict[str, int] = {}
     by_number: dict[int, list[int]] = {}
@@ -377,7 +388,11 @@ def pair_frames(gt: SequenceData, pred: SequenceData | None, pairing: SequencePa
     missing = 0
     for gt_frame in gt.frames:
         k = by_key.get(gt_frame.key)
-        if k is None and gt_frame.frame_number is not None and len(by_number.get(gt_frame.frame_number, [])) == 1:
+        if (
+            k is None
+            and gt_frame.frame_number is not None
+            and len(by_number.get(gt_frame.frame_number, [])) == 1
+        ):
             k = by_number[gt_frame.frame_number][0]
         if k is None or used[k]:
             missing += 1
@@ -414,7 +429,9 @@ def pair_frames(gt: SequenceData, pred: SequenceData | None, pairing: SequencePa
 class PredictionSource:
     """Finds the prediction sequence of a GT sequence: by name, then by image folder."""
 
-    def __init__(self, path: Path | None, memory: dict[str, SequenceData] | None, require_categories: bool) -> None:
+    def __init__(
+        self, path: Path | None, memory: dict[str, SequenceData] | None, require_categories: bool
+    ) -> None:
         self.path = path
         self.require_categories = require_categories
         self.memory = memory
@@ -430,7 +447,10 @@ class PredictionSource:
 
     def _read(self, file: Path) -> list[SequenceData]:
         if self._cache is None or self._cache[0] != file:
-            self._cache = (file, read_sequences(file, role="pred", require_categories=self.require_categories))
+            self._cache = (
+                file,
+                read_sequences(file, role="pred", require_categories=self.require_categories),
+            )
         return self._cache[1]
 
     def find(self, gt: SequenceData) -> SequenceData | None:
@@ -486,7 +506,9 @@ def _check_options(mode: str, metrics: Sequence[str]) -> tuple[str, ...]:
         if metric not in METRICS:
             raise PoseCliError(f"--metrics: '{metric}' is not one of {', '.join(METRICS)}")
     if mode == "posetrack21" and "mota" in chosen:
-        raise PoseCliError("--metrics: mota is not part of --mode posetrack21 (the PT21 kit scores tracking with HOTA)")
+        raise PoseCliError(
+            "--metrics: mota is not part of --mode posetrack21 (the PT21 kit scores tracking with HOTA)"
+        )
     if not chosen:
         raise PoseCliError("--metrics: nothing to compute")
     return chosen
@@ -500,8 +522,6 @@ def _run(
     per_sequence: bool,
     quiet: bool,
 ) -> EvalResult:
-    from posecli.progress import progress_bar
-
     gt_files = list_json_files(gt)
     if not gt_files:
         raise PoseCliError(f"{gt}: no *.json GT files in this folder")
@@ -525,7 +545,9 @@ def _run(
                 if mode == "posetrack21":
                     check_unique_track_ids(gt_seq)  # the PT21 kit requires unique ids in GT frames too
                 if gt_seq.multi_video_file:
-                    pairing.problems.append(f"{gt_file.name} holds several videos (poseval keeps only the first)")
+                    pairing.problems.append(
+                        f"{gt_file.name} holds several videos (poseval keeps only the first)"
+                    )
                 preds = pair_frames(gt_seq, pred, pairing)
                 outcome = _evaluate_sequence(gt_seq, preds, mode, metrics, pairing)
                 pairings.append(pairing)
@@ -539,6 +561,7 @@ def _run(
                         num_gt_frames=outcome.num_evaluated,
                         num_sequences=1,
                         gt_fingerprint=gt_fingerprint([(gt_file.name, gt_file)]),
+                        pairing=[pairing],
                     )
                 total_ap.extend(outcome.ap)
                 if outcome.mot is not None:
@@ -639,6 +662,10 @@ class PoseTrackEvaluator:
         self.gt = Path(gt)
         self.mode = mode
         self.metrics = _check_options(mode, metrics)
+        if "oks" in self.metrics:
+            raise PoseCliError(
+                "--metrics: oks needs prediction files (use evaluate_posetrack or evaluate_oks)"
+            )
         self._sequences: dict[str, SequenceData] = {}
         self.last_result: EvalResult | None = None
 
@@ -652,4 +679,3 @@ class PoseTrackEvaluator:
         source = PredictionSource(None, dict(self._sequences), require_categories=False)
         self.last_result = _run(self.gt, source, self.mode, self.metrics, per_sequence=False, quiet=True)
         return self.last_result.metrics()
-

@@ -86,7 +86,9 @@ def match_frame(
     return FrameMatch(dist=dist, match=match, assigned=assigned, labels=labels & pr_present)
 
 
-def voc_ap(scores: np.ndarray, labels: np.ndarray, num_gt: int, recall_floor: int = 0) -> tuple[float, float, float]:
+def voc_ap(
+    scores: np.ndarray, labels: np.ndarray, num_gt: int, recall_floor: int = 0
+) -> tuple[float, float, float]:
     """AP, final precision and final recall (all x 100) of one joint class, as poseval computes them.
 
     scores: ``(N,)`` float64; labels: ``(N,)`` bool, in concatenation order. num_gt: GT joints of the
@@ -147,7 +149,9 @@ class APAccumulator:
     _present: list[np.ndarray] = field(default_factory=list)
     num_gt: np.ndarray = field(default_factory=lambda: np.zeros(NUM_JOINTS, dtype=np.int64))
 
-    def add_frame(self, pr_scores: np.ndarray, labels: np.ndarray, pr_present: np.ndarray, gt_present: np.ndarray) -> None:
+    def add_frame(
+        self, pr_scores: np.ndarray, labels: np.ndarray, pr_present: np.ndarray, gt_present: np.ndarray
+    ) -> None:
         """pr_scores/labels/pr_present: ``(P, 15)``; gt_present: ``(G, 15)`` (after cleanup)."""
         self.num_gt += gt_present.sum(axis=0)
         if pr_scores.shape[0]:

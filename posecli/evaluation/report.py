@@ -100,9 +100,15 @@ def print_report(result: EvalResult, console: Console, warn: Console, per_sequen
             text += f" — {official} would refuse this input or give other numbers"
             warn.print(f"[yellow]{escape(text)}[/yellow]", highlight=False, soft_wrap=True)
         for note in pairing.notes:  # e.g. missing scores: a warning, as poseval gives one
-            warn.print(f"[yellow]{escape(f'warning: {pairing.name}: {note}')}[/yellow]", highlight=False, soft_wrap=True)
+            warn.print(
+                f"[yellow]{escape(f'warning: {pairing.name}: {note}')}[/yellow]",
+                highlight=False,
+                soft_wrap=True,
+            )
     if result.unused_predictions:
-        text = f"warning: prediction files/sequences without GT, ignored: {', '.join(result.unused_predictions)}"
+        text = (
+            f"warning: prediction files/sequences without GT, ignored: {', '.join(result.unused_predictions)}"
+        )
         warn.print(f"[yellow]{escape(text)}[/yellow]", highlight=False, soft_wrap=True)
     for note in result.notes:
         warn.print(f"[dim]{escape(f'note: {note}')}[/dim]", highlight=False, soft_wrap=True)

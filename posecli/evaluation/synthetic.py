@@ -76,7 +76,7 @@ def to_posetrack18(sequence: str, frames: list[SynthFrame], gt: bool) -> dict[st
                 "id": len(annotations), "image_id": image_id, "category_id": 1, "track_id": person.track_id,
                 "keypoints": kps.reshape(-1).tolist(), "scores": [] if gt else scores.tolist(),
                 "bbox": [float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])],
-                "iscrowd": 0, "num_keypoints": int(len(present)),
+                "iscrowd": 0, "num_keypoints": len(present),
             }  # fmt: skip
             if person.head is not None:
                 x1, y1, x2, y2 = person.head
@@ -120,7 +120,9 @@ def to_annolist(sequence: str, frames: list[SynthFrame], gt: bool) -> dict[str, 
     return {"annolist": annolist}
 
 
-def write_sequence(path: Path, sequence: str, frames: list[SynthFrame], *, gt: bool, fmt: str = "2018") -> Path:
+def write_sequence(
+    path: Path, sequence: str, frames: list[SynthFrame], *, gt: bool, fmt: str = "2018"
+) -> Path:
     """Write one sequence file (``fmt`` "2018" or "2017") and return its path."""
     data = to_posetrack18(sequence, frames, gt) if fmt == "2018" else to_annolist(sequence, frames, gt)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -144,7 +146,12 @@ def random_sequence(
             centre = start[n] + k * 2.0
             joints = {j: (float(centre[0] + offsets[n, j, 0]), float(centre[1] + offsets[n, j, 1]), 1.0)
                       for j in range(15) if rng.random() > 0.1}  # fmt: skip
-            head = (float(centre[0] - 20), float(centre[1] - 100), float(centre[0] + 20), float(centre[1] - 60))
+            head = (
+                float(centre[0] - 20),
+                float(centre[1] - 100),
+                float(centre[0] + 20),
+                float(centre[1] - 60),
+            )
             if labeled:
                 gt_people.append(SynthPerson(n, joints, head))
             if rng.random() < 0.9:

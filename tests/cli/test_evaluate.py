@@ -21,7 +21,10 @@ HEAD = (0.0, 0.0, 30.0, 40.0)
 def _case(tmp_path: Path, duplicate_ids: bool = False) -> tuple[Path, Path]:
     joints = {j: (100.0 + 20 * j, 100.0 + 10 * j, 1.0) for j in range(15)}
     gt = [SynthFrame([SynthPerson(1, joints, HEAD)]) for _ in range(3)]
-    pred = [SynthFrame([SynthPerson(1, {j: (x, y, 0.9 - 0.1 * k) for j, (x, y, _) in joints.items()})]) for k in range(3)]
+    pred = [
+        SynthFrame([SynthPerson(1, {j: (x, y, 0.9 - 0.1 * k) for j, (x, y, _) in joints.items()})])
+        for k in range(3)
+    ]
     if duplicate_ids:
         pred[1].people.append(SynthPerson(1, {0: (5.0, 5.0, 0.5)}))
     write_sequence(tmp_path / "gt" / f"{SEQ}.json", SEQ, gt, gt=True)
@@ -41,7 +44,9 @@ def test_options_reach_the_library_as_keywords(tmp_path: Path, monkeypatch: pyte
 
     def fake(**kwargs: Any) -> EvalResult:
         seen.update(kwargs)
-        return EvalResult(mode=kwargs["mode"], ap=None, mot=None, num_gt_frames=0, num_sequences=0, gt_fingerprint="0" * 64)
+        return EvalResult(
+            mode=kwargs["mode"], ap=None, mot=None, num_gt_frames=0, num_sequences=0, gt_fingerprint="0" * 64
+        )
 
     monkeypatch.setattr("posecli.cli.evaluate.evaluate_posetrack", fake)
     args = ["eval", "p", "--gt", "g", "--mode", "posetrack21", "--metrics", "ap,oks", "--per-sequence", "-q"]

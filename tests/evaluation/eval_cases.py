@@ -15,7 +15,11 @@ SEQ = "000001_mpii_test"
 
 
 def joints_at(
-    origin: tuple[float, float], joints: Iterable[int] = range(15), score: float = 0.9, dx: float = 0.0, dy: float = 0.0
+    origin: tuple[float, float],
+    joints: Iterable[int] = range(15),
+    score: float = 0.9,
+    dx: float = 0.0,
+    dy: float = 0.0,
 ) -> dict[int, tuple[float, float, float]]:
     """Joint j at ``origin + (20 j, 10 j)`` shifted by ``(dx, dy)``; all with ``score``."""
     return {j: (origin[0] + 20.0 * j + dx, origin[1] + 10.0 * j + dy, score) for j in joints}

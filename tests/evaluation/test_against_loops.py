@@ -32,7 +32,11 @@ def _crowded_sequence(rng: np.random.Generator, num_frames: int) -> tuple[list[S
             gt_people = []
         for n in range(int(rng.integers(0, num_people + 2))):
             src = base[n % num_people] + k + rng.normal(0, 12, size=(15, 2))
-            joints = {j: (float(src[j, 0]), float(src[j, 1]), float(rng.random())) for j in range(15) if rng.random() > 0.15}
+            joints = {
+                j: (float(src[j, 0]), float(src[j, 1]), float(rng.random()))
+                for j in range(15)
+                if rng.random() > 0.15
+            }
             track = int(rng.permutation(num_people + 2)[0]) if rng.random() < 0.2 else n
             if any(p.track_id == track for p in pr_people):
                 track = 100 + n
@@ -68,10 +72,12 @@ def _loop_ap(scores: list[float], labels: list[int], n_gt: int) -> float:
     mrec, mpre = [0.0, *recall, 1.0], [0.0, *precision, 0.0]
     for i in range(len(mpre) - 2, -1, -1):
         mpre[i] = max(mpre[i], mpre[i + 1])
-    return 100.0 * sum((mrec[i] - mrec[i - 1]) * mpre[i] for i in range(1, len(mrec)) if mrec[i] != mrec[i - 1])
+    return 100.0 * sum(
+        (mrec[i] - mrec[i - 1]) * mpre[i] for i in range(1, len(mrec)) if mrec[i] != mrec[i - 1]
+    )
 
 
-def _loop_evaluate(gt_seq: list[SynthFrame], pr_seq: list[SynthFrame], mm):  # noqa: ANN001, ANN202
+def _loop_evaluate(gt_seq: list[SynthFrame], pr_seq: list[SynthFrame], mm):
     samples = {j: ([], []) for j in range(15)}
     n_gt = [0] * 15
     accs = [mm.MOTAccumulator(auto_id=True) for _ in range(15)]
@@ -86,7 +92,10 @@ def _loop_evaluate(gt_seq: list[SynthFrame], pr_seq: list[SynthFrame], mm):  # n
         for p, pr in enumerate(prs):
             for g, gt in enumerate(gts):
                 for j in set(pr.joints) & set(gt.joints):
-                    d = math.hypot(pr.joints[j][0] - gt.joints[j][0], pr.joints[j][1] - gt.joints[j][1]) / size
+                    d = (
+                        math.hypot(pr.joints[j][0] - gt.joints[j][0], pr.joints[j][1] - gt.joints[j][1])
+                        / size
+                    )
                     dist[p][g][j] = d
                     match[p][g][j] = d <= 0.5
                 if gt.joints:
@@ -115,7 +124,11 @@ def _loop_evaluate(gt_seq: list[SynthFrame], pr_seq: list[SynthFrame], mm):  # n
                 gi = [g for g, gt in enumerate(gts) if j in gt.joints]
                 pi = [p for p, pr in enumerate(prs) if j in pr.joints]
                 d = [[dist[p][g][j] if match[p][g][j] else np.nan for p in pi] for g in gi]
-                accs[j].update([gts[g].track_id for g in gi], [prs[p].track_id for p in pi], np.array(d).reshape(len(gi), len(pi)))
+                accs[j].update(
+                    [gts[g].track_id for g in gi],
+                    [prs[p].track_id for p in pi],
+                    np.array(d).reshape(len(gi), len(pi)),
+                )
             else:
                 accs[j].update([0], [0], [[np.nan]])
     return samples, n_gt, accs
@@ -148,6 +161,11 @@ def test_vectorised_ap_and_mota_equal_the_loop_restatement(write_case) -> None:
     expected_ap = [_loop_ap(all_scores[j][0], all_scores[j][1], int(n_gt[j])) for j in range(15)]
     np.testing.assert_allclose(result.ap.ap, expected_ap, rtol=1e-12, atol=1e-9)
     np.testing.assert_array_equal(result.ap.num_gt, n_gt)
-    got = np.array([[c.misses, c.switches, c.false_positives, c.objects, c.detections, c.sum_distance] for c in result.mot.counts])
+    got = np.array(
+        [
+            [c.misses, c.switches, c.false_positives, c.objects, c.detections, c.sum_distance]
+            for c in result.mot.counts
+        ]
+    )
     np.testing.assert_allclose(got, totals, rtol=1e-12, atol=1e-9)
     assert 5 < result.total_ap < 95 and totals[:, 1].sum() > 0  # the data exercises switches and misses

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from eval_cases import A, B, SEQ, gt_person, pr_person
+from eval_cases import SEQ, A, B, gt_person, pr_person
 
 from posecli.evaluation import evaluate_posetrack
 from posecli.evaluation.coco_oks import POSETRACK_OKS_SIGMAS, evaluate_oks
@@ -29,7 +29,9 @@ def test_perfect_predictions_give_oks_ap_100(write_case) -> None:
 
 def test_far_predictions_give_zero_and_metrics_oks_is_reported(write_case) -> None:
     gt = [SynthFrame([gt_person(1, A)]) for _ in range(2)]
-    pred = [SynthFrame([SynthPerson(1, {j: (5.0, 5.0, 0.5) for j in range(15)}, score=0.5)]) for _ in range(2)]
+    pred = [
+        SynthFrame([SynthPerson(1, {j: (5.0, 5.0, 0.5) for j in range(15)}, score=0.5)]) for _ in range(2)
+    ]
     pred_dir, gt_dir = write_case({SEQ: gt}, {SEQ: pred})
     result = evaluate_posetrack(pred_dir, gt_dir, metrics=["ap", "oks"])
     assert result.oks is not None and result.oks["AP"] == 0.0

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from eval_cases import A, SEQ, gt_person, pr_person
+from eval_cases import SEQ, A, gt_person, pr_person
 
 from posecli.errors import PoseCliError
 from posecli.evaluation import evaluate_posetrack
@@ -35,7 +35,7 @@ def test_2018_drop_rule_only_drops_zero_zero_zero(tmp_path: Path) -> None:
 
     (seq,) = read_sequences(_pred_2018(tmp_path, edit), role="pred")
     present = seq.frames[0].present[0]
-    assert present[13] == False and present[12] == True and present[14] == True  # noqa: E712
+    assert present[13] == False and present[12] == True and present[14] == True
 
 
 def test_2018_slots_are_mapped_by_category_names(tmp_path: Path) -> None:
@@ -68,7 +68,9 @@ def test_2017_listed_points_are_present_and_first_id_wins(tmp_path: Path) -> Non
 
 
 def test_missing_scores_become_minus_9999(tmp_path: Path) -> None:
-    (seq,) = read_sequences(_pred_2018(tmp_path, lambda d: d["annotations"][0].update(scores=[])), role="pred")
+    (seq,) = read_sequences(
+        _pred_2018(tmp_path, lambda d: d["annotations"][0].update(scores=[])), role="pred"
+    )
     assert (seq.frames[0].scores == MISSING_SCORE).all() and seq.missing_scores
 
 
@@ -82,17 +84,30 @@ def test_frame_identity_is_the_last_two_path_components(tmp_path: Path) -> None:
     "edit,pattern",
     [
         (lambda d: d["annotations"][0].pop("track_id"), r"annotations\[0\]\.track_id: missing"),
-        (lambda d: d["annotations"][0]["keypoints"].pop(), r"annotations\[0\]\.keypoints: expected 51 numbers"),
+        (
+            lambda d: d["annotations"][0]["keypoints"].pop(),
+            r"annotations\[0\]\.keypoints: expected 51 numbers",
+        ),
         (lambda d: d.pop("categories"), r"categories: missing"),
         (
-            lambda d: d["categories"][0].update(keypoints=["nose", "left_eye", "right_eye", *POSETRACK_KEYPOINTS[3:]]),
+            lambda d: d["categories"][0].update(
+                keypoints=["nose", "left_eye", "right_eye", *POSETRACK_KEYPOINTS[3:]]
+            ),
             r"categories\[0\]\.keypoints: joint name 'head_bottom' not found",
         ),
-        (lambda d: d["annotations"][0]["keypoints"].__setitem__(4, "12"), r"annotations\[0\]\.keypoints\[4\]: expected a number"),
-        (lambda d: d["annotations"][0]["scores"].__setitem__(2, None), r"annotations\[0\]\.scores\[2\]: expected a number"),
+        (
+            lambda d: d["annotations"][0]["keypoints"].__setitem__(4, "12"),
+            r"annotations\[0\]\.keypoints\[4\]: expected a number",
+        ),
+        (
+            lambda d: d["annotations"][0]["scores"].__setitem__(2, None),
+            r"annotations\[0\]\.scores\[2\]: expected a number",
+        ),
     ],
 )
-def test_malformed_prediction_is_one_line_naming_file_and_field(tmp_path: Path, edit: Any, pattern: str) -> None:
+def test_malformed_prediction_is_one_line_naming_file_and_field(
+    tmp_path: Path, edit: Any, pattern: str
+) -> None:
     path = _pred_2018(tmp_path, edit)
     with pytest.raises(PoseCliError, match=f"^{path}: {pattern}") as info:
         read_sequences(path, role="pred")
@@ -111,7 +126,9 @@ def test_2017_person_without_track_id_is_an_error(tmp_path: Path) -> None:
 def test_ignore_polygon_with_two_vertices_is_an_error(tmp_path: Path) -> None:
     frames = [SynthFrame([gt_person(1, A)], ignore=[[(0.0, 0.0), (10.0, 10.0)]])]
     path = write_sequence(tmp_path / "gt.json", SEQ, frames, gt=True)
-    with pytest.raises(PoseCliError, match=r"images\[0\]\.ignore_regions\[0\]: an ignore polygon needs at least 3"):
+    with pytest.raises(
+        PoseCliError, match=r"images\[0\]\.ignore_regions\[0\]: an ignore polygon needs at least 3"
+    ):
         read_sequences(path, role="gt")
 
 
@@ -125,7 +142,9 @@ def test_not_a_posetrack_file_and_bad_json(tmp_path: Path) -> None:
 
 
 def test_pt21_mode_needs_is_labeled_on_gt(write_case) -> None:
-    pred_dir, gt_dir = write_case({SEQ: [SynthFrame([gt_person(1, A)])]}, {SEQ: [SynthFrame([pr_person(1, A, 0.9)])]})
+    pred_dir, gt_dir = write_case(
+        {SEQ: [SynthFrame([gt_person(1, A)])]}, {SEQ: [SynthFrame([pr_person(1, A, 0.9)])]}
+    )
     data = json.loads((gt_dir / f"{SEQ}.json").read_text())
     del data["images"][0]["is_labeled"]
     (gt_dir / f"{SEQ}.json").write_text(json.dumps(data))

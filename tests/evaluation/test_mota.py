@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from eval_cases import A, B, SEQ, gt_person, pr_person
+from eval_cases import SEQ, A, B, gt_person, pr_person
 
 from posecli.evaluation import evaluate_posetrack
 from posecli.evaluation.mota import MOTAccumulator, MOTCounts, mot_metrics
@@ -77,12 +77,20 @@ def test_native_accumulator_equals_motmetrics_1_4_0_on_random_frames() -> None:
         names = ["num_misses", "num_switches", "num_false_positives", "num_objects", "num_detections"]
         summary = mm.metrics.create().compute(reference, metrics=names, return_dataframe=False)
         c = native.counts
-        assert [summary[n] for n in names] == [c.misses, c.switches, c.false_positives, c.objects, c.detections]
+        assert [summary[n] for n in names] == [
+            c.misses,
+            c.switches,
+            c.false_positives,
+            c.objects,
+            c.detections,
+        ]
         assert c.sum_distance == pytest.approx(float(reference.events["D"].sum()))
 
 
 def test_formulas_and_zero_denominators() -> None:
-    m = mot_metrics([MOTCounts(matches=3, switches=1, misses=1, false_positives=2, sum_distance=1.0), MOTCounts()])
+    m = mot_metrics(
+        [MOTCounts(matches=3, switches=1, misses=1, false_positives=2, sum_distance=1.0), MOTCounts()]
+    )
     assert m.mota[0] == pytest.approx(100 * (1 - 4 / 5))
     assert m.motp[0] == pytest.approx(100 * (1 - 1.0 / 4))
     assert m.precision[0] == pytest.approx(100 * 4 / 6) and m.recall[0] == pytest.approx(80.0)

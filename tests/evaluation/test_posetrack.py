@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from eval_cases import A, B, HEAD, SEQ, gt_person, joints_at, pr_person
+from eval_cases import HEAD, SEQ, A, B, gt_person, joints_at, pr_person
 
 from posecli.errors import PoseCliError
 from posecli.evaluation import PoseTrackEvaluator, evaluate_posetrack
@@ -20,11 +20,16 @@ from posecli.structures import FrameResult, PoseInstance
 
 def perfect_case(num_frames: int = 3) -> tuple[list[SynthFrame], list[SynthFrame]]:
     gt = [SynthFrame([gt_person(1, A), gt_person(2, B)]) for _ in range(num_frames)]
-    pred = [SynthFrame([pr_person(1, A, 0.9 - 0.01 * k), pr_person(2, B, 0.5 - 0.01 * k)]) for k in range(num_frames)]
+    pred = [
+        SynthFrame([pr_person(1, A, 0.9 - 0.01 * k), pr_person(2, B, 0.5 - 0.01 * k)])
+        for k in range(num_frames)
+    ]
     return gt, pred
 
 
-@pytest.mark.parametrize("gt_fmt,pred_fmt", [("2018", "2018"), ("2017", "2017"), ("2017", "2018"), ("2018", "2017")])
+@pytest.mark.parametrize(
+    "gt_fmt,pred_fmt", [("2018", "2018"), ("2017", "2017"), ("2017", "2018"), ("2018", "2017")]
+)
 def test_perfect_predictions_give_100_in_both_formats(write_case, gt_fmt: str, pred_fmt: str) -> None:
     gt, pred = perfect_case()
     pred_dir, gt_dir = write_case({SEQ: gt}, {SEQ: pred}, gt_fmt, pred_fmt)
@@ -43,7 +48,9 @@ def test_2017_and_2018_give_identical_numbers_on_random_data(write_case) -> None
     rng = np.random.default_rng(3)
     gts, preds = {}, {}
     for s in range(3):
-        gts[f"{s + 1:06d}_mpii_test"], preds[f"{s + 1:06d}_mpii_test"] = random_sequence(rng, 8, 4, labeled_every=2)
+        gts[f"{s + 1:06d}_mpii_test"], preds[f"{s + 1:06d}_mpii_test"] = random_sequence(
+            rng, 8, 4, labeled_every=2
+        )
     r18 = evaluate_posetrack(*write_case(gts, preds, "2018", "2018"))
     r17 = evaluate_posetrack(*write_case(gts, preds, "2017", "2017"))
     np.testing.assert_array_equal(r18.ap.ap, r17.ap.ap)
@@ -163,7 +170,9 @@ def test_missing_scores_rank_at_minus_9999_with_a_note(write_case) -> None:
 
 def test_missing_frames_and_files_count_as_empty_and_extras_are_listed(write_case) -> None:
     gt, pred = perfect_case(2)
-    pred_dir, gt_dir = write_case({SEQ: gt, "000002_mpii_test": gt}, {SEQ: pred[:1], "000009_bonn_test": pred})
+    pred_dir, gt_dir = write_case(
+        {SEQ: gt, "000002_mpii_test": gt}, {SEQ: pred[:1], "000009_bonn_test": pred}
+    )
     result = evaluate_posetrack(pred_dir, gt_dir, metrics=["ap"])
     # 8 GT persons per joint (2 sequences x 2 frames x 2), only frame 0 of sequence 1 predicted
     # (2 TP, precision 1): recall .25, AP 25.
@@ -178,7 +187,9 @@ def test_duplicate_track_id_in_a_prediction_frame_is_an_error_naming_file_and_fr
     gt = [SynthFrame([gt_person(1, A)]), SynthFrame([gt_person(1, A)])]
     pred = [SynthFrame([pr_person(1, A, 0.9)]), SynthFrame([pr_person(3, A, 0.8), pr_person(3, B, 0.7)])]
     pred_dir, gt_dir = write_case({SEQ: gt}, {SEQ: pred})
-    with pytest.raises(PoseCliError, match=r"pred/000001_mpii_test\.json: images\[1\] .*duplicate track id 3"):
+    with pytest.raises(
+        PoseCliError, match=r"pred/000001_mpii_test\.json: images\[1\] .*duplicate track id 3"
+    ):
         evaluate_posetrack(pred_dir, gt_dir, metrics=["ap"])
 
 

@@ -6,7 +6,7 @@ import io
 import math
 
 import numpy as np
-from eval_cases import A, SEQ, gt_person, pr_person
+from eval_cases import SEQ, A, gt_person, pr_person
 from rich.console import Console
 
 from posecli.evaluation import evaluate_posetrack
@@ -37,6 +37,6 @@ def test_print_report_warns_once_per_sequence_and_prints_counts(write_case) -> N
     print_report(result, Console(file=out, width=200), Console(file=err, width=400), per_sequence=True)
     warnings = [line for line in err.getvalue().splitlines() if line.startswith("warning")]
     assert len(warnings) == 1 and SEQ in warnings[0] and "poseval would refuse" in warnings[0]
-    assert f"# gt frames 3 · sequences 1" in out.getvalue()
+    assert "# gt frames 3 · sequences 1" in out.getvalue()
     assert result.gt_fingerprint in out.getvalue()
     assert np.isfinite(result.total_ap)
