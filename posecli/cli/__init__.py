@@ -7,6 +7,7 @@ exception too, unless ``POSECLI_DEBUG=1`` asks for the traceback.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Annotated, Any
 
 import click
@@ -19,10 +20,16 @@ from posecli.cli.options import err_console
 from posecli.errors import PoseCliError
 
 
+def _show_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """Library warnings (a truncated video, a frame-rate guess) as one yellow line each."""
+    err_console.print(f"[yellow]warning: {message}[/yellow]", highlight=False)
+
+
 class _ErrorReportingGroup(TyperGroup):
     """Root group that turns exceptions from any subcommand into one line and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, typer.Exit):

@@ -1,10 +1,90 @@
-"""``posecli estimate``."""
+"""``posecli estimate``: detect → track → pose on videos, writing PoseTrack JSON and an overlay video."""
 
 from __future__ import annotations
 
-from posecli.cli.options import not_landed
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from posecli.cli.options import (
+    DeviceOption,
+    ExistOkOption,
+    OutDirOption,
+    QuietOption,
+    TrackerOption,
+    VideosArgument,
+    WeightsOption,
+    console,
+    resolve_device,
+    resolve_out_dir,
+)
 
 
-def estimate() -> None:
-    """(being written)"""
-    not_landed("estimate", 2)
+def estimate(
+    videos: VideosArgument,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Pose model (default: the embedded BlazePose, offline, CPU).")
+    ] = "blazepose_full",
+    weights: WeightsOption = None,
+    out_dir: OutDirOption = None,
+    overlay: Annotated[bool, typer.Option("--overlay/--no-overlay", help="Write <stem>.overlay.mp4.")] = True,
+    coco: Annotated[bool, typer.Option("--coco", help="Also write <stem>.coco.json (COCO keypoint results).")] = False,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="Also write <stem>.jsonl, one line per frame, streamed.")] = False,
+    tracker: TrackerOption = "bytetrack",
+    stitch: Annotated[
+        bool, typer.Option("--stitch", help="Merge tracklets broken by gaps after the whole video is seen.")
+    ] = False,
+    smooth: Annotated[bool, typer.Option("--smooth", help="One-Euro smoothing of keypoints per track.")] = False,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue interrupted videos from their last checkpoint; skip finished ones."),
+    ] = False,
+    checkpoint_every: Annotated[
+        int, typer.Option("--checkpoint-every", min=1, help="Frames between resumable progress checkpoints.")
+    ] = 50,
+    device: DeviceOption = "auto",
+    exist_ok: ExistOkOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Estimate and track human poses in videos.
+
+    Writes, per video, <stem>.posetrack.json (PoseTrack 2018 format, every frame, track ids) and by
+    default <stem>.overlay.mp4 (skeletons and ids drawn on the video) into --out-dir (default
+    runs/estimate). An interrupted run continues with --resume.
+    """
+    from posecli import jobs
+
+    summaries = jobs.estimate_videos(
+        videos,
+        resolve_out_dir(out_dir, "estimate"),
+        jobs.EstimateOptions(
+            model=model,
+            weights=weights,
+            device=resolve_device(device, quiet=quiet),
+            tracker=tracker,
+            stitch=stitch,
+            smooth=smooth,
+            overlay=overlay,
+            coco=coco,
+            jsonl=jsonl,
+            checkpoint_every=checkpoint_every,
+        ),
+        exist_ok=exist_ok,
+        resume=resume,
+        quiet=quiet,
+    )
+    table = Table(title="posecli estimate")
+    for column in ("video", "frames", "people/frame", "tracks", "frames/s", "outputs"):
+        table.add_column(column, overflow="fold")
+    for s in summaries:
+        if s.skipped:
+            table.add_row(f"{s.video} (already done)", str(s.frames), "", "", "", "\n".join(map(str, s.outputs)))
+            continue
+        notes = (" (truncated)" if s.truncated else "") + (f" (resumed at {s.resumed_from})" if s.resumed_from else "")
+        table.add_row(
+            f"{s.video}{notes}", str(s.frames), f"{s.people_per_frame:.2f}", str(s.tracks), f"{s.fps:.1f}",
+            "\n".join(str(p) for p in s.outputs),
+        )
+    console.print(table)

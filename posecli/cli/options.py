@@ -31,6 +31,17 @@ OutDirOption = Annotated[
     typer.Option("--out-dir", "-o", help="Folder for the outputs (default: runs/<command>).", file_okay=False),
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes; errors still print.")]
+VideosArgument = Annotated[
+    list[Path],
+    typer.Argument(help="Video files, or folders of frames (PoseTrack layout).", show_default=False),
+]
+WeightsOption = Annotated[
+    Path | None,
+    typer.Option("--weights", help="Weights file (or folder, for the embedded model) instead of the manifest's."),
+]
+TrackerOption = Annotated[
+    str, typer.Option("--tracker", help="bytetrack (Kalman boxes, IoU + pose cost, re-identification) or iou.")
+]
 ExistOkOption = Annotated[
     bool, typer.Option("--exist-ok", help="Overwrite existing output files instead of refusing.")
 ]

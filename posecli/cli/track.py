@@ -1,10 +1,33 @@
-"""``posecli track``."""
+"""``posecli track``: track ids for saved boxes, without running any network → ``<stem>.tracks.json``."""
 
 from __future__ import annotations
 
-from posecli.cli.options import not_landed
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from posecli.cli.options import ExistOkOption, OutDirOption, QuietOption, TrackerOption, console, resolve_out_dir
 
 
-def track() -> None:
-    """(being written)"""
-    not_landed("track", 2)
+def track(
+    boxes: Annotated[list[Path], typer.Argument(help="<stem>.boxes.json files written by `posecli detect`.")],
+    tracker: TrackerOption = "bytetrack",
+    stitch: Annotated[bool, typer.Option("--stitch", help="Merge tracklets broken by gaps (offline pass).")] = False,
+    out_dir: OutDirOption = None,
+    exist_ok: ExistOkOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Give each person a track id across frames and write <stem>.tracks.json."""
+    from posecli import jobs
+
+    summaries = jobs.track_boxes(
+        boxes, resolve_out_dir(out_dir, "track"), tracker=tracker, stitch=stitch, exist_ok=exist_ok, quiet=quiet
+    )
+    table = Table(title="posecli track")
+    for column in ("boxes file", "frames", "boxes", "tracks", "output"):
+        table.add_column(column, overflow="fold")
+    for s in summaries:
+        table.add_row(str(s.source), str(s.frames), str(s.boxes), str(s.tracks), str(s.output))
+    console.print(table)

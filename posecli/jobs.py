@@ -1,0 +1,381 @@
+"""Video-level jobs behind ``detect``, ``track`` and ``estimate``: read, run, write every output atomically.
+
+``estimate`` writes per video ``<stem>`` into the output folder: ``<stem>.posetrack.json`` (always),
+``<stem>.coco.json`` (``coco``), ``<stem>.jsonl`` (``jsonl``, one line per frame, streamed to a
+``.partial`` file while running) and ``<stem>.overlay.mp4`` (``overlay``, on by default). While a video
+runs, ``.<stem>.progress/`` holds resumable progress (``posecli.progress_state``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from posecli.errors import PoseCliError
+from posecli.export.boxes import FrameDetections, read_boxes_json, write_boxes_json, write_tracks_json
+from posecli.export.coco import write_coco_json
+from posecli.export.jsonl import JsonlWriter
+from posecli.export.overlay import OverlayVideo
+from posecli.export.posetrack import write_posetrack_json
+from posecli.keypoints import NUM_KEYPOINTS
+from posecli.pipeline import FramePoseStage, StageTimes, build_pose_stage
+from posecli.progress import progress_bar
+from posecli.progress_state import ProgressLog, load_snapshot
+from posecli.smoothing import OneEuroSmoother
+from posecli.structures import Detection, FrameResult, PoseInstance
+from posecli.tracking.base import Tracker
+from posecli.tracking.bytetrack import ByteTracker
+from posecli.tracking.iou import IoUTracker
+from posecli.tracking.stitch import stitch_tracklets
+from posecli.video import VideoFrame, VideoInfo, VideoReader, probe_video
+
+TRACKERS = ("bytetrack", "iou")
+
+
+@dataclass(frozen=True)
+class EstimateOptions:
+    """How ``estimate`` runs; every field except ``quiet``/``exist_ok``/``resume`` is part of the
+    resume fingerprint (a run can only be resumed with the same settings)."""
+
+    model: str = "blazepose_full"  # pose model name
+    weights: Path | None = None  # weights file/folder replacing the manifest's
+    device: str = "cpu"
+    tracker: str = "bytetrack"  # bytetrack | iou
+    stitch: bool = False  # offline pass merging tracklets broken by gaps (overlay drawn afterwards)
+    smooth: bool = False  # One-Euro smoothing of keypoints per track
+    overlay: bool = True
+    coco: bool = False
+    jsonl: bool = False
+    checkpoint_every: int = 50  # frames between progress snapshots
+
+    def fingerprint(self) -> dict[str, object]:
+        values = asdict(self)
+        values["weights"] = str(self.weights) if self.weights else None
+        for key in ("overlay", "coco", "jsonl", "checkpoint_every"):
+            values.pop(key)
+        return values
+
+
+@dataclass(frozen=True)
+class VideoSummary:
+    """What one video's run produced, for the results table."""
+
+    video: Path
+    frames: int
+    people_per_frame: float
+    tracks: int
+    seconds: float
+    outputs: tuple[Path, ...]
+    times: dict[str, float] = field(default_factory=dict)
+    truncated: bool = False
+    resumed_from: int = 0
+    skipped: bool = False
+
+    @property
+    def fps(self) -> float:
+        return (self.frames - self.resumed_from) / self.seconds if self.seconds > 0 else 0.0
+
+
+def make_tracker(name: str) -> Tracker:
+    """A fresh tracker by name (``bytetrack`` or ``iou``)."""
+    if name == "bytetrack":
+        return ByteTracker()
+    if name == "iou":
+        return IoUTracker()
+    raise PoseCliError(f"--tracker: '{name}' is not one of {', '.join(TRACKERS)}")
+
+
+def _stem(video: Path) -> str:
+    return video.stem if video.suffix else video.name
+
+
+def output_paths(out_dir: Path, video: Path, options: EstimateOptions) -> dict[str, Path]:
+    """The files ``estimate`` writes for ``video``, by kind."""
+    stem = _stem(video)
+    paths = {"posetrack": out_dir / f"{stem}.posetrack.json"}
+    if options.coco:
+        paths["coco"] = out_dir / f"{stem}.coco.json"
+    if options.jsonl:
+        paths["jsonl"] = out_dir / f"{stem}.jsonl"
+    if options.overlay:
+        paths["overlay"] = out_dir / f"{stem}.overlay.mp4"
+    return paths
+
+
+def progress_folder(out_dir: Path, video: Path) -> Path:
+    return out_dir / f".{_stem(video)}.progress"
+
+
+def estimate_videos(
+    videos: list[Path],
+    out_dir: Path,
+    options: EstimateOptions = EstimateOptions(),
+    *,
+    exist_ok: bool = False,
+    resume: bool = False,
+    quiet: bool = False,
+) -> list[VideoSummary]:
+    """Estimate and track poses in every video (file or frame folder); one summary per video.
+
+    Every input is probed and every output name checked before any work starts, so a bad argument
+    fails fast. With ``resume``, a video whose progress folder exists continues where it stopped and a
+    video whose outputs are all present is skipped; without it, existing outputs need ``exist_ok``.
+    """
+    if not videos:
+        raise PoseCliError("no input video given")
+    if options.tracker not in TRACKERS:
+        raise PoseCliError(f"--tracker: '{options.tracker}' is not one of {', '.join(TRACKERS)}")
+    infos = [probe_video(video) for video in videos]
+    plans = [output_paths(out_dir, video, options) for video in videos]
+    owner: dict[Path, Path] = {}
+    for video, paths in zip(videos, plans):
+        for path in paths.values():
+            if path in owner:
+                raise PoseCliError(f"{video} and {owner[path]} would both write {path.name}; rename one of them")
+            owner[path] = video
+            if path.exists() and not (exist_ok or resume):
+                raise PoseCliError(f"{path} already exists (pass --exist-ok to overwrite, --resume to skip finished videos)")
+    pose_stage = build_pose_stage(options.model, weights=options.weights, device=options.device)
+    summaries = []
+    for video, info, paths in zip(videos, infos, plans):
+        folder = progress_folder(out_dir, video)
+        if resume and not folder.exists() and all(p.exists() for p in paths.values()):
+            summaries.append(VideoSummary(video, info.num_frames, 0.0, 0, 0.0, tuple(paths.values()), skipped=True))
+            continue
+        summaries.append(estimate_video(video, info, paths, folder, pose_stage, options, resume=resume, quiet=quiet))
+    return summaries
+
+
+def estimate_video(
+    video: Path,
+    info: VideoInfo,
+    paths: dict[str, Path],
+    progress_dir: Path,
+    pose_stage: FramePoseStage,
+    options: EstimateOptions,
+    *,
+    resume: bool = False,
+    quiet: bool = False,
+) -> VideoSummary:
+    """Run the pipeline over one video and write its outputs (see the module docstring)."""
+    fingerprint = {**options.fingerprint(), "video": str(video), "num_frames": info.num_frames}
+    pose_stage.reset()
+    tracker = make_tracker(options.tracker)
+    smoother = OneEuroSmoother() if options.smooth else None
+    loaded = load_snapshot(progress_dir, fingerprint) if resume else None
+    results: list[FrameResult] = []
+    if loaded is not None:
+        snapshot, offset = loaded
+        results = snapshot.results
+        pose_stage.restore(snapshot.stages["pose"])
+        tracker = snapshot.stages["tracker"]
+        smoother = snapshot.stages["smoother"]
+        log = ProgressLog(progress_dir, fingerprint, options.checkpoint_every, done=snapshot.done, offset=offset)
+    else:
+        log = ProgressLog(progress_dir, fingerprint, options.checkpoint_every)
+    resumed_from = len(results)
+
+    times = StageTimes()
+    start = time.perf_counter()
+    stream_overlay = options.overlay and not options.stitch
+    overlay = OverlayVideo(paths["overlay"], info) if stream_overlay else None
+    jsonl = JsonlWriter(paths["jsonl"]) if options.jsonl and not options.stitch else None
+    truncated = False
+    try:
+        with VideoReader(video) as reader, progress_bar(video.name, info.num_frames or None, "frames", quiet) as advance:
+            if resumed_from:
+                advance(0)
+            for frame in _timed(reader, times):
+                if frame.index < resumed_from:
+                    result = results[frame.index]
+                else:
+                    result = _run_frame(frame, pose_stage, tracker, smoother, times)
+                    results.append(result)
+                    log.append(result, {"pose": pose_stage.state(), "tracker": tracker, "smoother": smoother})
+                t0 = time.perf_counter()
+                if overlay is not None:
+                    overlay.write(frame.image, result)
+                if jsonl is not None:
+                    jsonl.write(result)
+                times.write += time.perf_counter() - t0
+                advance(1)
+            truncated = reader.truncated
+        if not results:
+            raise PoseCliError(f"{video}: no frame could be decoded")
+        if options.stitch:
+            results = stitch_tracklets(results)
+            overlay, jsonl = _write_streams_after(video, info, paths, options, results, quiet)
+        t0 = time.perf_counter()
+        write_posetrack_json(paths["posetrack"], results, info, video_name=_stem(video))
+        if "coco" in paths:
+            write_coco_json(paths["coco"], results, info, video_name=_stem(video))
+        for stream in (jsonl, overlay):
+            if stream is not None:
+                stream.close()
+        jsonl = overlay = None
+        times.write += time.perf_counter() - t0
+    finally:
+        # After an error the partial streams are discarded; the progress folder stays for --resume.
+        for stream in (jsonl, overlay):
+            if stream is not None:
+                stream.abort()
+        log.close()
+    log.remove()
+    track_ids = {p.track_id for r in results for p in r.instances}
+    return VideoSummary(
+        video=video,
+        frames=len(results),
+        people_per_frame=sum(len(r.instances) for r in results) / len(results),
+        tracks=len(track_ids),
+        seconds=time.perf_counter() - start,
+        outputs=tuple(paths.values()),
+        times=times.as_dict(),
+        truncated=truncated,
+        resumed_from=resumed_from,
+    )
+
+
+def _run_frame(
+    frame: VideoFrame,
+    pose_stage: FramePoseStage,
+    tracker: Tracker,
+    smoother: OneEuroSmoother | None,
+    times: StageTimes,
+) -> FrameResult:
+    t0 = time.perf_counter()
+    people = pose_stage(frame.image)
+    t1 = time.perf_counter()
+    tracked = tracker.update(people)
+    t2 = time.perf_counter()
+    times.pose += t1 - t0
+    times.track += t2 - t1
+    result = FrameResult(frame_index=frame.index, timestamp=frame.timestamp, instances=tuple(tracked))
+    if smoother is not None:
+        result = smoother.smooth(result, frame.timestamp)
+    return result
+
+
+def _write_streams_after(
+    video: Path, info: VideoInfo, paths: dict[str, Path], options: EstimateOptions, results: list[FrameResult], quiet: bool
+) -> tuple[OverlayVideo | None, JsonlWriter | None]:
+    """Second pass for stitched runs: the track ids change after the whole video is seen, so the
+    overlay and the JSON lines are written from the final results (the video is decoded again)."""
+    jsonl = JsonlWriter(paths["jsonl"]) if options.jsonl else None
+    if jsonl is not None:
+        for result in results:
+            jsonl.write(result)
+    if not options.overlay:
+        return None, jsonl
+    overlay = OverlayVideo(paths["overlay"], info)
+    by_index = {r.frame_index: r for r in results}
+    with VideoReader(video) as reader, progress_bar(f"{video.name} overlay", len(results), "frames", quiet) as advance:
+        for frame in reader:
+            if frame.index in by_index:
+                overlay.write(frame.image, by_index[frame.index])
+                advance(1)
+    return overlay, jsonl
+
+
+def _timed(reader: VideoReader, times: StageTimes) -> Iterator[VideoFrame]:
+    """Frames of ``reader``, adding the decode time of each to ``times.decode``."""
+    iterator = iter(reader)
+    while True:
+        t0 = time.perf_counter()
+        frame = next(iterator, None)
+        times.decode += time.perf_counter() - t0
+        if frame is None:
+            return
+        yield frame
+
+
+# --- detect / track ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BoxesSummary:
+    """One file written by ``detect`` or ``track``."""
+
+    source: Path
+    output: Path
+    frames: int
+    boxes: int
+    tracks: int
+
+
+def detect_videos(
+    videos: list[Path], out_dir: Path, *, model: str = "blazepose_full", weights: Path | None = None,
+    exist_ok: bool = False, quiet: bool = False,
+) -> list[BoxesSummary]:
+    """Write ``<stem>.boxes.json`` (person boxes per frame) for every video.
+
+    With the embedded model a person's box is the box around its landmarks (tighter and steadier than
+    the detector's body circle); the box score is the pose-presence probability.
+    """
+    if not videos:
+        raise PoseCliError("no input video given")
+    infos = [probe_video(video) for video in videos]
+    outputs = [out_dir / f"{_stem(v)}.boxes.json" for v in videos]
+    for path in outputs:
+        if path.exists() and not exist_ok:
+            raise PoseCliError(f"{path} already exists (pass --exist-ok to overwrite, or choose another --out-dir)")
+    pose_stage = build_pose_stage(model, weights=weights)
+    summaries = []
+    for video, info, output in zip(videos, infos, outputs):
+        pose_stage.reset()
+        frames: list[FrameDetections] = []
+        with VideoReader(video) as reader, progress_bar(video.name, info.num_frames or None, "frames", quiet) as advance:
+            for frame in reader:
+                people = pose_stage(frame.image)
+                detections = tuple(Detection(box=p.box, score=p.score) for p in people)
+                frames.append(FrameDetections(frame.index, frame.timestamp, detections))
+                advance(1)
+        if not frames:
+            raise PoseCliError(f"{video}: no frame could be decoded")
+        write_boxes_json(output, frames, info)
+        summaries.append(BoxesSummary(video, output, len(frames), sum(len(f.detections) for f in frames), 0))
+    return summaries
+
+
+def track_boxes(
+    boxes_files: list[Path], out_dir: Path, *, tracker: str = "bytetrack", stitch: bool = False,
+    exist_ok: bool = False, quiet: bool = False,
+) -> list[BoxesSummary]:
+    """Give track ids to the boxes of ``<stem>.boxes.json`` files → ``<stem>.tracks.json``.
+
+    No network runs: this re-does only the association, e.g. with another tracker or with stitching.
+    """
+    if not boxes_files:
+        raise PoseCliError("no boxes file given")
+    documents = [read_boxes_json(path) for path in boxes_files]
+    outputs = [out_dir / f"{path.name.removesuffix('.json').removesuffix('.boxes')}.tracks.json" for path in boxes_files]
+    for path in outputs:
+        if path.exists() and not exist_ok:
+            raise PoseCliError(f"{path} already exists (pass --exist-ok to overwrite, or choose another --out-dir)")
+    summaries = []
+    for source, document, output in zip(boxes_files, documents, outputs):
+        state = make_tracker(tracker)
+        results = []
+        with progress_bar(source.name, len(document.frames), "frames", quiet) as advance:
+            for frame in document.frames:
+                people = [PoseInstance(keypoints=_no_keypoints(), box=d.box, score=d.score) for d in frame.detections]
+                results.append(FrameResult(frame.frame_index, frame.timestamp, tuple(state.update(people))))
+                advance(1)
+        if stitch:
+            results = stitch_tracklets(results)
+        info = VideoInfo(
+            path=Path(document.video.path), fps=document.video.fps, num_frames=document.video.num_frames,
+            width=document.video.width, height=document.video.height, rotation=0, backend="boxes",
+        )
+        write_tracks_json(output, results, info)
+        ids = {p.track_id for r in results for p in r.instances}
+        summaries.append(BoxesSummary(source, output, len(results), sum(len(r.instances) for r in results), len(ids)))
+    return summaries
+
+
+def _no_keypoints() -> np.ndarray:
+    """``(17, 3)`` zeros: a boxes-only person has no located joint."""
+    return np.zeros((NUM_KEYPOINTS, 3))
