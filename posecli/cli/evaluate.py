@@ -59,6 +59,6 @@ def evaluate(
     result = evaluate_posetrack(
         pred=pred, gt=gt, mode=mode.value, metrics=chosen, per_sequence=per_sequence, quiet=quiet
     )
-    print_report(result, console=console, warn=err_console, per_sequence=per_sequence)
+    print_report(result, console=console, warn=err_console, per_sequence=per_sequence, quiet=quiet)
     if json_path is not None:
         atomic_write_json(json_path, result.to_dict(), indent=2)

@@ -90,9 +90,11 @@ def print_tables(result: EvalResult, console: Console, title: str = "") -> None:
     console.print(summary_line(result), highlight=False, soft_wrap=True)
 
 
-def print_report(result: EvalResult, console: Console, warn: Console, per_sequence: bool = False) -> None:
+def print_report(
+    result: EvalResult, console: Console, warn: Console, per_sequence: bool = False, quiet: bool = False
+) -> None:
     """Everything ``posecli eval`` shows: one warning per sequence whose pairing differs from poseval's,
-    notes, the tables, per-sequence totals when asked for, and COCO OKS numbers when computed."""
+    notes (not with ``quiet``), the tables, per-sequence totals when asked for, and COCO OKS numbers."""
     for pairing in result.pairing:
         if pairing.problems:
             text = f"warning: {pairing.gt_file} ({pairing.name}): {'; '.join(pairing.problems)}"
@@ -110,7 +112,7 @@ def print_report(result: EvalResult, console: Console, warn: Console, per_sequen
             f"warning: prediction files/sequences without GT, ignored: {', '.join(result.unused_predictions)}"
         )
         warn.print(f"[yellow]{escape(text)}[/yellow]", highlight=False, soft_wrap=True)
-    for note in result.notes:
+    for note in [] if quiet else result.notes:
         warn.print(f"[dim]{escape(f'note: {note}')}[/dim]", highlight=False, soft_wrap=True)
     print_tables(result, console)
     if per_sequence and result.per_sequence:
