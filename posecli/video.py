@@ -41,6 +41,8 @@ from posecli.atomic import atomic_path
 from posecli.errors import PoseCliError
 
 BACKENDS = ("auto", "decord", "pyav", "frames")
+SEEK_MIN_FRAMES = 120  # below this, decoding from the first frame costs about as much as seeking
+REORDER_MARGIN = 32  # packets beyond the target scanned for its timestamp; > any codec's reorder depth
 DEFAULT_FOLDER_FPS = 25.0  # PoseTrack sequences carry no frame rate; 25 is the common camera rate
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
@@ -266,6 +268,7 @@ class VideoReader:
         self.truncated = False
         self.backend_used: list[str] = []
         self._closer: contextlib.ExitStack | None = None
+        self._seeked_to: int | None = None  # timestamp the last PyAV iteration seeked to (for tests)
 
     def __enter__(self) -> Self:
         return self
@@ -329,34 +332,63 @@ class VideoReader:
             yield VideoFrame(index, index / self.info.fps, image)
 
     def _iter_pyav(self, closer: contextlib.ExitStack, start: int) -> Iterator[VideoFrame]:
-        """Decode with PyAV from the first frame, discarding frames before ``start`` unconverted.
+        """Decode with PyAV; frame ``start`` is reached by seeking when that is exact, else by decoding
+        from the first frame and discarding (unconverted) the frames before it.
 
-        Index = count of frames the decoder delivered, which is what decord counts too, so the two
-        backends agree frame for frame (seeking by timestamp would not be exact for variable-rate video).
+        Index = position in presentation order, which is what decord counts too, so the backends agree
+        frame for frame. Seeking needs the presentation timestamp of frame ``start``; a demux-only scan
+        (no decoding) finds it, and the decoded frame must carry exactly that timestamp, otherwise the
+        reader decodes from the beginning instead.
         """
         path = self.info.path
-        try:
-            container = closer.enter_context(av.open(str(path)))
-        except av.error.FFmpegError as error:
-            raise PoseCliError(f"{path}: not a readable video file ({_short(error)})") from None
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"  # frame + slice threads: several times faster on multi-core CPUs
-        start_pts = stream.start_time or 0
         self.backend_used.append("pyav")
-        index = 0
+        target = _seek_target(path, start) if start >= SEEK_MIN_FRAMES else None
+        self._seeked_to = None
+        if target is not None:
+            container = self._open_pyav(closer)
+            stream = container.streams.video[0]
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+            frames = self._decode(container, stream)
+            for frame in frames:
+                if frame.pts is None or frame.pts >= target:
+                    if frame.pts == target:
+                        self._seeked_to = target
+                        yield self._to_video_frame(frame, start, stream)
+                        for index, later in enumerate(frames, start=start + 1):
+                            yield self._to_video_frame(later, index, stream)
+                        return
+                    break
+            # The seek did not land on the frame found by the scan: decode from the start instead.
+            frames.close()
+            self.truncated = False
+        container = self._open_pyav(closer)
+        stream = container.streams.video[0]
+        for index, frame in enumerate(self._decode(container, stream)):
+            if index >= start:
+                yield self._to_video_frame(frame, index, stream)
+
+    def _open_pyav(self, closer: contextlib.ExitStack) -> Any:
         try:
-            for frame in container.decode(stream):
-                if index >= start:
-                    if frame.pts is not None and stream.time_base is not None:
-                        timestamp = float((frame.pts - start_pts) * stream.time_base)
-                    else:
-                        timestamp = index / self.info.fps
-                    image = _upright(frame.to_ndarray(format="rgb24"), self.info.rotation)
-                    yield VideoFrame(index, timestamp, image)
-                index += 1
+            container = closer.enter_context(av.open(str(self.info.path)))
+        except av.error.FFmpegError as error:
+            raise PoseCliError(f"{self.info.path}: not a readable video file ({_short(error)})") from None
+        container.streams.video[0].thread_type = "AUTO"  # frame + slice threads: much faster on multi-core
+        return container
+
+    def _decode(self, container: Any, stream: Any) -> Iterator[Any]:
+        """PyAV frames of ``stream``; a decoding error ends the stream and marks it truncated."""
+        try:
+            yield from container.decode(stream)
         except (av.error.FFmpegError, ValueError):
             # Corrupt or cut data: keep what decoded; __iter__ reports it.
             self.truncated = True
+
+    def _to_video_frame(self, frame: Any, index: int, stream: Any) -> VideoFrame:
+        if frame.pts is not None and stream.time_base is not None:
+            timestamp = float((frame.pts - (stream.start_time or 0)) * stream.time_base)
+        else:
+            timestamp = index / self.info.fps
+        return VideoFrame(index, timestamp, _upright(frame.to_ndarray(format="rgb24"), self.info.rotation))
 
     def _iter_decord(self, closer: contextlib.ExitStack) -> Iterator[VideoFrame]:
         import decord
@@ -394,6 +426,34 @@ class VideoReader:
         # decord failed (or ended early) at ``index``: PyAV continues from exactly that frame.
         del reader  # frees decord's decoder threads before PyAV starts its own
         yield from self._iter_pyav(closer, index)
+
+
+def _seek_target(path: Path, start: int) -> int | None:
+    """Presentation timestamp of frame ``start``, from the packets of the stream without decoding.
+
+    Decoders reorder frames only within a short window, so the ``start``-th smallest timestamp among
+    the first ``start + REORDER_MARGIN`` packets is frame ``start``'s. Returns None whenever packets
+    may not map one-to-one onto shown frames (missing timestamps, packets the demuxer marks to
+    discard, duplicates) or the stream is shorter: the caller then decodes from the start.
+    """
+    stamps: list[int] = []
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # the demuxer's end-of-stream marker
+                if packet.pts is None or packet.is_discard or packet.is_corrupt:
+                    return None
+                stamps.append(packet.pts)
+                if len(stamps) >= start + REORDER_MARGIN:
+                    break
+    except (av.error.FFmpegError, ValueError):
+        return None
+    # Either the scan stopped ``REORDER_MARGIN`` packets past the target, or it saw the whole stream.
+    if len(stamps) <= start or len(set(stamps)) != len(stamps):
+        return None
+    return sorted(stamps)[start]
 
 
 def _upright(image: np.ndarray, rotation: int) -> np.ndarray:

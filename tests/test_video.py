@@ -61,6 +61,7 @@ def write_clip(
     height: int = 64,
     fps: int = 25,
     rotation: int | None = None,
+    gop: int | None = None,
 ) -> Path:
     """An H.264 MP4 written with PyAV directly (moov first, so a cut file keeps its index).
 
@@ -71,6 +72,8 @@ def write_clip(
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         if rotation is not None:
             stream.set_display_rotation(rotation)
+        if gop is not None:
+            stream.codec_context.gop_size = gop  # frequent keyframes: seeking lands mid-stream
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(synthetic_frame(i, width, height), format="rgb24")
             for packet in stream.encode(frame):
@@ -340,3 +343,33 @@ def test_writer_abort_and_error_leave_no_file(tmp_path: Path) -> None:
             w.write(np.zeros((32, 30, 3), np.uint8))
         w.write(np.zeros((32, 32, 3), np.uint8))
     assert [p.name for p in tmp_path.iterdir()] == ["c.mp4"]
+
+
+def test_pyav_seeks_to_the_start_frame_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With B-frames and short GOPs the seek lands mid-stream; frames must equal a full decode."""
+    import posecli.video as video
+
+    path = write_clip(tmp_path / "gop.mp4", frames=80, gop=8)
+    full = decode_all(path, "pyav")
+    monkeypatch.setattr(video, "SEEK_MIN_FRAMES", 1)
+    for start in (1, 8, 21, 60, 79):
+        reader = VideoReader(path, backend="pyav", start=start)
+        resumed = [(f.index, f.timestamp, f.image) for f in reader]
+        assert reader._seeked_to is not None, start  # the fast path was taken
+        assert [i for i, _, _ in resumed] == list(range(start, 80))
+        for (_, t_r, a), (_, t_f, b) in zip(resumed, full[start:], strict=True):
+            assert t_r == pytest.approx(t_f)
+            assert np.array_equal(a, b)
+
+
+def test_pyav_seek_falls_back_when_the_timestamp_is_not_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import posecli.video as video
+
+    path = write_clip(tmp_path / "gop.mp4", frames=40, gop=8)
+    monkeypatch.setattr(video, "SEEK_MIN_FRAMES", 1)
+    monkeypatch.setattr(video, "_seek_target", lambda p, start: 10**9 + 1)  # a timestamp no frame has
+    reader = VideoReader(path, backend="pyav", start=30)
+    assert [(f.index, read_number(f.image)) for f in reader] == [(i, i) for i in range(30, 40)]
+    assert reader._seeked_to is None and not reader.truncated
