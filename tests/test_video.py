@@ -347,7 +347,7 @@ def test_writer_abort_and_error_leave_no_file(tmp_path: Path) -> None:
 
 def test_pyav_seeks_to_the_start_frame_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """With B-frames and short GOPs the seek lands mid-stream; frames must equal a full decode."""
-    import posecli.video as video
+    from posecli import video
 
     path = write_clip(tmp_path / "gop.mp4", frames=80, gop=8)
     full = decode_all(path, "pyav")
@@ -365,7 +365,7 @@ def test_pyav_seeks_to_the_start_frame_exactly(tmp_path: Path, monkeypatch: pyte
 def test_pyav_seek_falls_back_when_the_timestamp_is_not_found(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import posecli.video as video
+    from posecli import video
 
     path = write_clip(tmp_path / "gop.mp4", frames=40, gop=8)
     monkeypatch.setattr(video, "SEEK_MIN_FRAMES", 1)
