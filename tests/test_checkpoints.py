@@ -1,0 +1,147 @@
+"""posecli checkpoints (safetensors + config) and import of foreign checkpoint layouts."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from posecli.checkpoints import (
+    import_checkpoint,
+    load_checkpoint,
+    read_checkpoint_metadata,
+    remap_keys,
+    save_checkpoint,
+)
+from posecli.errors import PoseCliError
+from posecli.models import build_model
+from posecli.models.backbones.hrnet import HRNet
+
+TINY = {"width": 8, "input_size": (64, 64)}
+
+
+@pytest.fixture(autouse=True)
+def _threads() -> None:
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+
+
+def _random_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A state dict with fresh random values, so a successful load is visible."""
+    return {k: (torch.randn_like(v) if v.is_floating_point() else v + 3) for k, v in model.state_dict().items()}
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    model = build_model("tdmi_hrnet_w32", head="simcc", gtm="translation", **TINY).eval()
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, model, extra={"epoch": 7, "git": "abc"})
+    config, extra = read_checkpoint_metadata(path)
+    assert config == model.config and extra == {"epoch": 7, "git": "abc"}
+    loaded = load_checkpoint(path).eval()
+    assert loaded.config == model.config
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[key]), key
+    frames = torch.randn(1, 5, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(frames).simcc_y, loaded(frames).simcc_y)
+    assert not list(tmp_path.glob(".*tmp*"))  # the atomic writer left no temporary file
+
+
+def test_load_errors(tmp_path: Path) -> None:
+    with pytest.raises(PoseCliError, match="not found"):
+        load_checkpoint(tmp_path / "none.safetensors")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a checkpoint")
+    with pytest.raises(PoseCliError, match="junk.safetensors"):
+        load_checkpoint(junk)
+    plain = tmp_path / "plain.safetensors"
+    save_file({"w": torch.zeros(2)}, str(plain))
+    with pytest.raises(PoseCliError, match="no posecli config"):
+        load_checkpoint(plain)
+
+
+def test_import_official_hrnet(tmp_path: Path) -> None:
+    hrnet = HRNet(32)
+    state = _random_state(hrnet)
+    src = tmp_path / "pose_hrnet_w32_256x192.pth"
+    # DataParallel-style names inside the reference wrapper
+    torch.save({"state_dict": {f"module.{k}": v for k, v in state.items()}, "epoch": 3}, src)
+    out = tmp_path / "out.safetensors"
+    report = import_checkpoint(src, "hrnet_w32", out)
+    assert report.source_layout == "official-hrnet"
+    assert len(report.loaded) == 1_754 and not report.missing and not report.unexpected
+    model = load_checkpoint(out)
+    assert torch.equal(model.state_dict()["hrnet.stage4.2.fuse_layers.0.3.1.weight"],
+                       state["stage4.2.fuse_layers.0.3.1.weight"])
+    _, extra = read_checkpoint_metadata(out)
+    assert extra["source_layout"] == "official-hrnet" and extra["imported_from"] == src.name
+
+
+def _mmpose_layout(state: dict[str, torch.Tensor], version: int) -> dict[str, torch.Tensor]:
+    """posecli HRNet keys → mmpose names: backbone.*, mmcv norm{i}, head final_layer."""
+    out = {}
+    for key, value in state.items():
+        if key.startswith("final_layer."):
+            head = "keypoint_head" if version == 0 else "head"
+            out[f"{head}.{key}"] = value
+        else:
+            out["backbone." + re.sub(r"(^|\.)bn(\d)\.", r"\1norm\2.", key)] = value
+    return out
+
+
+@pytest.mark.parametrize("version", [0, 1])
+def test_import_mmpose_hrnet_into_fami(tmp_path: Path, version: int) -> None:
+    hrnet = HRNet(8)
+    state = _random_state(hrnet)
+    layout = _mmpose_layout(state, version)
+    assert "backbone.norm1.weight" in layout and "backbone.layer1.0.norm3.weight" in layout
+    src = tmp_path / "mmpose.pth"
+    torch.save({"meta": {"mmpose": "x"}, "state_dict": layout}, src)
+    out = tmp_path / "fami.safetensors"
+    report = import_checkpoint(src, "fami_hrnet_w32", out, **TINY)
+    assert report.source_layout == "mmpose-hrnet"
+    assert len(report.loaded) == 1_754 and not report.unexpected
+    assert report.missing and all(not k.startswith("hrnet.") for k in report.missing)  # temporal part stays init
+    model = load_checkpoint(out)
+    assert torch.equal(model.state_dict()["hrnet.final_layer.weight"], state["final_layer.weight"])
+    assert torch.equal(model.state_dict()["hrnet.layer1.0.bn3.running_var"], state["layer1.0.bn3.running_var"])
+
+
+def test_import_reference_fami_layout_and_mismatch(tmp_path: Path) -> None:
+    source = build_model("fami_hrnet_w32", **TINY)
+    state = _random_state(source)
+    state["preact.extra_head.weight"] = torch.zeros(3)  # leading preact. is stripped, key is surplus
+    state["dcn_1.bias"] = torch.zeros(5)  # wrong shape
+    src = tmp_path / "epoch_20_state.pth"
+    torch.save({"begin_epoch": 21, "state_dict": state, "optimizer": [{}]}, src)
+    report = import_checkpoint(src, "fami_hrnet_w32", tmp_path / "x.safetensors", **TINY)
+    assert report.source_layout == "reference"
+    assert report.unexpected == ["extra_head.weight"]
+    assert report.mismatched == ["dcn_1.bias: (5,) vs (8,)"] and report.missing == ["dcn_1.bias"]
+    assert "1 unexpected" in report.summary()
+    model = load_checkpoint(tmp_path / "x.safetensors")
+    assert torch.equal(model.state_dict()["feat_global_offset_layers.9.weight"], state["feat_global_offset_layers.9.weight"])
+
+
+def test_import_dcpose_prefix() -> None:
+    remapped, layout = remap_keys({"rough_pose_estimation_net.conv1.weight": torch.zeros(1), "other.x": torch.zeros(1)})
+    assert layout == "dcpose" and set(remapped) == {"hrnet.conv1.weight", "other.x"}
+
+
+def test_import_errors(tmp_path: Path) -> None:
+    src = tmp_path / "x.pth"
+    torch.save({"foo.weight": torch.zeros(2)}, src)
+    with pytest.raises(PoseCliError, match="no key matches"):
+        import_checkpoint(src, "hrnet_w32", tmp_path / "o.safetensors", **TINY)
+    with pytest.raises(PoseCliError, match="--arch"):
+        import_checkpoint(src, "resnet50", tmp_path / "o.safetensors")
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(PoseCliError, match="bad.pth"):
+        import_checkpoint(bad, "hrnet_w32", tmp_path / "o.safetensors")
+    torch.save([1, 2], tmp_path / "list.pth")
+    with pytest.raises(PoseCliError, match="not a state dict"):
+        import_checkpoint(tmp_path / "list.pth", "hrnet_w32", tmp_path / "o.safetensors")
