@@ -64,7 +64,9 @@ class OneEuroSmoother:
         forget_after: float = 5.0,
     ) -> None:
         if min_cutoff <= 0 or d_cutoff <= 0 or beta < 0:
-            raise ValueError(f"need min_cutoff > 0, d_cutoff > 0, beta >= 0; got {min_cutoff}, {d_cutoff}, {beta}")
+            raise ValueError(
+                f"need min_cutoff > 0, d_cutoff > 0, beta >= 0; got {min_cutoff}, {d_cutoff}, {beta}"
+            )
         self.min_cutoff = min_cutoff
         self.beta = beta
         self.d_cutoff = d_cutoff

@@ -153,7 +153,7 @@ class ByteTracker:
         pi, ti = np.flatnonzero(person_has), np.flatnonzero(track_has)
         oks, valid = oks_matrix(
             np.stack([np.asarray(people[i].keypoints, dtype=np.float64) for i in pi]),  # (P', K, 3)
-            np.stack([track_poses[i] for i in ti]),  # (T', K, 3)
+            np.stack([p for i in ti if (p := track_poses[i]) is not None]),  # (T', K, 3)
             box_area(predicted[ti]),
         )
         block = sim[np.ix_(pi, ti)]
@@ -181,7 +181,9 @@ class ByteTracker:
                 if near > self.reid_distance * height or not 0.5 <= ratio <= 2.0:
                     continue
                 shape = align_pose(track.keypoints, track.box, box)[None]  # (1, K, 3)
-                oks, valid = oks_matrix(np.asarray(person.keypoints, dtype=np.float64)[None], shape, box_area(box))
+                oks, valid = oks_matrix(
+                    np.asarray(person.keypoints, dtype=np.float64)[None], shape, box_area(box)
+                )
                 sim[i, j] = oks[0, 0] if valid[0, 0] else 0.0
         return sim
 
@@ -269,18 +271,18 @@ class ByteTracker:
             box = np.asarray(person.box, dtype=np.float64)
             mean, cov = self.kalman.initiate(box)
             pose = np.asarray(person.keypoints, dtype=np.float64) if has_pose(person.keypoints) else None
-            track = _Track(mean=mean, cov=cov, box=box, keypoints=pose, track_id=None)
-            self._tracks.append(track)
-            owner[index] = track
+            born = _Track(mean=mean, cov=cov, box=box, keypoints=pose, track_id=None)
+            self._tracks.append(born)
+            owner[index] = born
 
         out: list[PoseInstance] = []
         for index, person in enumerate(instances):
-            track = owner.get(index)
-            if track is None:
+            found = owner.get(index)
+            if found is None:
                 continue
-            if track.track_id is None and track.hits >= self.min_hits:
-                track.track_id = self._next_id
+            if found.track_id is None and found.hits >= self.min_hits:
+                found.track_id = self._next_id
                 self._next_id += 1
-            if track.track_id is not None:
-                out.append(person.with_track_id(track.track_id))
+            if found.track_id is not None:
+                out.append(person.with_track_id(found.track_id))
         return out

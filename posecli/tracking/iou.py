@@ -102,12 +102,12 @@ class IoUTracker:
         pairs, new_people, missed_tracks = hungarian_match(box_iou(boxes, track_boxes), self.min_iou)
 
         owner: dict[int, _IoUTrack] = {}
-        for person, ti in pairs:
+        for index, ti in pairs:
             track = self._tracks[ti]
-            track.box = boxes[person]
+            track.box = boxes[index]
             track.hits += 1
             track.missed = 0
-            owner[person] = track
+            owner[index] = track
         for ti in missed_tracks:
             track = self._tracks[ti]
             track.missed += 1
@@ -118,17 +118,17 @@ class IoUTracker:
             for t in self._tracks
             if (t.track_id is None and t.missed == 0) or (t.track_id is not None and t.missed <= self.max_age)
         ]
-        for person in new_people:
-            track = _IoUTrack(box=boxes[person], hits=1, missed=0, track_id=None)
-            self._tracks.append(track)
-            owner[person] = track
+        for index in new_people:
+            born = _IoUTrack(box=boxes[index], hits=1, missed=0, track_id=None)
+            self._tracks.append(born)
+            owner[index] = born
 
         out: list[PoseInstance] = []
-        for index, person in enumerate(instances):
+        for index, instance in enumerate(instances):
             track = owner[index]
             if track.track_id is None and track.hits >= self.min_hits:
                 track.track_id = self._next_id
                 self._next_id += 1
             if track.track_id is not None:
-                out.append(person.with_track_id(track.track_id))
+                out.append(instance.with_track_id(track.track_id))
         return out

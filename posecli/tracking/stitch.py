@@ -143,9 +143,7 @@ def _collect(results: Sequence[FrameResult], motion_frames: int) -> dict[int, _T
             boxes.setdefault(person.track_id, []).append(np.asarray(person.box, dtype=np.float64))
             kp = np.asarray(person.keypoints, dtype=np.float64)
             poses.setdefault(person.track_id, []).append(kp if has_pose(kp) else None)
-    return {
-        i: _Tracklet(np.array(frames[i]), np.stack(boxes[i]), poses[i], motion_frames) for i in frames
-    }
+    return {i: _Tracklet(np.array(frames[i]), np.stack(boxes[i]), poses[i], motion_frames) for i in frames}
 
 
 def _link(

@@ -62,7 +62,9 @@ def test_literature_file_pt17_is_one_indexed(tmp_path: Path) -> None:
 
 
 def test_sequence_must_be_named_and_exist(tmp_path: Path) -> None:
-    path = _write(tmp_path, [_entry("a", "000000", [0, 0, 1, 1], 0.7), _entry("b", "000000", [0, 0, 1, 1], 0.7)])
+    path = _write(
+        tmp_path, [_entry("a", "000000", [0, 0, 1, 1], 0.7), _entry("b", "000000", [0, 0, 1, 1], 0.7)]
+    )
     with pytest.raises(PoseCliError, match="2 sequences"):
         PrecomputedDetector(path)
     with pytest.raises(PoseCliError, match="no boxes for sequence 'c'.*a, b"):
@@ -72,7 +74,9 @@ def test_sequence_must_be_named_and_exist(tmp_path: Path) -> None:
 
 
 def test_posecli_boxes_file(tmp_path: Path) -> None:
-    info = VideoInfo(path=tmp_path / "clip.mp4", fps=25.0, num_frames=3, width=64, height=48, rotation=0, backend="pyav")
+    info = VideoInfo(
+        path=tmp_path / "clip.mp4", fps=25.0, num_frames=3, width=64, height=48, rotation=0, backend="pyav"
+    )
     frames = [
         FrameDetections(0, 0.0, (Detection(np.array([1.0, 2, 4, 6]), 0.3),
                                  Detection(np.array([5.0, 5, 15, 15]), 0.95, np.arange(8.0).reshape(4, 2)))),
@@ -100,9 +104,15 @@ def test_posecli_boxes_file(tmp_path: Path) -> None:
         (json.dumps([{"bbox": [0, 0, 1, 1], "score": 0.5, "category_id": 1}]), r"\[0\]\.image_name: missing"),
         (json.dumps([_entry("s", "000000", [0, 0, 1], 0.5)]), r"\[0\]\.bbox: expected \[x, y, w, h\]"),
         (json.dumps([_entry("s", "000000", [0, 0, -1, 1], 0.5)]), r"\[0\]\.bbox: negative"),
-        (json.dumps([_entry("s", "000000", [0, "x", 1, 1], 0.5)]), r"\[0\]\.bbox\[1\]: expected a finite number"),
+        (
+            json.dumps([_entry("s", "000000", [0, "x", 1, 1], 0.5)]),
+            r"\[0\]\.bbox\[1\]: expected a finite number",
+        ),
         (json.dumps([_entry("s", "000000", [0, 0, 1, 1], 1.5)]), r"\[0\]\.score: score 1.5 is outside"),
-        (json.dumps([{**_entry("s", "000000", [0, 0, 1, 1], 0.5), "image_name": "s/last.jpg"}]), "frame number"),
+        (
+            json.dumps([{**_entry("s", "000000", [0, 0, 1, 1], 0.5), "image_name": "s/last.jpg"}]),
+            "frame number",
+        ),
         (json.dumps([{**_entry("s", "000000", [0, 0, 1, 1], 0.5), "category_id": "person"}]), "category_id"),
         (json.dumps({"format": "posecli-boxes", "version": 1, "frames": []}), "video: missing"),
     ],

@@ -31,7 +31,9 @@ def _frames(n: int, h: int = 96, w: int = 128) -> list[np.ndarray]:
 
 
 def test_loads_weights_and_runs_real_forward(weights_file: Path) -> None:
-    detector = TorchvisionPersonDetector(weights_file, arch=FAST_ARCH, score_threshold=0.0, min_size=96, max_size=128)
+    detector = TorchvisionPersonDetector(
+        weights_file, arch=FAST_ARCH, score_threshold=0.0, min_size=96, max_size=128
+    )
     assert isinstance(detector, Detector)
     people = detector(_frames(1)[0])
     assert isinstance(people, list) and all(isinstance(d, Detection) for d in people)
@@ -41,13 +43,17 @@ def test_loads_weights_and_runs_real_forward(weights_file: Path) -> None:
 
 
 def test_person_filter_threshold_nms_and_batching(weights_file: Path) -> None:
-    detector = TorchvisionPersonDetector(weights_file, arch=FAST_ARCH, score_threshold=0.5, nms_iou=0.5, batch_size=2)
+    detector = TorchvisionPersonDetector(
+        weights_file, arch=FAST_ARCH, score_threshold=0.5, nms_iou=0.5, batch_size=2
+    )
     seen: list[list[torch.Tensor]] = []
 
     def fake_model(images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
         seen.append(images)
         raw = {
-            "boxes": torch.tensor([[0, 0, 10, 20], [1, 0, 11, 20], [50, 50, 60, 80], [5, 5, 9, 9], [70, 0, 80, 30.0]]),
+            "boxes": torch.tensor(
+                [[0, 0, 10, 20], [1, 0, 11, 20], [50, 50, 60, 80], [5, 5, 9, 9], [70, 0, 80, 30.0]]
+            ),
             "labels": torch.tensor([1, 1, 1, 3, 1]),  # label 3 = car
             "scores": torch.tensor([0.9, 0.8, 0.7, 0.99, 0.3]),  # 0.8 overlaps 0.9 (IoU .82); 0.3 too low
         }

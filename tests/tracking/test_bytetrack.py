@@ -45,7 +45,7 @@ def test_predict_gives_next_box_without_changing_state() -> None:
         tracker.update([PoseInstance(np.zeros((17, 3)), _box(100 + 5 * t, 200), 0.9)])
     first = tracker.predict()
     assert tracker.predict()[0][1].tolist() == first[0][1].tolist()  # no side effect
-    (track_id, box), = first
+    ((track_id, box),) = first
     assert track_id == 0
     np.testing.assert_allclose(box, _box(100 + 5 * 12, 200), atol=1.5)
     # A lost track is not propagated.
@@ -69,7 +69,7 @@ def test_curved_paths_and_enter_leave_one_track_each(kit) -> None:
     walkers = [
         kit.Walker(0, lambda t: (300 + 120 * math.cos(0.06 * t), 300 + 80 * math.sin(0.06 * t))),
         kit.Walker(1, lambda t: (700 - 4 * t, 250.0 + 0.05 * (t - 40) ** 2), frames=range(15, 70)),
-        kit.Walker(2, lambda t: (1000.0, 500.0 - 3 * t), frames=range(0, 25), arms=0.2),
+        kit.Walker(2, lambda t: (1000.0, 500.0 - 3 * t), frames=range(25), arms=0.2),
     ]
     frames = kit.render(walkers, 90, box_noise=2.0, keypoint_noise=2.0, seed=2)
     assignments = kit.run_tracker(ByteTracker(), frames)
@@ -80,7 +80,7 @@ def test_curved_paths_and_enter_leave_one_track_each(kit) -> None:
 def test_short_occlusion_keeps_id(kit) -> None:
     gap = set(range(20, 26))
     walkers = [
-        kit.Walker(0, lambda t: (100 + 5 * t, 220.0), frames=range(0, 60)),
+        kit.Walker(0, lambda t: (100 + 5 * t, 220.0), frames=range(60)),
         kit.Walker(1, lambda t: (200 + 4 * t, 400.0), frames=[t for t in range(60) if t not in gap]),  # type: ignore[arg-type]
     ]
     frames = kit.render(walkers, 60, box_noise=1.0, keypoint_noise=1.0, seed=3)
@@ -110,7 +110,7 @@ def test_reidentifies_a_lost_person_by_pose_and_refuses_a_different_pose(kit) ->
     def path0(t: float) -> tuple[float, float]:
         return (100 + 6 * min(t, 20), 200.0)
 
-    walkers = [kit.Walker(0, path0, frames=[*range(0, 20), *range(35, 50)])]  # type: ignore[arg-type]
+    walkers = [kit.Walker(0, path0, frames=[*range(20), *range(35, 50)])]  # type: ignore[arg-type]
     frames = kit.render(walkers, 50, keypoint_noise=1.0, seed=6)
     tracker = ByteTracker(track_buffer=30)
     assignments = kit.run_tracker(tracker, frames)
@@ -123,7 +123,9 @@ def test_reidentifies_a_lost_person_by_pose_and_refuses_a_different_pose(kit) ->
         other.update([])
     rng = np.random.default_rng(7)
     box = frames[35][0][1].box
-    scrambled = np.concatenate([box[:2] + rng.uniform(0, 1, (17, 2)) * (box[2:] - box[:2]), np.full((17, 1), 0.9)], 1)
+    scrambled = np.concatenate(
+        [box[:2] + rng.uniform(0, 1, (17, 2)) * (box[2:] - box[:2]), np.full((17, 1), 0.9)], 1
+    )
     out = other.update([PoseInstance(scrambled, box, 0.9)])
     assert out[0].track_id == 1  # a new person, not track 0
 
@@ -190,7 +192,10 @@ def test_pickled_state_continues_identically(kit) -> None:
     # --resume stores the tracker in a checkpoint: a restored copy must continue exactly the same.
     import pickle
 
-    walkers = [kit.Walker(0, lambda t: (100 + 6 * t, 200.0)), kit.Walker(1, lambda t: (460 - 6 * t, 200.0), arms=-0.3)]
+    walkers = [
+        kit.Walker(0, lambda t: (100 + 6 * t, 200.0)),
+        kit.Walker(1, lambda t: (460 - 6 * t, 200.0), arms=-0.3),
+    ]
     frames = kit.render(walkers, 50, box_noise=1.5, keypoint_noise=1.5, seed=12)
     for make in (ByteTracker, IoUTracker):
         whole = kit.run_tracker(make(), frames)

@@ -29,7 +29,9 @@ def test_retrack_replaces_old_ids_and_drops_unreported(kit) -> None:
             assert all(ids == [0, 1, 2] for ids in ids_per_frame)
         # Reset on entry: a second run gives the same ids.
         again = retrack(saved, tracker)
-        assert [[p.track_id for p in f.instances] for f in again] == [[p.track_id for p in f.instances] for f in tracked]
+        assert [[p.track_id for p in f.instances] for f in again] == [
+            [p.track_id for p in f.instances] for f in tracked
+        ]
 
 
 def test_stitch_scales_to_many_tracklets() -> None:
