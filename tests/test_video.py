@@ -294,13 +294,14 @@ def test_posetrack_jpg_folder(tmp_path: Path) -> None:
     assert frames[4].timestamp == pytest.approx(4 / 30)
 
 
-def test_reader_keeps_only_a_few_frames_alive(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["pyav", pytest.param("decord", marks=needs_decord)])
+def test_reader_keeps_only_a_few_frames_alive(tmp_path: Path, backend: str) -> None:
     """The reader streams: frames already handed out and dropped by the caller are not retained."""
     path = write_clip(tmp_path / "long.mp4", frames=200, width=64, height=48)
     alive: list[weakref.ref] = []
     most = 0
-    for frame in VideoReader(path):
-        alive.append(weakref.ref(frame.image.base if frame.image.base is not None else frame.image))
+    for frame in VideoReader(path, backend=backend):
+        alive.append(weakref.ref(frame.image))
         alive.append(weakref.ref(frame))
         del frame
         gc.collect(0)
