@@ -370,7 +370,7 @@ def pair_frames(gt: SequenceData, pred: SequenceData | None, pairing: SequencePa
     poseval's positional one.
     """
     if pred is None:
-        pairing.problems.append("no prediction file: every frame counts as empty")
+        pairing.problems.append("no prediction file or sequence for it: every frame counts as empty")
         return [empty_frame(f.image_name, f.index) for f in gt.frames]
     by_key: dict[str, int] = {}
     by_number: dict[int, list[int]] = {}
