@@ -3,13 +3,17 @@
 Reading (``VideoReader``) yields ``VideoFrame`` objects one at a time, in presentation order, so memory
 stays bounded whatever the length of the video. Three backends give the same frames:
 
-* ``decord`` (default when installed): fast sequential decoding and exact frame seeking.
+* ``decord`` (tried first when installed): sequential decoding and exact seeking by frame index.
+  On the 2-core development machine it decodes slower than PyAV (``benchmarks/RESULTS.md``).
 * ``pyav``: used automatically when decord cannot open a file, when decord fails while decoding (decord
   0.6.0 stops on VP9 streams after a few frames: the reader then continues with PyAV from the first frame
   decord did not deliver, so no frame is lost or repeated), and for rotated videos (decord 0.6.0 applies
   the display matrix itself and returns 4-channel frames).
 * ``frames``: a folder of images in the PoseTrack layout (``000000.jpg`` ... or ``00000001.jpg`` ...),
   sorted by the number in the file name.
+
+``start`` (resumed runs) seeks: decord by frame index; PyAV to the timestamp of that frame, found by
+a demux-only scan and checked on the decoded frame (else it decodes from the start and discards).
 
 Rotation: ``VideoInfo.rotation`` is the clockwise angle (0, 90, 180 or 270) that turns the stored
 frames upright, read from the display-matrix side data (or the legacy ``rotate`` tag), the same
@@ -255,7 +259,7 @@ class VideoReader:
     the first frame to yield (a resumed run); ``fps``: frame rate of a frame folder. Use as a context
     manager or iterate directly; each iteration restarts from ``start``. After an iteration,
     ``truncated`` is True if the stream ended before ``info.num_frames`` or on a decoding error, and
-    ``backend_used`` lists the backends that delivered frames (``["decord", "pyav"]`` after a fallback).
+    ``backend_used`` lists the backends used in order (``["decord", "pyav"]`` after a fallback).
     """
 
     def __init__(
