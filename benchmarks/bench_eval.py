@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -54,7 +55,7 @@ def make_dataset(root: Path, sequences: int, seed: int = 0) -> tuple[Path, Path,
     return root / "pred", root / "gt", gt_people, pred_people
 
 
-def best_of(repeats: int, run: callable) -> float:  # type: ignore[valid-type]
+def best_of(repeats: int, run: Callable[[], object]) -> float:
     times = []
     for _ in range(repeats):
         start = time.perf_counter()

@@ -230,7 +230,7 @@ def _joint_columns(data: dict[str, Any], path: Path, require: bool) -> tuple[int
     if categories is None:
         if require:
             raise PoseCliError(f"{path}: categories: missing (poseval needs the 17 PoseTrack keypoint names)")
-        names: list[Any] = list(POSETRACK_KEYPOINTS)
+        names: Any = list(POSETRACK_KEYPOINTS)
     else:
         if not isinstance(categories, list) or len(categories) != 1 or not isinstance(categories[0], dict):
             raise PoseCliError(f"{path}: categories: expected exactly one category ('person')")
@@ -415,7 +415,7 @@ def _read_2017(path: Path, data: dict[str, Any], role: str) -> list[SequenceData
         where = f"annolist[{i}]"
         if not isinstance(entry, dict):
             raise PoseCliError(f"{path}: {where}: expected an object")
-        image = entry.get("image")
+        image: Any = entry.get("image")
         try:
             name = image[0]["name"] if isinstance(image, list) else image["name"]
         except (KeyError, IndexError, TypeError):
@@ -468,7 +468,7 @@ def _person_2017(rect: Any, path: Path, where: str) -> tuple[Any, ...]:
     xy = np.zeros((NUM_JOINTS, 2))
     present = np.zeros(NUM_JOINTS, dtype=bool)
     scores = np.full(NUM_JOINTS, MISSING_SCORE)
-    annopoints = rect.get("annopoints")
+    annopoints: Any = rect.get("annopoints")
     # poseval removes persons without annopoints, with an empty list or first element, or without 'point'.
     has_points = (
         isinstance(annopoints, list)

@@ -376,16 +376,16 @@ def pair_frames(gt: SequenceData, pred: SequenceData | None, pairing: SequencePa
     by_number: dict[int, list[int]] = {}
     check_unique_track_ids(pred)
     large_ids = any(bool((f.track_ids >= TRACK_ID_LIMIT).any()) for f in [*pred.frames, *gt.frames])
-    for k, frame in enumerate(pred.frames):
-        by_key.setdefault(frame.key, k)
+    for position, frame in enumerate(pred.frames):
+        by_key.setdefault(frame.key, position)
         if frame.frame_number is not None:
-            by_number.setdefault(frame.frame_number, []).append(k)
+            by_number.setdefault(frame.frame_number, []).append(position)
     paired: list[FrameData] = []
     used = np.zeros(len(pred.frames), dtype=bool)
     positions: list[int] = []
     missing = 0
     for gt_frame in gt.frames:
-        k = by_key.get(gt_frame.key)
+        k: int | None = by_key.get(gt_frame.key)
         if (
             k is None
             and gt_frame.frame_number is not None

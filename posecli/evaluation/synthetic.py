@@ -52,7 +52,8 @@ def to_posetrack18(sequence: str, frames: list[SynthFrame], gt: bool) -> dict[st
     GT files get ``bbox_head``, ``scores: []`` and ``v = 1``; prediction files get ``scores`` (17) and
     ``v`` = the joint score, as ``posecli estimate`` writes them.
     """
-    images, annotations = [], []
+    images: list[dict[str, Any]] = []
+    annotations: list[dict[str, Any]] = []
     for k, frame in enumerate(frames):
         image_id = _image_id(sequence, k)
         images.append({
