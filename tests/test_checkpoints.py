@@ -42,8 +42,9 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     assert config == model.config and extra == {"epoch": 7, "git": "abc"}
     loaded = load_checkpoint(path).eval()
     assert loaded.config == model.config
+    loaded_state = loaded.state_dict()
     for key, value in model.state_dict().items():
-        assert torch.equal(value, loaded.state_dict()[key]), key
+        assert torch.equal(value, loaded_state[key]), key
     frames = torch.randn(1, 5, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(model(frames).simcc_y, loaded(frames).simcc_y)
