@@ -70,7 +70,9 @@ class ByteTracker:
       below ``low_score`` are ignored.
     - ``new_track_score``: least score to start a track (higher than ``high_score`` so that
       borderline people extend tracks but do not create them).
-    - ``match_similarity``: least mixed similarity for a stage-2 match (0.2 ↔ ByteTrack's 0.8 cost gate).
+    - ``match_similarity``: a stage-2 pair may match when its IoU *or* its mixed similarity reaches
+      this (0.2 ↔ ByteTrack's 0.8 cost gate); among allowed pairs the mixed similarity decides. So a
+      pose change (a jump, a fall) never blocks a match that the boxes alone would make.
     - ``low_match_iou``: least IoU for a stage-3 (low-score) match.
     - ``pose_weight``: weight ``w`` of OKS in ``similarity = (1 − w)·IoU + w·OKS``, used when both the
       person and the track have scored keypoints (otherwise IoU alone). 0.5 weighs overlap and pose
@@ -138,18 +140,22 @@ class ByteTracker:
                 out.append((track.track_id, cxcywh_to_xyxy(mean)))
         return out
 
-    def _similarity(self, people: list[PoseInstance], tracks: list[_Track], pose: bool) -> np.ndarray:
-        """``(P, T)`` similarity of people to tracks' predictions: IoU, mixed with OKS where both have poses."""
+    def _similarity(
+        self, people: list[PoseInstance], tracks: list[_Track], pose: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(iou, mixed)``, both ``(P, T)``: box IoU of people to the tracks' predicted boxes, and the
+        IoU mixed with OKS to the tracks' predicted poses where both sides have poses (IoU elsewhere)."""
         boxes = np.array([np.asarray(p.box, dtype=np.float64) for p in people]).reshape(-1, 4)
         predicted = np.array([t.predicted_box for t in tracks]).reshape(-1, 4)
-        sim = box_iou(boxes, predicted)
+        iou = box_iou(boxes, predicted)
+        sim = iou.copy()
         if not pose or self.pose_weight == 0.0 or sim.size == 0:
-            return sim
+            return iou, sim
         person_has = np.array([has_pose(p.keypoints) for p in people])
         track_poses = [t.predicted_pose() for t in tracks]
         track_has = np.array([has_pose(k) for k in track_poses])
         if not person_has.any() or not track_has.any():
-            return sim
+            return iou, sim
         pi, ti = np.flatnonzero(person_has), np.flatnonzero(track_has)
         oks, valid = oks_matrix(
             np.stack([np.asarray(people[i].keypoints, dtype=np.float64) for i in pi]),  # (P', K, 3)
@@ -158,7 +164,7 @@ class ByteTracker:
         )
         block = sim[np.ix_(pi, ti)]
         sim[np.ix_(pi, ti)] = np.where(valid, (1 - self.pose_weight) * block + self.pose_weight * oks, block)
-        return sim
+        return iou, sim
 
     def _reid_similarity(self, people: list[PoseInstance], tracks: list[_Track]) -> np.ndarray:
         """``(P, T)`` pose-shape OKS of people to lost tracks, 0 outside the spatial gate or without poses."""
@@ -223,8 +229,9 @@ class ByteTracker:
 
         # 2. Confident people against every track, on IoU mixed with OKS.
         pool = list(self._tracks)
-        sim = self._similarity([instances[i] for i in high], pool, pose=True)
-        pairs, rest_high, rest_tracks = hungarian_match(sim, self.match_similarity)
+        iou, sim = self._similarity([instances[i] for i in high], pool, pose=True)
+        allowed = (iou >= self.match_similarity) | (sim >= self.match_similarity)
+        pairs, rest_high, rest_tracks = hungarian_match(sim, self.match_similarity, allowed)
         for pi, ti in pairs:
             owner[high[pi]] = pool[ti]
         high = [high[i] for i in rest_high]
@@ -232,8 +239,8 @@ class ByteTracker:
 
         # 3. Low-score people against tracks that were tracked in the previous frame, IoU only.
         recent = [t for t in pool if t.lost == 0]
-        sim = self._similarity([instances[i] for i in low], recent, pose=False)
-        pairs, _, _ = hungarian_match(sim, self.low_match_iou)
+        iou, _ = self._similarity([instances[i] for i in low], recent, pose=False)
+        pairs, _, _ = hungarian_match(iou, self.low_match_iou)
         for pi, ti in pairs:
             owner[low[pi]] = recent[ti]
         taken = {id(owner[low[pi]]) for pi, _ in pairs}

@@ -27,21 +27,24 @@ class _IoUTrack:
 
 
 def hungarian_match(
-    similarity: np.ndarray, min_similarity: float
+    similarity: np.ndarray, min_similarity: float, allowed: np.ndarray | None = None
 ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
-    """Maximum-total-similarity one-to-one matching, keeping only pairs with ``similarity ≥ min``.
+    """Maximum-total-similarity one-to-one matching among the allowed pairs.
 
-    similarity: ``(N, M)`` rows (e.g. detections) × columns (e.g. tracks). Returns ``(pairs,
-    unmatched_rows, unmatched_cols)`` with ``pairs`` as ``(row, col)``, sorted by row.
+    similarity: ``(N, M)`` rows (e.g. detections) × columns (e.g. tracks), in ``[0, 1]``. allowed:
+    ``(N, M)`` bool mask of the pairs that may match; by default those with ``similarity ≥
+    min_similarity``. Returns ``(pairs, unmatched_rows, unmatched_cols)`` with ``pairs`` as
+    ``(row, col)``, sorted by row.
     """
     n, m = similarity.shape
     if n == 0 or m == 0:
         return [], list(range(n)), list(range(m))
-    # Pairs below the gate get a cost that no valid pair can beat, then are dropped after solving;
+    ok = similarity >= min_similarity if allowed is None else allowed
+    # Forbidden pairs get a cost that no allowed pair can beat, then are dropped after solving;
     # solving on 1 - similarity keeps the cost non-negative for similarities in [0, 1].
-    cost = np.where(similarity >= min_similarity, 1.0 - similarity, 1e6)
+    cost = np.where(ok, 1.0 - similarity, 1e6)
     rows, cols = linear_sum_assignment(cost)
-    pairs = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if similarity[r, c] >= min_similarity]
+    pairs = [(int(r), int(c)) for r, c in zip(rows, cols, strict=True) if ok[r, c]]
     matched_rows = {r for r, _ in pairs}
     matched_cols = {c for _, c in pairs}
     return (

@@ -1,13 +1,17 @@
 """Offline tracklet stitching over a whole video, then compact renumbering of track ids.
 
-An online tracker breaks a track when a person is hidden for longer than its buffer or reappears
-far from where its filter was heading. With the whole video at hand we can look both ways: a
-tracklet A that ends at frame ``e`` and a tracklet B that starts at frame ``s`` (``e < s ≤ e +
-max_gap``) are the same person when B starts near where A's recent motion leads (or A ends near where
-B's early motion comes from), with a similar box size and, when both have keypoints, a similar pose
-shape. Candidate links are solved as one assignment (each end to at most one start, Hungarian on a
-cost that adds the normalised distance, the pose dissimilarity and the relative gap), and linked
-tracklets share one id. Ids are then renumbered ``0, 1, …`` by first appearance.
+An online tracker breaks a track when a person is hidden for longer than its buffer, or comes back
+far from where its filter was heading or in a very different shape (a flip, a fall). With the whole
+video at hand we can look both ways: a tracklet A that ends at frame ``e`` and a tracklet B that
+starts at frame ``s`` (``e < s ≤ e + max_gap``) may be the same person when B starts near where A's
+recent motion leads (or A ends near where B's early motion comes from) and their sizes are
+compatible. Among such candidates a cost decides: the normalised distance, the pose-shape
+dissimilarity, the size change and the relative gap. All links are solved as one assignment
+(each end to at most one start, Hungarian), linked tracklets share one id, and ids are then
+renumbered ``0, 1, …`` by first appearance.
+
+Sizes are measured as ``sqrt(box area)``, which changes far less than the height when a person
+crouches, tucks or stretches.
 """
 
 from __future__ import annotations
@@ -52,8 +56,8 @@ class _Tracklet:
     end: int = field(init=False)  # last frame index
     start_centre: np.ndarray = field(init=False)  # (2,)
     end_centre: np.ndarray = field(init=False)  # (2,)
-    start_height: float = field(init=False)  # box heights at both ends, >= 1 px
-    end_height: float = field(init=False)
+    start_scale: float = field(init=False)  # median sqrt(box area) over each end's observations, >= 1 px
+    end_scale: float = field(init=False)
     tail: tuple[np.ndarray, np.ndarray] = field(init=False)  # (velocity (2,), offset (2,))
     head: tuple[np.ndarray, np.ndarray] = field(init=False)
 
@@ -61,9 +65,12 @@ class _Tracklet:
         centres = box_centers(self.boxes)  # (N, 2)
         self.start, self.end = int(self.frames[0]), int(self.frames[-1])
         self.start_centre, self.end_centre = centres[0], centres[-1]
-        self.start_height = max(float(self.boxes[0, 3] - self.boxes[0, 1]), 1.0)
-        self.end_height = max(float(self.boxes[-1, 3] - self.boxes[-1, 1]), 1.0)
         n = self.motion_frames
+        # Median over the end's observations: one odd box (a tucked frame, a partial detection)
+        # should not decide a size comparison.
+        scales = np.sqrt(box_area(self.boxes))  # (N,)
+        self.start_scale = max(float(np.median(scales[:n])), 1.0)
+        self.end_scale = max(float(np.median(scales[-n:])), 1.0)
         self.tail = _fit_line(self.frames[-n:], centres[-n:])
         self.head = _fit_line(self.frames[:n], centres[:n])
 
@@ -84,32 +91,55 @@ class _Tracklet:
         return None
 
 
+@dataclass(frozen=True)
+class _Gates:
+    """The link rules of ``stitch_tracklets`` (see its arguments)."""
+
+    max_gap: int
+    max_distance: float
+    max_scale_change: float
+    pose_weight: float
+    min_pose_similarity: float
+
+
 def stitch_tracklets(
     results: Sequence[FrameResult],
     *,
     max_gap: int = 30,
-    max_distance: float = 1.0,
-    min_pose_similarity: float = 0.5,
+    max_distance: float = 1.5,
+    max_scale_change: float = 3.0,
+    pose_weight: float = 1.0,
+    min_pose_similarity: float = 0.0,
     motion_frames: int = 10,
 ) -> list[FrameResult]:
     """Merge tracklets broken by a gap and renumber track ids compactly.
 
     results: one video's frames in order; instances with ``track_id=None`` are left untouched.
     max_gap: most frames between the end of one tracklet and the start of the next (≥ 1).
-    max_distance: how far, in box heights, the start of the later tracklet may be from the position
-    extrapolated from the earlier one (the closer of the forward and the backward extrapolation).
-    min_pose_similarity: least pose-shape OKS (the earlier tracklet's last pose moved onto the later
-    one's first box) to link; skipped when either side has no scored keypoints.
+    max_distance: how far the start of the later tracklet may be from the position extrapolated from
+    the earlier one (the closer of the forward and the backward extrapolation), in units of the
+    geometric mean of the two sizes. A size is the median ``sqrt(box area)`` over the
+    ``motion_frames`` observations at that end (about 0.6 box heights for a standing person).
+    max_scale_change: largest ratio between the two sizes.
+    pose_weight: weight of the pose-shape dissimilarity ``1 − OKS`` (the earlier tracklet's last pose
+    moved onto the later one's first box) in the link cost; 0 without scored keypoints.
+    min_pose_similarity: pose-shape OKS below which a link is refused outright. Off (0) by default:
+    a hard pose veto also refuses the same person across a large pose change (a flip, a fall), so
+    by default pose only ranks competing candidates.
     motion_frames: how many observations at each tracklet end fit its straight-line motion.
 
     Returns new ``FrameResult``s (same frames, timestamps and instance order) with ids
     ``0 … n−1`` numbered by first appearance.
     """
-    if max_gap < 1 or motion_frames < 1:
-        raise ValueError(f"need max_gap >= 1 and motion_frames >= 1, got {max_gap}, {motion_frames}")
+    if max_gap < 1 or motion_frames < 1 or max_scale_change < 1.0:
+        raise ValueError(
+            f"need max_gap >= 1, motion_frames >= 1, max_scale_change >= 1; "
+            f"got {max_gap}, {motion_frames}, {max_scale_change}"
+        )
     tracklets = _collect(results, motion_frames)
     ids = sorted(tracklets)
-    links = _link(tracklets, ids, max_gap, max_distance, min_pose_similarity)
+    gates = _Gates(max_gap, max_distance, max_scale_change, pose_weight, min_pose_similarity)
+    links = _link(tracklets, ids, gates)
 
     # Follow each chain of links from its head; the head's chain gets one new id.
     heads = [i for i in ids if i not in set(links.values())]
@@ -146,53 +176,51 @@ def _collect(results: Sequence[FrameResult], motion_frames: int) -> dict[int, _T
     return {i: _Tracklet(np.array(frames[i]), np.stack(boxes[i]), poses[i], motion_frames) for i in frames}
 
 
-def _link(
-    tracklets: dict[int, _Tracklet],
-    ids: list[int],
-    max_gap: int,
-    max_distance: float,
-    min_pose_similarity: float,
-) -> dict[int, int]:
+def _link(tracklets: dict[int, _Tracklet], ids: list[int], gates: _Gates) -> dict[int, int]:
     """``{earlier id: later id}`` links: the minimum-cost assignment of tracklet ends to later starts.
 
-    Cost of "B continues A" = distance (in box heights, from B's start to A's tail motion
-    extrapolated to B's start frame, or from A's end to B's head motion extrapolated back to A's end
-    frame, whichever is closer) + pose dissimilarity (1 − pose-shape OKS; 0 without poses) + gap /
-    ``max_gap`` (prefer the shorter gap). Only starts within ``max_gap`` frames after an end are
-    candidates (binary search over start frames, then vectorised gates), and the assignment is
-    solved separately on each connected group of candidates, so thousands of tracklets stay fast.
+    Cost of "B continues A" = distance / ``max_distance`` + ``pose_weight`` · (1 − pose-shape OKS)
+    + |log size ratio| / log ``max_scale_change`` + gap / ``max_gap``; each term is in [0, 1] for
+    an allowed link. Only starts within ``max_gap`` frames after an end are candidates (binary
+    search over start frames, then vectorised gates), and the assignment is solved separately on
+    each connected group of candidates, so thousands of tracklets stay fast.
     """
     by_start = sorted(ids, key=lambda i: tracklets[i].start)
     starts = np.array([tracklets[i].start for i in by_start], dtype=np.int64)
     start_centres = np.array([tracklets[i].start_centre for i in by_start]).reshape(-1, 2)
-    start_heights = np.array([tracklets[i].start_height for i in by_start])
+    start_scales = np.array([tracklets[i].start_scale for i in by_start])
     head_velocity = np.array([tracklets[i].head[0] for i in by_start]).reshape(-1, 2)
     head_offset = np.array([tracklets[i].head[1] for i in by_start]).reshape(-1, 2)
+    log_limit = max(float(np.log(gates.max_scale_change)), 1e-9)
 
     candidates: list[tuple[int, int, float]] = []
     for a_id in ids:
         a = tracklets[a_id]
         lo = int(np.searchsorted(starts, a.end, side="right"))
-        hi = int(np.searchsorted(starts, a.end + max_gap, side="right"))
+        hi = int(np.searchsorted(starts, a.end + gates.max_gap, side="right"))
         if lo == hi:
             continue
         window = slice(lo, hi)
-        ratio = start_heights[window] / a.end_height
+        log_ratio = np.abs(np.log(start_scales[window] / a.end_scale))
         forward = a.tail[1] + np.outer(starts[window], a.tail[0])  # (W, 2) A's motion at each B start
         backward = head_offset[window] + head_velocity[window] * a.end  # (W, 2) B's motion at A's end
         distance = np.minimum(
             np.linalg.norm(forward - start_centres[window], axis=1),
             np.linalg.norm(backward - a.end_centre, axis=1),
-        ) / np.maximum(start_heights[window], a.end_height)
-        ok = (ratio >= 2 / 3) & (ratio <= 1.5) & (distance <= max_distance)
+        ) / np.sqrt(start_scales[window] * a.end_scale)  # in units of the two sizes' geometric mean
+        ok = (log_ratio <= log_limit + 1e-12) & (distance <= gates.max_distance)
         for w in np.flatnonzero(ok):
             b_id = by_start[lo + w]
             similarity = _pose_similarity(a, tracklets[b_id])
-            if similarity is not None and similarity < min_pose_similarity:
+            if similarity is not None and similarity < gates.min_pose_similarity:
                 continue
-            dissimilarity = 0.0 if similarity is None else 1.0 - similarity
-            gap = (starts[lo + w] - a.end) / max_gap
-            candidates.append((a_id, b_id, float(distance[w] + dissimilarity + gap)))
+            cost = (
+                distance[w] / max(gates.max_distance, 1e-9)
+                + (0.0 if similarity is None else gates.pose_weight * (1.0 - similarity))
+                + log_ratio[w] / log_limit
+                + (starts[lo + w] - a.end) / gates.max_gap
+            )
+            candidates.append((a_id, b_id, float(cost)))
     return _assign(candidates)
 
 

@@ -72,13 +72,44 @@ def test_links_along_the_extrapolated_motion_only() -> None:
     assert _ids(stitch_tracklets(_two_tracklets((100 + 4 * 50, 200), gap=40), max_gap=30)) == {0, 1}
 
 
-def test_different_pose_shape_is_not_linked() -> None:
+def test_pose_ranks_competing_links_and_can_veto() -> None:
     rng = np.random.default_rng(0)
     one, another = rng.uniform(0, 1, (17, 2)), rng.uniform(0, 1, (17, 2))
     same = _two_tracklets((166, 200), gap=6, poses=(one, one + rng.normal(0, 0.01, (17, 2))))
     different = _two_tracklets((166, 200), gap=6, poses=(one, another))
     assert _ids(stitch_tracklets(same)) == {0}
-    assert _ids(stitch_tracklets(different)) == {0, 1}
+    # A pose change alone does not block a link (a flip, a fall) unless a veto is asked for.
+    assert _ids(stitch_tracklets(different)) == {0}
+    assert _ids(stitch_tracklets(same, min_pose_similarity=0.5)) == {0}
+    assert _ids(stitch_tracklets(different, min_pose_similarity=0.5)) == {0, 1}
+
+    # Two people start after track 5 ends: 9 with a different pose right on the extrapolated
+    # path, 11 with the same pose 20 px off it. The pose decides: 5 continues as 11.
+    results = _two_tracklets((164, 200), gap=6, poses=(one, another))
+    for k, frame in enumerate(results[16:]):
+        person = _person(164 + 20 + 4 * k, 200, 11, one)
+        results[16 + k] = FrameResult(frame.frame_index, frame.timestamp, (*frame.instances, person))
+    stitched = stitch_tracklets(results)
+    first = stitched[0].instances[0].track_id
+    later = {p.track_id: p.box[0] for p in stitched[20].instances}
+    assert len(later) == 2 and later[first] == max(later.values())  # the same-pose person (to the right)
+
+
+def test_size_gate() -> None:
+    results = _two_tracklets((166, 200), gap=6)
+    grown = []
+    for frame in results:
+        people = []
+        for p in frame.instances:
+            if p.track_id == 9:  # four times the size: not the same person
+                c = (p.box[:2] + p.box[2:]) / 2
+                p = PoseInstance(
+                    p.keypoints, np.array([c[0] - 120, c[1] - 300, c[0] + 120, c[1] + 300]), 0.9, 9
+                )
+            people.append(p)
+        grown.append(FrameResult(frame.frame_index, frame.timestamp, tuple(people)))
+    assert _ids(stitch_tracklets(grown)) == {0, 1}
+    assert _ids(stitch_tracklets(grown, max_scale_change=5.0, max_distance=3.0)) == {0}
 
 
 def test_overlapping_tracklets_never_merge_and_untracked_people_stay() -> None:
