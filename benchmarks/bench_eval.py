@@ -96,6 +96,7 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only, do not update RESULTS.md")
     args = parser.parse_args()
 
+    load_before = os.getloadavg()[0]  # the machine may be shared: say how busy it was
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         pred, gt, n_gt, n_pred = make_dataset(Path(tmp), args.sequences)
@@ -134,7 +135,8 @@ def main() -> None:
         (
             f"Machine: {machine()}. Libraries: Python {platform.python_version()}, numpy {np.__version__}, "
             f"scipy {scipy.__version__}, shapely {shapely.__version__}. "
-            f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC."
+            f"Date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC. "
+            f"1-minute load average before / after: {load_before:.1f} / {os.getloadavg()[0]:.1f}."
         ),
         "Command: `python benchmarks/bench_eval.py"
         + (f" --sequences {args.sequences}" if args.sequences != 50 else "")
