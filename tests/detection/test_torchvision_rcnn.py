@@ -102,3 +102,13 @@ def test_default_architecture_end_to_end(tmp_path: Path) -> None:
     detector = TorchvisionPersonDetector(path, score_threshold=0.0, min_size=96, max_size=128)
     people = detector.detect_batch(_frames(2))
     assert len(people) == 2 and all(isinstance(d, Detection) for p in people for d in p)
+
+
+@pytest.mark.gpu
+def test_runs_on_cuda(weights_file: Path) -> None:
+    detector = TorchvisionPersonDetector(
+        weights_file, arch=FAST_ARCH, score_threshold=0.0, device="cuda", min_size=96, max_size=128
+    )
+    people = detector.detect_batch(_frames(3))
+    assert len(people) == 3
+    assert all(isinstance(d.box, np.ndarray) and d.box.dtype == np.float64 for p in people for d in p)
