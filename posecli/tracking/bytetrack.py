@@ -81,7 +81,8 @@ class ByteTracker:
     - ``track_buffer``: frames a lost track is kept for re-association and re-identification.
     - ``reid_similarity``: least pose-shape OKS to re-identify a lost track.
     - ``reid_distance``: re-identification radius, in track box heights, around the track's last
-      observed and its predicted centre.
+      observed and its predicted centre; the person's box height must also be within 0.5–2× the
+      track's. Larger changes (a flip) are left to ``stitch.stitch_tracklets``.
     - ``min_hits``: consecutive matches before a track is reported (1 = at once).
     - ``kalman``: the box filter (its noise settings).
     """
