@@ -142,7 +142,8 @@ def stitch_tracklets(
     links = _link(tracklets, ids, gates)
 
     # Follow each chain of links from its head; the head's chain gets one new id.
-    heads = [i for i in ids if i not in set(links.values())]
+    linked_to = set(links.values())
+    heads = [i for i in ids if i not in linked_to]
     heads.sort(key=lambda i: (int(tracklets[i].frames[0]), i))
     new_id: dict[int, int] = {}
     for number, head in enumerate(heads):
