@@ -18,7 +18,7 @@ from posecli.video import VideoInfo
 FRAME = np.zeros((8, 8, 3), dtype=np.uint8)
 
 
-def _entry(seq: str, name: str, bbox: list[float], score: float, category: int = 1) -> dict:
+def _entry(seq: str, name: str, bbox: list[object], score: float, category: int = 1) -> dict:
     return {"image_name": f"images/val/{seq}/{name}.jpg", "bbox": bbox, "score": score,
             "category_id": category, "nframes": 3, "frame_id": 10000000 + int(name)}  # fmt: skip
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from posecli.structures import FrameResult, PoseInstance
+from posecli.tracking.base import Tracker
 
 # A standing person's 17 PoseTrack joints in a unit box (x right, y down), slot order of keypoints.py.
 _TEMPLATE = np.array(
@@ -28,7 +29,7 @@ class Walker:
     gt_id: int
     path: Callable[[float], tuple[float, float]]
     size: tuple[float, float] = (60.0, 150.0)
-    frames: range | None = None  # visible frames; None = always
+    frames: Collection[int] | None = None  # visible frames; None = always
     arms: float = 0.0
     score: float = 0.9
 
@@ -76,7 +77,7 @@ def render(
     return frames
 
 
-def run_tracker(tracker: object, frames: list[list[tuple[int, PoseInstance]]]) -> list[dict[int, int]]:
+def run_tracker(tracker: Tracker, frames: list[list[tuple[int, PoseInstance]]]) -> list[dict[int, int]]:
     """Feed every frame to ``tracker.update``; per frame ``{gt_id: predicted track_id}``.
 
     Output instances are mapped back to their gt by object identity of the box array (trackers return
@@ -84,7 +85,7 @@ def run_tracker(tracker: object, frames: list[list[tuple[int, PoseInstance]]]) -
     """
     out: list[dict[int, int]] = []
     for people in frames:
-        result = tracker.update([p for _, p in people])  # type: ignore[attr-defined]
+        result = tracker.update([p for _, p in people])
         by_box = {id(p.box): g for g, p in people}
         frame: dict[int, int] = {}
         for inst in result:

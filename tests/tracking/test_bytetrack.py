@@ -81,7 +81,7 @@ def test_short_occlusion_keeps_id(kit) -> None:
     gap = set(range(20, 26))
     walkers = [
         kit.Walker(0, lambda t: (100 + 5 * t, 220.0), frames=range(60)),
-        kit.Walker(1, lambda t: (200 + 4 * t, 400.0), frames=[t for t in range(60) if t not in gap]),  # type: ignore[arg-type]
+        kit.Walker(1, lambda t: (200 + 4 * t, 400.0), frames=[t for t in range(60) if t not in gap]),
     ]
     frames = kit.render(walkers, 60, box_noise=1.0, keypoint_noise=1.0, seed=3)
     assignments = kit.run_tracker(ByteTracker(), frames)
@@ -110,7 +110,7 @@ def test_reidentifies_a_lost_person_by_pose_and_refuses_a_different_pose(kit) ->
     def path0(t: float) -> tuple[float, float]:
         return (100 + 6 * min(t, 20), 200.0)
 
-    walkers = [kit.Walker(0, path0, frames=[*range(20), *range(35, 50)])]  # type: ignore[arg-type]
+    walkers = [kit.Walker(0, path0, frames=[*range(20), *range(35, 50)])]
     frames = kit.render(walkers, 50, keypoint_noise=1.0, seed=6)
     tracker = ByteTracker(track_buffer=30)
     assignments = kit.run_tracker(tracker, frames)
@@ -176,7 +176,7 @@ def test_min_hits_and_output_order() -> None:
     assert tracker.update([a, b]) == []
     out = tracker.update([b, a])
     assert [p.box is q.box for p, q in zip(out, [b, a], strict=True)] == [True, True]
-    assert sorted(p.track_id for p in out) == [0, 1]
+    assert sorted(p.track_id or 0 for p in out) == [0, 1] and None not in [p.track_id for p in out]
     tracker.reset()
     assert tracker.update([a]) == []
 
@@ -233,5 +233,6 @@ def test_det_every_k_propagates_boxes_with_predict(kit) -> None:
             # The velocity is learnt from the detections: a lag of a few frames' motion at first,
             # then (from the fourth detection on) the propagated box stays within 2.5 px.
             assert error < (15.0 if t < 13 else 2.5)
-            seen[gt.gt_id].add(inst.track_id)  # type: ignore[arg-type]
+            assert inst.track_id is not None
+            seen[gt.gt_id].add(inst.track_id)
     assert seen == {0: {seen[0].copy().pop()}, 1: {seen[1].copy().pop()}} and seen[0] != seen[1]

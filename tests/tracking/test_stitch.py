@@ -17,7 +17,7 @@ def test_merges_tracklet_broken_by_gap_and_renumbers(kit) -> None:
     # The online tracker keeps no lost tracks (track_buffer=0), so the 8-frame gap breaks person 1.
     walkers = [
         kit.Walker(0, lambda t: (100 + 4 * t, 220.0)),
-        kit.Walker(1, lambda t: (300 + 5 * t, 450.0), frames=[*range(20), *range(28, 50)], arms=-0.3),  # type: ignore[arg-type]
+        kit.Walker(1, lambda t: (300 + 5 * t, 450.0), frames=[*range(20), *range(28, 50)], arms=-0.3),
         kit.Walker(2, lambda t: (900.0, 200 + 2 * t), frames=range(30, 50), arms=0.3),
     ]
     frames = kit.render(walkers, 50, box_noise=1.0, keypoint_noise=1.0, seed=11)
