@@ -82,7 +82,7 @@ def read_checkpoint_metadata(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-    except Exception as error:  # safetensors raises several types for a foreign/corrupt file
+    except Exception as error:  # noqa: BLE001 - safetensors raises several types for a foreign/corrupt file
         raise PoseCliError(f"{path}: not a safetensors checkpoint ({error})") from None
     if meta.get("posecli_format") != FORMAT or "posecli_config" not in meta:
         raise PoseCliError(f"{path}: no posecli config in the metadata (use `posecli weights import`)")
@@ -115,7 +115,7 @@ def read_foreign_state_dict(src: Path) -> dict[str, torch.Tensor]:
             raw: Any = load_file(str(src), device="cpu")
         else:
             raw = torch.load(src, map_location="cpu", weights_only=True)
-    except Exception as error:  # corrupt or non-checkpoint files raise many types
+    except Exception as error:  # noqa: BLE001 - corrupt or non-checkpoint files raise many types
         raise PoseCliError(f"{src}: cannot read as a checkpoint ({type(error).__name__}: {error})") from None
     for wrapper in ("state_dict", "model", "model_state_dict"):
         if isinstance(raw, dict) and isinstance(raw.get(wrapper), dict):

@@ -29,8 +29,8 @@ class SimCCCodec:
             raise ValueError(f"bad SimCC codec settings: input {input_size}, ratio {split_ratio}, sigma {sigma}")
         self.split_ratio = float(split_ratio)
         self.sigma = float(sigma)
-        self.num_bins_x = int(round(self.input_size[1] * self.split_ratio))  # W·k
-        self.num_bins_y = int(round(self.input_size[0] * self.split_ratio))  # H·k
+        self.num_bins_x = round(self.input_size[1] * self.split_ratio)  # W·k
+        self.num_bins_y = round(self.input_size[0] * self.split_ratio)  # H·k
 
     def encode(self, keypoints: np.ndarray, visible: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Labels for one person.

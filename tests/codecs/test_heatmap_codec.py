@@ -46,7 +46,7 @@ def test_round_trip(method: str) -> None:
     codec = _codec()
     rng = np.random.default_rng(0)
     kps = rng.uniform([20, 20], [268, 364], size=(17, 2))
-    hm, w = codec.encode(kps, np.ones(17))
+    hm, _ = codec.encode(kps, np.ones(17))
     coords, scores = codec.decode(torch.from_numpy(hm)[None], method=method)
     assert coords.shape == (1, 17, 2) and scores.shape == (1, 17)
     # encoding snaps to the 4-pixel grid, so the round trip is exact to within half a stride

@@ -116,7 +116,7 @@ class HighResolutionModule(nn.Module):
                         cout = channels[i] if last else channels[j]
                         steps.append(nn.Sequential(*_conv_bn(channels[j], cout, 3, 2, relu=not last)))
                     row.append(nn.Sequential(*steps))
-            fuse_layers.append(nn.ModuleList(row))
+            fuse_layers.append(nn.ModuleList(row))  # type: ignore[arg-type]  # None = identity (official layout)
         self.fuse_layers = nn.ModuleList(fuse_layers)
         self.relu = nn.ReLU(inplace=False)
 
@@ -126,6 +126,7 @@ class HighResolutionModule(nn.Module):
         outs = []
         for i, row in enumerate(self.fuse_layers):
             total = xs[i]
+            assert isinstance(row, nn.ModuleList)
             for j, layer in enumerate(row):
                 if j != i:
                     total = total + layer(xs[j])
@@ -173,7 +174,7 @@ class HRNet(nn.Module):
                     out = cout if j == i - len(prev) else cin
                     steps.append(nn.Sequential(*_conv_bn(cin, out, 3, 2, relu=True)))
                 layers.append(nn.Sequential(*steps))
-        return nn.ModuleList(layers)
+        return nn.ModuleList(layers)  # type: ignore[arg-type]  # None = branch kept as is (official layout)
 
     @staticmethod
     def _stage(channels: list[int], num_modules: int, multi_scale_output: bool) -> nn.Sequential:

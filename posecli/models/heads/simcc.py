@@ -17,8 +17,8 @@ class SimCCHead(nn.Module):
     def __init__(self, heatmap_size: tuple[int, int], input_size: tuple[int, int], split_ratio: float) -> None:
         super().__init__()
         features = heatmap_size[0] * heatmap_size[1]  # 6912 at 96×72
-        self.mlp_head_x = nn.Linear(features, int(round(input_size[1] * split_ratio)))
-        self.mlp_head_y = nn.Linear(features, int(round(input_size[0] * split_ratio)))
+        self.mlp_head_x = nn.Linear(features, round(input_size[1] * split_ratio))
+        self.mlp_head_y = nn.Linear(features, round(input_size[0] * split_ratio))
 
     def forward(self, maps: Tensor) -> tuple[Tensor, Tensor]:
         """maps ``(B, K, h, w)`` → (simcc_x ``(B, K, W·k)``, simcc_y ``(B, K, H·k)``)."""

@@ -92,6 +92,21 @@ def deform_step(
     return dcn(x, offset_layer(guide), mask_layer(guide))
 
 
+def local_calibration(
+    dcns: tuple[DeformConv2d, ...], offsets: tuple[ConvBnRelu, ...], masks: tuple[ConvBnRelu, ...],
+    agg_sup: Tensor, comb: Tensor,
+) -> Tensor:
+    """LCM of FAMI-Pose (and TDMI's appearance branch): four modulated DCNs, all ``(B, C, h, w)``.
+
+    dcn_1 and dcn_2 refine the combined feature c (offsets from c); dcn_3 moves ``agg_sup`` with
+    offsets from c; dcn_4 refines that result with offsets from itself. Returns the aligned feature.
+    """
+    comb = deform_step(dcns[0], offsets[0], masks[0], comb, comb)
+    comb = deform_step(dcns[1], offsets[1], masks[1], comb, comb)
+    aligned = deform_step(dcns[2], offsets[2], masks[2], agg_sup, comb)
+    return deform_step(dcns[3], offsets[3], masks[3], aligned, aligned)
+
+
 def init_temporal_weights(module: nn.Module, std: float) -> None:
     """Reference init (spec §3.3): every Conv2d N(0, std), bias 0; BN γ 1, β 0; Linear and DCN
     weights keep PyTorch defaults with biases set to 0."""

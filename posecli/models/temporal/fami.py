@@ -20,8 +20,8 @@ from posecli.models.heads.heatmap import heatmap_conv
 from posecli.models.temporal.blocks import (
     ChainOfBasicBlocks,
     TemporalOutput,
-    deform_step,
     init_temporal_weights,
+    local_calibration,
     mask_conv,
     offset_conv,
 )
@@ -48,10 +48,14 @@ class FamiTemporal(nn.Module):
         self.feat_global_offset_layers = build_gtm(c, gtm)
         self.sup_agg_block = ChainOfBasicBlocks((num_frames - 1) * c, c, 2)
         self.combined_feat_layers = ChainOfBasicBlocks(2 * c, c, 1)
-        for i in range(1, 5):
-            setattr(self, f"dcn_offset_{i}", offset_conv(c))
-            setattr(self, f"dcn_mask_{i}", mask_conv(c))
-            setattr(self, f"dcn_{i}", DeformConv2d(c, c, 3, padding=3, dilation=3, impl=deform_impl))
+        # LCM: offset (216 at C=48) and raw-mask (108) predictors and 3×3 DCNs with dilation 3
+        self.dcn_offset_1, self.dcn_offset_2 = offset_conv(c), offset_conv(c)
+        self.dcn_offset_3, self.dcn_offset_4 = offset_conv(c), offset_conv(c)
+        self.dcn_mask_1, self.dcn_mask_2 = mask_conv(c), mask_conv(c)
+        self.dcn_mask_3, self.dcn_mask_4 = mask_conv(c), mask_conv(c)
+        self.dcn_1, self.dcn_2, self.dcn_3, self.dcn_4 = (
+            DeformConv2d(c, c, 3, padding=3, dilation=3, impl=deform_impl) for _ in range(4)
+        )
         self.init_feature_agg_block = ChainOfBasicBlocks(2 * c, c, 3)
         self.agg_final_layer = heatmap_conv(c, num_keypoints)
 
@@ -60,6 +64,7 @@ class FamiTemporal(nn.Module):
         init_temporal_weights(self, std)
         if self.gtm_mode == "affine":
             last = self.feat_global_offset_layers[9]
+            assert isinstance(last, nn.Linear)
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
 
@@ -84,13 +89,13 @@ class FamiTemporal(nn.Module):
         support = torch.cat([feats[:, : t // 2], feats[:, t // 2 + 1 :]], dim=1)  # (B, S, C, h, w)
         aligned, _ = self.align(key, support)
         agg_sup = self.sup_agg_block(aligned.reshape(b, (t - 1) * c, h, w))  # frames stacked on channels
-        # LCM: two DCNs refine the combined feature, the third moves agg_sup with its offsets, the
-        # fourth refines the result from itself
-        comb = self.combined_feat_layers(torch.cat([agg_sup, key], dim=1))
-        comb = deform_step(self.dcn_1, self.dcn_offset_1, self.dcn_mask_1, comb, comb)
-        comb = deform_step(self.dcn_2, self.dcn_offset_2, self.dcn_mask_2, comb, comb)
-        sup = deform_step(self.dcn_3, self.dcn_offset_3, self.dcn_mask_3, agg_sup, comb)
-        sup = deform_step(self.dcn_4, self.dcn_offset_4, self.dcn_mask_4, sup, sup)
+        comb = self.combined_feat_layers(torch.cat([agg_sup, key], dim=1))  # concat(agg_sup, z_t)
+        sup = local_calibration(
+            (self.dcn_1, self.dcn_2, self.dcn_3, self.dcn_4),
+            (self.dcn_offset_1, self.dcn_offset_2, self.dcn_offset_3, self.dcn_offset_4),
+            (self.dcn_mask_1, self.dcn_mask_2, self.dcn_mask_3, self.dcn_mask_4),
+            agg_sup, comb,
+        )
         agg_final = self.init_feature_agg_block(torch.cat([key, sup], dim=1))
         heatmaps = self.agg_final_layer(agg_final)
         return TemporalOutput(heatmaps, {"key": key, "agg_sup": agg_sup, "agg_final": agg_final})

@@ -24,8 +24,8 @@ from posecli.models.heads.heatmap import heatmap_conv
 from posecli.models.temporal.blocks import (
     ChainOfBasicBlocks,
     TemporalOutput,
-    deform_step,
     init_temporal_weights,
+    local_calibration,
     mask_conv,
     offset_conv,
 )
@@ -58,10 +58,14 @@ class TdmiTemporal(nn.Module):
         # appearance branch: the FAMI LCM without the GTM
         self.sup_agg = ChainOfBasicBlocks(frames_c, c, 2)
         self.combined_feat_layers = ChainOfBasicBlocks(2 * c, c, 1)
-        for i in range(1, 5):
-            setattr(self, f"dcn_offset_{i}", offset_conv(c))
-            setattr(self, f"dcn_mask_{i}", mask_conv(c))
-            setattr(self, f"dcn_{i}", DeformConv2d(c, c, 3, padding=3, dilation=3, impl=deform_impl))
+        # LCM: offset (216 at C=48) and raw-mask (108) predictors and 3×3 DCNs with dilation 3
+        self.dcn_offset_1, self.dcn_offset_2 = offset_conv(c), offset_conv(c)
+        self.dcn_offset_3, self.dcn_offset_4 = offset_conv(c), offset_conv(c)
+        self.dcn_mask_1, self.dcn_mask_2 = mask_conv(c), mask_conv(c)
+        self.dcn_mask_3, self.dcn_mask_4 = mask_conv(c), mask_conv(c)
+        self.dcn_1, self.dcn_2, self.dcn_3, self.dcn_4 = (
+            DeformConv2d(c, c, 3, padding=3, dilation=3, impl=deform_impl) for _ in range(4)
+        )
         self.all_agg_block = ChainOfBasicBlocks(2 * c, c, 3)
         # temporal difference encoder, one set per stage
         for j in range(1, NUM_STAGES + 1):
@@ -94,10 +98,12 @@ class TdmiTemporal(nn.Module):
         support = torch.cat([feats[:, : t // 2], feats[:, t // 2 + 1 :]], dim=1).reshape(b, (t - 1) * c, h, w)
         agg_sup = self.sup_agg(support)
         comb = self.combined_feat_layers(torch.cat([agg_sup, key], dim=1))
-        comb = deform_step(self.dcn_1, self.dcn_offset_1, self.dcn_mask_1, comb, comb)
-        comb = deform_step(self.dcn_2, self.dcn_offset_2, self.dcn_mask_2, comb, comb)
-        sup = deform_step(self.dcn_3, self.dcn_offset_3, self.dcn_mask_3, agg_sup, comb)
-        sup = deform_step(self.dcn_4, self.dcn_offset_4, self.dcn_mask_4, sup, sup)
+        sup = local_calibration(
+            (self.dcn_1, self.dcn_2, self.dcn_3, self.dcn_4),
+            (self.dcn_offset_1, self.dcn_offset_2, self.dcn_offset_3, self.dcn_offset_4),
+            (self.dcn_mask_1, self.dcn_mask_2, self.dcn_mask_3, self.dcn_mask_4),
+            agg_sup, comb,
+        )
         return self.all_agg_block(torch.cat([key, sup], dim=1))
 
     def motion(self, taps: list[Tensor]) -> Tensor:
