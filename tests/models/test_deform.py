@@ -57,3 +57,19 @@ def test_zero_offset_unit_mask_is_plain_conv() -> None:
     weight = torch.randn(4, 8, 3, 3)
     out = deform_conv2d_grid_sample(x, torch.zeros(1, 18, 10, 10), weight, None, torch.ones(1, 9, 10, 10), 1, 1, 1)
     assert (out - torch.nn.functional.conv2d(x, weight, padding=1)).abs().max() < 1e-5
+
+
+@pytest.mark.gpu
+def test_cuda_torchvision_matches_cpu_grid_sample() -> None:
+    """On GPU ``auto`` dispatches to torchvision; it must agree with the CPU grid_sample form."""
+    torch.manual_seed(3)
+    x = torch.randn(2, 48, 24, 18)
+    offset = torch.randn(2, 216, 24, 18) * 3
+    mask = torch.randn(2, 108, 24, 18)
+    weight = torch.randn(48, 48, 3, 3) * 0.1
+    bias = torch.randn(48)
+    cpu = modulated_deform_conv2d(x, offset, weight, bias, mask, 1, 3, 3, impl="auto")
+    gpu = modulated_deform_conv2d(
+        x.cuda(), offset.cuda(), weight.cuda(), bias.cuda(), mask.cuda(), 1, 3, 3, impl="auto"
+    ).cpu()
+    assert (cpu - gpu).abs().max() <= 1e-4
