@@ -158,18 +158,14 @@ def remap_keys(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
     return cleaned, "reference"
 
 
-def import_checkpoint(src: Path, arch: str, out: Path, **overrides: Any) -> ImportReport:
-    """Load a foreign checkpoint into ``build_model(arch, **overrides)`` and save it as a posecli checkpoint.
+def load_foreign_weights(model: VideoPoseModel, src: Path) -> ImportReport:
+    """Fill ``model`` in place from a foreign checkpoint (any layout above), non-strictly.
 
-    Keys the file lacks keep their fresh initialisation (e.g. the temporal module when importing a
-    plain HRNet into ``fami_hrnet_w48``); the report lists them, and the file's surplus and
-    shape-mismatched keys. Nothing matching at all is an error.
+    This is the reference ``MODEL.PRETRAINED`` step, e.g. the PoseTrack-trained HRNet-W48 that FAMI-Pose
+    and TDMI start from. Keys the file lacks keep their current values; the report lists them, and the
+    file's surplus and shape-mismatched keys. Nothing matching at all is an error.
     """
-    src, out = Path(src), Path(out)
-    try:
-        model = build_model(arch, **overrides)
-    except ValueError as error:
-        raise PoseCliError(f"--arch {arch}: {error}") from None
+    src = Path(src)
     state, layout = remap_keys(read_foreign_state_dict(src))
     own = model.state_dict()
     report = ImportReport(layout)
@@ -185,10 +181,25 @@ def import_checkpoint(src: Path, arch: str, out: Path, **overrides: Any) -> Impo
     report.missing = sorted(set(own) - set(usable))
     if not usable:
         raise PoseCliError(
-            f"{src}: no key matches {arch} ({layout} layout; first file key: {next(iter(state))}); "
-            "is --arch right?"
+            f"{src}: no key matches {model.config.name} ({layout} layout; first file key: {next(iter(state))}); "
+            "is the architecture right?"
         )
     model.load_state_dict(usable, strict=False)
-    extra = {"imported_from": src.name, "source_layout": layout, "missing": len(report.missing)}
+    return report
+
+
+def import_checkpoint(src: Path, arch: str, out: Path, **overrides: Any) -> ImportReport:
+    """Load a foreign checkpoint into ``build_model(arch, **overrides)`` and save it as a posecli checkpoint.
+
+    Keys the file lacks keep their fresh initialisation (e.g. the temporal module when importing a
+    plain HRNet into ``fami_hrnet_w48``); see ``load_foreign_weights`` for the report.
+    """
+    src, out = Path(src), Path(out)
+    try:
+        model = build_model(arch, **overrides)
+    except ValueError as error:
+        raise PoseCliError(f"--arch {arch}: {error}") from None
+    report = load_foreign_weights(model, src)
+    extra = {"imported_from": src.name, "source_layout": report.source_layout, "missing": len(report.missing)}
     save_checkpoint(out, model, extra=extra)
     return report

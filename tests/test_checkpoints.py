@@ -146,3 +146,17 @@ def test_import_errors(tmp_path: Path) -> None:
     torch.save([1, 2], tmp_path / "list.pth")
     with pytest.raises(PoseCliError, match="not a state dict"):
         import_checkpoint(tmp_path / "list.pth", "hrnet_w32", tmp_path / "o.safetensors")
+
+
+def test_load_foreign_weights_in_place(tmp_path: Path) -> None:
+    from posecli.checkpoints import load_foreign_weights
+
+    model = build_model("tdmi_hrnet_w32", **TINY)
+    before = model.state_dict()["dcn_1.weight"].clone()
+    hrnet_state = _random_state(HRNet(8))
+    src = tmp_path / "out_model.pth"
+    torch.save(hrnet_state, src)  # a bare HRNet state dict, like the reference's out_model.pth
+    report = load_foreign_weights(model, src)
+    assert report.source_layout == "official-hrnet" and len(report.loaded) == 1_754
+    assert torch.equal(model.state_dict()["hrnet.conv1.weight"], hrnet_state["conv1.weight"])
+    assert torch.equal(model.state_dict()["dcn_1.weight"], before)
