@@ -88,3 +88,13 @@ def test_unfrozen_fami_backbone_gets_gradients() -> None:
     out = model(torch.randn(1, 5, 3, 64, 64))
     build_loss(model.config)(out, _targets(model, 1))["loss"].backward()
     assert model.hrnet.conv1.weight.grad is not None
+
+
+@pytest.mark.parametrize("name", ["fami_hrnet_w32", "tdmi_hrnet_w32"])
+def test_256x192_input(name: str) -> None:
+    """The GTM and heads are not tied to 96×72 maps (spec §12c): 256×192 gives 64×48 maps, k = 2."""
+    model = build_model(name, width=8, input_size=(256, 192), head="simcc").eval()
+    with torch.no_grad():
+        out = model(torch.randn(1, 5, 3, 256, 192))
+    assert out.heatmaps.shape == (1, 17, 64, 48)
+    assert out.simcc_x.shape == (1, 17, 384) and out.simcc_y.shape == (1, 17, 512)
