@@ -22,7 +22,17 @@ from posecli.export.jsonl import JsonlWriter
 from posecli.export.overlay import OverlayVideo
 from posecli.export.posetrack import write_posetrack_json
 from posecli.keypoints import NUM_KEYPOINTS
-from posecli.pipeline import FramePoseStage, StageTimes, build_pose_stage
+from posecli.detection.precomputed import PrecomputedDetector
+from posecli.pipeline import (
+    EMBEDDED_MODEL,
+    EmbeddedPersonDetector,
+    EmbeddedProcessor,
+    FrameProcessor,
+    StageTimes,
+    TopDownProcessor,
+    build_embedded_stage,
+    load_network,
+)
 from posecli.progress import progress_bar
 from posecli.progress_state import ProgressLog, load_snapshot
 from posecli.smoothing import OneEuroSmoother
@@ -38,23 +48,26 @@ TRACKERS = ("bytetrack", "iou")
 
 @dataclass(frozen=True)
 class EstimateOptions:
-    """How ``estimate`` runs; every field except ``quiet``/``exist_ok``/``resume`` is part of the
-    resume fingerprint (a run can only be resumed with the same settings)."""
+    """How ``estimate`` runs. Every field but the output switches is part of the resume fingerprint:
+    a run can only be resumed with the same settings."""
 
-    model: str = "blazepose_full"  # pose model name
-    weights: Path | None = None  # weights file/folder replacing the manifest's
+    model: str = EMBEDDED_MODEL  # blazepose_full, or a posecli network (hrnet_w32, fami_hrnet_w48, ...)
+    weights: Path | None = None  # checkpoint for a network; a folder of .tflite files for the embedded model
     device: str = "cpu"
+    mode: str = "reuse"  # networks: reuse (features shared across key frames) or exact (reference)
+    boxes: Path | None = None  # networks: precomputed person boxes instead of the embedded detector
+    det_every: int = 1  # networks: detect every K frames, tracker-predicted boxes in between
+    half: bool = False  # networks on CUDA: fp16 autocast
     tracker: str = "bytetrack"  # bytetrack | iou
     stitch: bool = False  # offline pass merging tracklets broken by gaps (overlay drawn afterwards)
-    smooth: bool = False  # One-Euro smoothing of keypoints per track
+    smooth: bool = False  # One-Euro smoothing of keypoints per track (embedded model)
     overlay: bool = True
     coco: bool = False
     jsonl: bool = False
     checkpoint_every: int = 50  # frames between progress snapshots
 
     def fingerprint(self) -> dict[str, object]:
-        values = asdict(self)
-        values["weights"] = str(self.weights) if self.weights else None
+        values = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
         for key in ("overlay", "coco", "jsonl", "checkpoint_every"):
             values.pop(key)
         return values
@@ -87,6 +100,25 @@ def make_tracker(name: str) -> Tracker:
     if name == "iou":
         return IoUTracker()
     raise PoseCliError(f"--tracker: '{name}' is not one of {', '.join(TRACKERS)}")
+
+
+def build_processor(options: EstimateOptions, video: Path | None = None) -> FrameProcessor:
+    """The frame processor ``options`` describe (see ``posecli.pipeline``)."""
+    tracker = make_tracker(options.tracker)
+    if options.model == EMBEDDED_MODEL:
+        if options.boxes is not None:
+            raise PoseCliError(f"--boxes works with the network models; {EMBEDDED_MODEL} finds people itself")
+        smoother = OneEuroSmoother() if options.smooth else None
+        return EmbeddedProcessor(build_embedded_stage(options.weights), tracker, smoother)
+    network = load_network(options.model, options.weights, options.device)
+    if options.boxes is not None:
+        detector = PrecomputedDetector(options.boxes, sequence=_stem(video) if video else None)
+    else:
+        detector = EmbeddedPersonDetector(build_embedded_stage())
+    return TopDownProcessor(
+        network, detector, tracker, mode=options.mode, device=options.device, det_every=options.det_every,
+        half=options.half,
+    )
 
 
 def _stem(video: Path) -> str:
@@ -139,14 +171,14 @@ def estimate_videos(
             owner[path] = video
             if path.exists() and not (exist_ok or resume):
                 raise PoseCliError(f"{path} already exists (pass --exist-ok to overwrite, --resume to skip finished videos)")
-    pose_stage = build_pose_stage(options.model, weights=options.weights, device=options.device)
     summaries = []
     for video, info, paths in zip(videos, infos, plans):
         folder = progress_folder(out_dir, video)
         if resume and not folder.exists() and all(p.exists() for p in paths.values()):
             summaries.append(VideoSummary(video, info.num_frames, 0.0, 0, 0.0, tuple(paths.values()), skipped=True))
             continue
-        summaries.append(estimate_video(video, info, paths, folder, pose_stage, options, resume=resume, quiet=quiet))
+        processor = build_processor(options, video)
+        summaries.append(estimate_video(video, info, paths, folder, processor, options, resume=resume, quiet=quiet))
     return summaries
 
 
@@ -155,55 +187,59 @@ def estimate_video(
     info: VideoInfo,
     paths: dict[str, Path],
     progress_dir: Path,
-    pose_stage: FramePoseStage,
+    processor: FrameProcessor,
     options: EstimateOptions,
     *,
     resume: bool = False,
     quiet: bool = False,
 ) -> VideoSummary:
-    """Run the pipeline over one video and write its outputs (see the module docstring)."""
+    """Run ``processor`` over one video and write its outputs (see the module docstring)."""
     fingerprint = {**options.fingerprint(), "video": str(video), "num_frames": info.num_frames}
-    pose_stage.reset()
-    tracker = make_tracker(options.tracker)
-    smoother = OneEuroSmoother() if options.smooth else None
+    processor.reset()
     loaded = load_snapshot(progress_dir, fingerprint) if resume else None
     results: list[FrameResult] = []
+    fed = 0  # frames already inside the processor
     if loaded is not None:
         snapshot, offset = loaded
-        results = snapshot.results
-        pose_stage.restore(snapshot.stages["pose"])
-        tracker = snapshot.stages["tracker"]
-        smoother = snapshot.stages["smoother"]
+        results, fed = snapshot.results, snapshot.fed
+        processor.restore(snapshot.stages)
         log = ProgressLog(progress_dir, fingerprint, options.checkpoint_every, done=snapshot.done, offset=offset)
     else:
         log = ProgressLog(progress_dir, fingerprint, options.checkpoint_every)
     resumed_from = len(results)
 
-    times = StageTimes()
+    times = processor.times
     start = time.perf_counter()
-    stream_overlay = options.overlay and not options.stitch
-    overlay = OverlayVideo(paths["overlay"], info) if stream_overlay else None
+    overlay = OverlayVideo(paths["overlay"], info) if options.overlay and not options.stitch else None
     jsonl = JsonlWriter(paths["jsonl"]) if options.jsonl and not options.stitch else None
+    pending: dict[int, np.ndarray] = {}  # images whose results are still inside the processor
+
+    def emit(result: FrameResult, new: bool) -> None:
+        t0 = time.perf_counter()
+        image = pending.pop(result.frame_index)
+        if new:
+            results.append(result)
+        if overlay is not None:
+            overlay.write(image, result)
+        if jsonl is not None:
+            jsonl.write(result)
+        times.write += time.perf_counter() - t0
+
     truncated = False
     try:
         with VideoReader(video) as reader, progress_bar(video.name, info.num_frames or None, "frames", quiet) as advance:
-            if resumed_from:
-                advance(0)
             for frame in _timed(reader, times):
-                if frame.index < resumed_from:
-                    result = results[frame.index]
-                else:
-                    result = _run_frame(frame, pose_stage, tracker, smoother, times)
-                    results.append(result)
-                    log.append(result, {"pose": pose_stage.state(), "tracker": tracker, "smoother": smoother})
-                t0 = time.perf_counter()
-                if overlay is not None:
-                    overlay.write(frame.image, result)
-                if jsonl is not None:
-                    jsonl.write(result)
-                times.write += time.perf_counter() - t0
+                pending[frame.index] = frame.image
+                if frame.index < resumed_from:  # finished before the interruption: redraw only
+                    emit(results[frame.index], new=False)
+                elif frame.index >= fed:
+                    for result in processor.push(frame):
+                        emit(result, new=True)
+                    log.record(results, frame.index + 1, processor.state())
                 advance(1)
             truncated = reader.truncated
+            for result in processor.finish():
+                emit(result, new=True)
         if not results:
             raise PoseCliError(f"{video}: no frame could be decoded")
         if options.stitch:
@@ -237,26 +273,6 @@ def estimate_video(
         truncated=truncated,
         resumed_from=resumed_from,
     )
-
-
-def _run_frame(
-    frame: VideoFrame,
-    pose_stage: FramePoseStage,
-    tracker: Tracker,
-    smoother: OneEuroSmoother | None,
-    times: StageTimes,
-) -> FrameResult:
-    t0 = time.perf_counter()
-    people = pose_stage(frame.image)
-    t1 = time.perf_counter()
-    tracked = tracker.update(people)
-    t2 = time.perf_counter()
-    times.pose += t1 - t0
-    times.track += t2 - t1
-    result = FrameResult(frame_index=frame.index, timestamp=frame.timestamp, instances=tuple(tracked))
-    if smoother is not None:
-        result = smoother.smooth(result, frame.timestamp)
-    return result
 
 
 def _write_streams_after(
@@ -307,7 +323,7 @@ class BoxesSummary:
 
 
 def detect_videos(
-    videos: list[Path], out_dir: Path, *, model: str = "blazepose_full", weights: Path | None = None,
+    videos: list[Path], out_dir: Path, *, model: str = EMBEDDED_MODEL, weights: Path | None = None,
     exist_ok: bool = False, quiet: bool = False,
 ) -> list[BoxesSummary]:
     """Write ``<stem>.boxes.json`` (person boxes per frame) for every video.
@@ -322,7 +338,9 @@ def detect_videos(
     for path in outputs:
         if path.exists() and not exist_ok:
             raise PoseCliError(f"{path} already exists (pass --exist-ok to overwrite, or choose another --out-dir)")
-    pose_stage = build_pose_stage(model, weights=weights)
+    if model != EMBEDDED_MODEL:
+        raise PoseCliError(f"--model {model}: detect runs the embedded {EMBEDDED_MODEL} model")
+    pose_stage = build_embedded_stage(weights)
     summaries = []
     for video, info, output in zip(videos, infos, outputs):
         pose_stage.reset()

@@ -5,11 +5,12 @@ A run of ``estimate`` on ``<stem>`` keeps a folder ``.<stem>.progress/`` in the 
 - ``results.pkl``: every finished ``FrameResult``, appended (one pickle record per frame) and flushed
   as the run goes, so exact floats survive (no JSON rounding);
 - ``state.pkl``: a snapshot, replaced atomically every ``every`` frames, of how many frames are done,
-  how many bytes of ``results.pkl`` hold them, and the pickled state of the per-frame stages (the pose
-  stage's followed regions, the tracker).
+  how many were fed to the frame processor (a temporal model holds a few back), how many bytes of
+  ``results.pkl`` hold the done ones, and the pickled processor state (tracker, followed regions,
+  cached features of the current window).
 
-``--resume`` loads the snapshot, keeps the first ``done`` results, restores the stages and continues
-with frame ``done``; frames before it are only decoded again to re-draw the overlay, never re-estimated.
+``--resume`` loads the snapshot, keeps the first ``done`` results, restores the processor and feeds it
+from frame ``fed`` on; earlier frames are only decoded again to re-draw the overlay, never re-estimated.
 Because the stages are deterministic and restored exactly, the outputs are byte-identical to those of
 an uninterrupted run. The folder is removed once the outputs are written.
 """
@@ -34,6 +35,7 @@ class Snapshot:
     """What a resumed run starts from."""
 
     done: int  # frames finished (indices 0 .. done-1)
+    fed: int  # frames already given to the processor (≥ done: a temporal model holds a few back)
     results: list[FrameResult]
     stages: Any  # the pickled per-frame stage state, as saved
     fingerprint: dict[str, Any]  # the run settings; a resume with other settings is refused
@@ -58,18 +60,21 @@ class ProgressLog:
             self._stream.truncate()
         self._done = done
 
-    def append(self, result: FrameResult, stages: Any) -> None:
-        """Record one finished frame; every ``every`` frames also snapshot ``stages``."""
-        pickle.dump(result, self._stream, protocol=pickle.HIGHEST_PROTOCOL)
+    def record(self, results: list[FrameResult], fed: int, stages: Any) -> None:
+        """Append the results finished since the last call; every ``every`` fed frames also snapshot
+        ``stages`` (the processor's state after ``fed`` frames)."""
+        for result in results[self._done :]:
+            pickle.dump(result, self._stream, protocol=pickle.HIGHEST_PROTOCOL)
         self._stream.flush()
-        self._done += 1
-        if self._done % self.every == 0:
-            self._snapshot(stages)
+        self._done = len(results)
+        if fed % self.every == 0:
+            self._snapshot(fed, stages)
 
-    def _snapshot(self, stages: Any) -> None:
+    def _snapshot(self, fed: int, stages: Any) -> None:
         state = {
             "version": STATE_VERSION,
             "done": self._done,
+            "fed": fed,
             "offset": self._stream.tell(),
             "stages": stages,
             "fingerprint": self.fingerprint,
@@ -111,4 +116,5 @@ def load_snapshot(folder: Path, fingerprint: dict[str, Any]) -> tuple[Snapshot, 
                 results.append(pickle.load(stream))  # noqa: S301
             except (EOFError, pickle.UnpicklingError) as error:
                 raise PoseCliError(f"{folder / 'results.pkl'}: ends before frame {state['done']} ({error})") from error
-    return Snapshot(done=state["done"], results=results, stages=state["stages"], fingerprint=fingerprint), state["offset"]
+    snapshot = Snapshot(state["done"], state["fed"], results, state["stages"], fingerprint)
+    return snapshot, state["offset"]

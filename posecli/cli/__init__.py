@@ -32,12 +32,15 @@ class _ErrorReportingGroup(TyperGroup):
         warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, typer.Exit):
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, typer.Exit, typer.Abort):
             raise
         except KeyboardInterrupt:
             err_console.print("[red]posecli: interrupted[/red]")
             raise typer.Exit(code=130) from None
         except Exception as error:  # noqa: BLE001 - every failure must be one line, not a traceback
+            # usage errors and exits of the command-line layer (Typer may vendor its own click)
+            if type(error).__module__.split(".")[0] in ("typer", "click"):
+                raise
             if os.environ.get("POSECLI_DEBUG") == "1":
                 raise
             command = ctx.invoked_subcommand or "posecli"

@@ -25,9 +25,28 @@ from posecli.cli.options import (
 def estimate(
     videos: VideosArgument,
     model: Annotated[
-        str, typer.Option("--model", "-m", help="Pose model (default: the embedded BlazePose, offline, CPU).")
+        str,
+        typer.Option(
+            "--model", "-m",
+            help="blazepose_full (embedded, offline, CPU) or a network: hrnet_w32/w48, fami_hrnet_w32/w48, "
+            "tdmi_hrnet_w32/w48 (needs --weights).",
+        ),
     ] = "blazepose_full",
     weights: WeightsOption = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode", help="Networks: reuse (backbone features shared across key frames) or exact (reference protocol)."
+        ),
+    ] = "reuse",
+    boxes: Annotated[
+        Path | None,
+        typer.Option("--boxes", help="Networks: person boxes from a file (PoseTrack box list or <stem>.boxes.json)."),
+    ] = None,
+    det_every: Annotated[
+        int, typer.Option("--det-every", min=1, help="Networks: detect every K frames, tracker-predicted boxes between.")
+    ] = 1,
+    half: Annotated[bool, typer.Option("--half", help="Networks on CUDA: fp16 autocast.")] = False,
     out_dir: OutDirOption = None,
     overlay: Annotated[bool, typer.Option("--overlay/--no-overlay", help="Write <stem>.overlay.mp4.")] = True,
     coco: Annotated[bool, typer.Option("--coco", help="Also write <stem>.coco.json (COCO keypoint results).")] = False,
@@ -63,6 +82,10 @@ def estimate(
             model=model,
             weights=weights,
             device=resolve_device(device, quiet=quiet),
+            mode=mode,
+            boxes=boxes,
+            det_every=det_every,
+            half=half,
             tracker=tracker,
             stitch=stitch,
             smooth=smooth,
