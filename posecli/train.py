@@ -712,6 +712,8 @@ def fit(
 
     # model, optimizer, schedule
     if ranks.world_size > 1 and config.train.sync_bn:
+        if target.type != "cuda":
+            raise PoseCliError("train.sync_bn: SyncBatchNorm needs CUDA devices (set it to false for CPU runs)")
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[assignment]
     from posecli.losses import build_loss
 

@@ -103,7 +103,7 @@ def test_resume_is_exact(data_root: Path, tmp_path: Path) -> None:
     assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])][:3]
     # the learning rate followed the milestone in both runs
     lrs = {r["step"]: r["lr"] for r in records(tmp_path / "b") if "lr" in r}
-    assert lrs[2] == pytest.approx(2e-3) and lrs[5] == pytest.approx(1e-3)
+    assert lrs[2] == pytest.approx(3e-3) and lrs[5] == pytest.approx(1.5e-3)
     # an unrelated run differs (the comparison can fail)
     other = fit(tiny("hrnet", data_root, *overrides, "train.max_steps=5", "train.seed=1"), tmp_path / "c", quiet=True)
     c = _weights(other.last_checkpoint)
@@ -152,7 +152,7 @@ def test_two_process_gloo_run_finishes_and_its_checkpoint_loads(data_root: Path,
         "-m", "posecli", "train", "--data", "synthetic", "--data-root", str(data_root),
         "--config", str(CONFIGS / "fami_hrnet-w8_synthetic_128x96.yaml"), "--out-dir", str(run), "--device", "cpu",
         "--quiet", "--set", "model.input_size=[64, 64]", "--set", "train.batch_size=2", "--set", "train.epochs=1",
-        "--set", "train.max_steps=2", "--set", "train.sync_bn=true",
+        "--set", "train.max_steps=2", "--set", "eval.every=1",
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
