@@ -162,3 +162,39 @@ def test_two_process_gloo_run_finishes_and_its_checkpoint_loads(data_root: Path,
     assert [r["step"] for r in steps] == [1, 2]  # only rank 0 logs
     assert json.loads((run / "last.json").read_text())["step"] == 2
     assert (run / "best.safetensors").is_file()  # validated on rank 0 at the end
+
+
+def test_flip_test_maps_heatmaps_back_and_swaps_sides() -> None:
+    from posecli.train import _unflip_heatmaps
+
+    heatmaps = torch.zeros(1, 17, 8, 6)
+    heatmaps[0, 9, 3, 1] = 1.0  # left wrist at x = 1 in the flipped crop
+    back = _unflip_heatmaps(heatmaps)
+    # mirrored to x = 6 − 1 − 1 = 4, moved to the right wrist, shifted one pixel right (reference SHIFT_HEATMAP)
+    assert back[0, 10, 3, 5] == 1.0 and back[0, 9].sum() == 0 and back.sum() == 1.0
+
+
+def test_init_checkpoint_fills_the_backbone_only(tmp_path: Path) -> None:
+    from posecli.errors import PoseCliError
+    from posecli.train import load_init_weights
+
+    config = tiny("fami", tmp_path, "model.input_size=[64, 64]")
+    torch.manual_seed(0)
+    source = build_training_model(config)
+    # an official-HRNet-style file: bare backbone keys, wrapped in 'state_dict' with DataParallel prefixes
+    bare = {"module." + k.removeprefix("hrnet."): v for k, v in source.state_dict().items() if k.startswith("hrnet.")}
+    path = tmp_path / "hrnet.pth"
+    torch.save({"state_dict": bare}, path)
+    torch.manual_seed(5)
+    fresh = build_training_model(config)
+    loaded = load_init_weights(fresh, path)
+    assert loaded == len(bare)
+    for key, value in fresh.state_dict().items():
+        if key.startswith("hrnet."):
+            assert torch.equal(value, source.state_dict()[key]), key
+    assert not torch.equal(fresh.state_dict()["agg_final_layer.weight"], source.state_dict()["agg_final_layer.weight"])
+    with pytest.raises(PoseCliError, match="does not exist"):
+        load_init_weights(fresh, tmp_path / "missing.pth")
+    torch.save({"other.weight": torch.zeros(3)}, tmp_path / "bad.pth")
+    with pytest.raises(PoseCliError, match="no HRNet weights"):
+        load_init_weights(fresh, tmp_path / "bad.pth")

@@ -245,6 +245,10 @@ def _frames_of_images(
 ) -> list[FrameRecord]:
     frames = []
     checked: dict[str, Path] = {}
+    # frames per video folder, for files that lack `nframes`
+    per_folder: dict[str, int] = defaultdict(int)
+    for image in images:
+        per_folder[str(Path(str(image.get("file_name", ""))).parent)] += 1
     for i, image in enumerate(images):
         for key in ("file_name", "id"):
             if key not in image:
@@ -258,7 +262,7 @@ def _frames_of_images(
         # PT17 frames are numbered from 1 (8 digits), PT18/21 from 0 (6 digits).
         first = 1 if digits == 8 else default_first
         width, height = _image_size(image, image_path)
-        nframes = int(image.get("nframes", 0)) or sum(1 for im in images if str(Path(im["file_name"]).parent) == folder)
+        nframes = int(image.get("nframes", 0)) or per_folder[folder]
         persons = _persons(by_image.get(image["id"], []), width, height, source)
         labeled = bool(image.get("is_labeled", bool(persons)))
         frames.append(
