@@ -168,6 +168,9 @@ class TopDownProcessor:
             raise PoseCliError(f"--mode: '{mode}' is not one of {', '.join(MODES)}")
         if det_every > 1 and not hasattr(tracker, "predict"):
             raise PoseCliError("--det-every > 1 needs a tracker that predicts boxes (--tracker bytetrack)")
+        if torch.device(device).type == "cpu":
+            # tiny activations deep in the network become denormal floats, which are very slow on CPUs
+            torch.set_flush_denormal(True)
         self.model = model.to(device).eval()
         self.config = model.config
         self.detector = detector
