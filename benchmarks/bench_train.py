@@ -15,11 +15,12 @@ Usage: ``python benchmarks/bench_train.py [--steps 5] [--frame-size 1280x720] [-
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -38,16 +39,25 @@ RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## bench_train"
 
 
-def _config(arch: str, width: int, size: tuple[int, int], root: Path, batch: int, workers: int):  # noqa: ANN202
+def _config(arch: str, width: int, size: tuple[int, int], root: Path, batch: int, workers: int):
     frozen = arch == "fami" and width >= 32  # the released FAMI-Pose recipe freezes HRNet
     return load_config(
         ROOT / "configs" / f"{arch}_hrnet-w8_synthetic_128x96.yaml",
-        [f"model.width={width}", f"model.input_size=[{size[0]}, {size[1]}]", f"data.root={root}",
-         f"train.batch_size={batch}", f"data.workers={workers}", "data.sigma=3", "data.scale_factor=0.35",
-         "data.rotation_factor=45", "data.rotation_prob=0.6", "data.half_body_prob=0.3",
-         f"model.freeze_backbone={'true' if frozen else 'false'}",
-         # the benchmark config is the tiny recipe's: put back the reference MI weights for TDMI
-         *(["model.tdmi_alpha=1", "model.tdmi_beta=1", "model.tdmi_gamma=1"] if arch == "tdmi" else [])],
+        [
+            f"model.width={width}",
+            f"model.input_size=[{size[0]}, {size[1]}]",
+            f"data.root={root}",
+            f"train.batch_size={batch}",
+            f"data.workers={workers}",
+            "data.sigma=3",
+            "data.scale_factor=0.35",
+            "data.rotation_factor=45",
+            "data.rotation_prob=0.6",
+            "data.half_body_prob=0.3",
+            f"model.freeze_backbone={'true' if frozen else 'false'}",
+            # the benchmark config is the tiny recipe's: put back the reference MI weights for TDMI
+            *(["model.tdmi_alpha=1", "model.tdmi_beta=1", "model.tdmi_gamma=1"] if arch == "tdmi" else []),
+        ],
     )
 
 
@@ -78,7 +88,9 @@ def bench_loader(root: Path, size: tuple[int, int], workers: int, batches: int, 
     return count / (time.perf_counter() - start)
 
 
-def bench_step(root: Path, arch: str, width: int, size: tuple[int, int], batch: int, steps: int, device: str) -> float:
+def bench_step(
+    root: Path, arch: str, width: int, size: tuple[int, int], batch: int, steps: int, device: str
+) -> float:
     """Samples/s of full training steps on ``device`` (AMP on CUDA)."""
     config = _config(arch, width, size, root, batch, 4 if device.startswith("cuda") else 0)
     target = torch.device(device)
@@ -112,7 +124,7 @@ def bench_step(root: Path, arch: str, width: int, size: tuple[int, int], batch: 
     return done / (time.perf_counter() - start)
 
 
-def _cycle(loader):  # noqa: ANN001, ANN202
+def _cycle(loader):
     while True:
         yield from loader
 
@@ -125,6 +137,7 @@ def main() -> None:
     args = parser.parse_args()
     w, h = (int(v) for v in args.frame_size.split("x"))
     cuda = torch.cuda.is_available()
+    load_before = os.getloadavg()[0]
     rows: list[tuple[str, str, str]] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "synthetic"
@@ -134,27 +147,47 @@ def main() -> None:
         for size in ((256, 192), (384, 288)):
             for workers in (0, 2, 8) if cuda else (0, 2):
                 rate = bench_loader(root, size, workers, batches=6)
-                rows.append((f"loader, 5-frame clips {size[0]}x{size[1]}, {workers} workers", "cpu", f"{rate:.1f} samples/s"))
-        runs = [("fami", 8, (128, 96), 8, "cpu"), ("fami", 32, (256, 192), 4, "cpu"), ("tdmi", 32, (256, 192), 4, "cpu")]
+                rows.append(
+                    (
+                        f"loader, 5-frame clips {size[0]}x{size[1]}, {workers} workers",
+                        "cpu",
+                        f"{rate:.1f} samples/s",
+                    )
+                )
+        runs = [
+            ("fami", 8, (128, 96), 8, "cpu"),
+            ("fami", 32, (256, 192), 4, "cpu"),
+            ("tdmi", 32, (256, 192), 4, "cpu"),
+        ]
         if cuda:
-            runs += [("fami", 48, (384, 288), 32, "cuda"), ("tdmi", 48, (384, 288), 16, "cuda"),
-                     ("hrnet", 48, (384, 288), 32, "cuda")]
+            runs += [
+                ("fami", 48, (384, 288), 32, "cuda"),
+                ("tdmi", 48, (384, 288), 16, "cuda"),
+                ("hrnet", 48, (384, 288), 32, "cuda"),
+            ]
         for arch, width, size, batch, device in runs:
             rate = bench_step(root, arch, width, size, batch, args.steps, device)
-            label = f"train step {arch} W{width} {size[0]}x{size[1]}, batch {batch}" + (" (AMP fp16)" if device == "cuda" else "")
+            label = f"train step {arch} W{width} {size[0]}x{size[1]}, batch {batch}" + (
+                " (AMP fp16)" if device == "cuda" else ""
+            )
             rows.append((label, device, f"{rate:.2f} samples/s"))
             print(rows[-1], flush=True)
     device_name = torch.cuda.get_device_name(0) if cuda else "none"
+    load_after = os.getloadavg()[0]
     lines = [
         SECTION,
         "",
         "Synthetic PoseTrack18 data (6 videos × 16 frames, 3 people), training augmentation and heatmap targets;",
-        f"one step = fetch, forward, loss, backward, Adam; {args.steps} timed steps after one warm-up step. Tiny and",
+        f"one step = fetch, forward, loss, backward, Adam; {args.steps} timed steps after one warm-up step.",
         "FAMI W32/W48 keep the released recipe's frozen HRNet (only the temporal part is trained), TDMI and the",
         "width-8 FAMI train everything. W48 rows need CUDA.",
-        f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, GPU: {device_name}. "
-        f"Libraries: Python {platform.python_version()}, torch {torch.__version__}, OpenCV {cv2.__version__}, "
-        f"numpy {np.__version__}. Date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        (
+            f"Machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+            f"GPU: {device_name}. Libraries: Python {platform.python_version()}, torch {torch.__version__}, "
+            f"OpenCV {cv2.__version__}, numpy {np.__version__}. Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
+            f"1-minute load average before / after: {load_before:.1f} / {load_after:.1f} (CPU rows are only "
+            "comparable at a low load)."
+        ),
         f"Command: `python benchmarks/bench_train.py --steps {args.steps} --frame-size {args.frame_size}`",
         "",
         "| measurement | device | result |",
@@ -173,7 +206,9 @@ def _write_section(text: str) -> None:
     current = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
     parts = current.split("\n## ")
     head, sections = parts[0], ["## " + p for p in parts[1:]]
-    kept = [s.rstrip("\n") + "\n" for s in sections if not s.startswith(SECTION + "\n") and s.strip() != SECTION]
+    kept = [
+        s.rstrip("\n") + "\n" for s in sections if not s.startswith(SECTION + "\n") and s.strip() != SECTION
+    ]
     new = head.rstrip("\n") + "\n\n" + "\n".join([*kept, text]).rstrip("\n") + "\n"
     RESULTS.write_text(new, encoding="utf-8")
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from posecli.errors import PoseCliError
 from posecli.models.config import ModelConfig
@@ -117,7 +117,9 @@ def config_from_dict(data: dict[str, Any], source: str = "config") -> Experiment
         raise PoseCliError(f"{source}: expected a mapping with sections model, data, train, eval")
     unknown = sorted(set(data) - {"name", "model", *_SECTIONS})
     if unknown:
-        raise PoseCliError(f"{source}: unknown section(s) {', '.join(unknown)}; known: name, model, data, train, eval")
+        raise PoseCliError(
+            f"{source}: unknown section(s) {', '.join(unknown)}; known: name, model, data, train, eval"
+        )
     kwargs: dict[str, Any] = {}
     if "name" in data:
         kwargs["name"] = str(data["name"])
@@ -204,9 +206,9 @@ def _check_choices(config: ExperimentConfig, source: str) -> None:
         ("eval.batch_size", config.eval.batch_size),
         ("train.log_every", config.train.log_every),
     )
-    for key, value in positive:
-        if value < 1:
-            raise PoseCliError(f"{source}: {key}: must be ≥ 1, got {value}")
+    for key, count in positive:
+        if count < 1:
+            raise PoseCliError(f"{source}: {key}: must be ≥ 1, got {count}")
     if config.train.lr <= 0:
         raise PoseCliError(f"{source}: train.lr: must be > 0, got {config.train.lr}")
 
@@ -230,7 +232,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "-
             raise PoseCliError(f"{source} {item!r}: the key must be section.key (e.g. train.lr) or name")
         section, name = parts
         if section not in ("model", *_SECTIONS):
-            raise PoseCliError(f"{source} {item!r}: unknown section '{section}'; known: model, data, train, eval")
+            raise PoseCliError(
+                f"{source} {item!r}: unknown section '{section}'; known: model, data, train, eval"
+            )
         out.setdefault(section, {})
         if not isinstance(out[section], dict):
             raise PoseCliError(f"{source} {item!r}: section '{section}' is not a mapping")

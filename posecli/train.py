@@ -43,7 +43,13 @@ from posecli.codecs.heatmap import HeatmapCodec
 from posecli.codecs.simcc import SimCCCodec
 from posecli.config import ExperimentConfig
 from posecli.data.dataset import ClipDataset
-from posecli.data.posetrack import PoseTrackSplit, detect_layout, read_posetrack, training_samples, validation_samples
+from posecli.data.posetrack import (
+    PoseTrackSplit,
+    detect_layout,
+    read_posetrack,
+    training_samples,
+    validation_samples,
+)
 from posecli.data.synthetic import write_synthetic_dataset
 from posecli.data.transforms import AugmentConfig, crop_to_frame, normalize_frames
 from posecli.errors import PoseCliError
@@ -171,7 +177,9 @@ def build_dataset(
         raise PoseCliError(f"--data-root: the {split.split} split of {split.root} has no usable person boxes")
     heatmap_codec = HeatmapCodec(model.input_size, model.heatmap_size, data.sigma)
     simcc_codec = (
-        SimCCCodec(model.input_size, model.simcc_split_ratio, model.simcc_sigma) if model.head == "simcc" else None
+        SimCCCodec(model.input_size, model.simcc_split_ratio, model.simcc_sigma)
+        if model.head == "simcc"
+        else None
     )
     augment = AugmentConfig(
         scale_factor=data.scale_factor,
@@ -194,7 +202,9 @@ def build_dataset(
     )
 
 
-def _loader(dataset: ClipDataset, batch_size: int, workers: int, pin: bool, sampler: Sampler[int] | None) -> DataLoader:
+def _loader(
+    dataset: ClipDataset, batch_size: int, workers: int, pin: bool, sampler: Sampler[int] | None
+) -> DataLoader:
     return DataLoader(
         dataset,
         batch_size=batch_size,
@@ -324,8 +334,12 @@ def _save_checkpoint(
     }
     with atomic_path(training) as tmp:
         torch.save(payload, tmp)
-    pointer = {"step": state.step, "epoch": state.epoch, "weights": f"checkpoints/{weights.name}",
-               "state": f"checkpoints/{training.name}"}
+    pointer = {
+        "step": state.step,
+        "epoch": state.epoch,
+        "weights": f"checkpoints/{weights.name}",
+        "state": f"checkpoints/{training.name}",
+    }
     atomic_write_json(out_dir / "last.json", pointer, indent=2)
     _publish(out_dir / "last.safetensors", weights)
     if best:
@@ -352,7 +366,9 @@ def find_resume(resume: str | None, out_dir: Path) -> Path | None:
     path = Path(resume)
     pointer = path / "last.json" if path.is_dir() else path
     if not pointer.is_file():
-        raise PoseCliError(f"--resume: {path} is neither a run folder with last.json nor a checkpoint pointer file")
+        raise PoseCliError(
+            f"--resume: {path} is neither a run folder with last.json nor a checkpoint pointer file"
+        )
     return pointer
 
 
@@ -423,7 +439,9 @@ def train_one_epoch(
     samples_per_step = loader.batch_size * ctx.ranks.world_size  # type: ignore[operator]
     window_start, window_samples = time.perf_counter(), 0
     end_of_epoch = state.batch_in_epoch + len(loader)  # the loader holds only the batches still to do
-    with progress_bar(f"epoch {state.epoch + 1}", len(loader) * samples_per_step, "samples", quiet) as advance:
+    with progress_bar(
+        f"epoch {state.epoch + 1}", len(loader) * samples_per_step, "samples", quiet
+    ) as advance:
         for batch in loader:
             # fetch: uint8 crops travel to the device, normalisation happens there
             frames = normalize_frames(batch["frames"].to(ctx.device, non_blocking=True))
@@ -437,7 +455,9 @@ def train_one_epoch(
             # finite-loss check: stop with the step number rather than train on NaN
             if not torch.isfinite(loss):
                 terms = ", ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
-                raise FloatingPointError(f"non-finite loss at step {state.step + 1} (epoch {state.epoch + 1}): {terms}")
+                raise FloatingPointError(
+                    f"non-finite loss at step {state.step + 1} (epoch {state.epoch + 1}): {terms}"
+                )
             # backward
             ctx.optimizer.zero_grad(set_to_none=True)
             ctx.scaler.scale(loss).backward()
@@ -456,8 +476,11 @@ def train_one_epoch(
             last_in_epoch = state.batch_in_epoch == end_of_epoch
             if ctx.ranks.main and (state.step % ctx.log_every == 0 or last_in_epoch):
                 elapsed = time.perf_counter() - window_start
-                record: dict[str, Any] = {"step": state.step, "epoch": state.epoch + 1,
-                                          "lr": ctx.optimizer.param_groups[0]["lr"]}
+                record: dict[str, Any] = {
+                    "step": state.step,
+                    "epoch": state.epoch + 1,
+                    "lr": ctx.optimizer.param_groups[0]["lr"],
+                }
                 record.update({f"train/{k}": float(v.detach()) for k, v in losses.items()})
                 record["samples_per_s"] = window_samples / elapsed if elapsed > 0 else float("nan")
                 ctx.logger.log(record)
@@ -528,7 +551,9 @@ def predict(
                 coords, scores = simcc.decode(simcc_x, simcc_y)
             else:
                 coords, scores = codec.decode(heatmaps, method=decode)
-            image_xy = crop_to_frame(coords, batch["center"].numpy(), batch["scale"].numpy(), dataset.input_size)
+            image_xy = crop_to_frame(
+                coords, batch["center"].numpy(), batch["scale"].numpy(), dataset.input_size
+            )
             index = batch["index"].numpy()
             out[index, :, :2] = image_xy
             out[index, :, 2] = scores * batch["score"].numpy()[:, None]
@@ -553,7 +578,9 @@ def _unflip_heatmaps(heatmaps: Tensor) -> Tensor:
     return shifted
 
 
-def write_predictions(split: PoseTrackSplit, dataset: ClipDataset, keypoints: np.ndarray, out_dir: Path) -> Path:
+def write_predictions(
+    split: PoseTrackSplit, dataset: ClipDataset, keypoints: np.ndarray, out_dir: Path
+) -> Path:
     """Write PoseTrack 2018 prediction files, one per video of ``split``, named like its GT files.
 
     Every frame of every video is listed (poseval pairs frames by position); each predicted person
@@ -563,25 +590,42 @@ def write_predictions(split: PoseTrackSplit, dataset: ClipDataset, keypoints: np
     by_frame: dict[tuple[str, int], list[int]] = {}
     for i, sample in enumerate(dataset.samples):
         by_frame.setdefault((sample.frame.video, sample.frame.frame_number), []).append(i)
-    categories = [{"supercategory": "person", "id": 1, "name": "person", "keypoints": list(POSETRACK_KEYPOINTS),
-                   "skeleton": [list(e) for e in POSETRACK_CATEGORY_SKELETON]}]
+    categories = [
+        {
+            "supercategory": "person",
+            "id": 1,
+            "name": "person",
+            "keypoints": list(POSETRACK_KEYPOINTS),
+            "skeleton": [list(e) for e in POSETRACK_CATEGORY_SKELETON],
+        }
+    ]
     for video, frames in split.videos().items():
         images, annotations = [], []
         for frame in frames:
-            images.append({"id": frame.image_id, "file_name": frame.image_name, "frame_id": frame.image_id,
-                           "nframes": frame.nframes})
+            images.append(
+                {
+                    "id": frame.image_id,
+                    "file_name": frame.image_name,
+                    "frame_id": frame.image_id,
+                    "nframes": frame.nframes,
+                }
+            )
             for track, i in enumerate(by_frame.get((video, frame.frame_number), [])):
                 kp = keypoints[i]
-                annotations.append({
-                    "image_id": frame.image_id,
-                    "category_id": 1,
-                    "track_id": track,
-                    # x, y and the joint score in the third column (poseval drops only x = y = v = 0)
-                    "keypoints": [round(float(v), 3) for v in kp.reshape(-1)],
-                    "scores": [round(float(s), 5) for s in kp[:, 2]],
-                })
-        atomic_write_json(out_dir / f"{video}.json", {"images": images, "annotations": annotations,
-                                                       "categories": categories})
+                annotations.append(
+                    {
+                        "image_id": frame.image_id,
+                        "category_id": 1,
+                        "track_id": track,
+                        # x, y and the joint score in the third column (poseval drops only x = y = v = 0)
+                        "keypoints": [round(float(v), 3) for v in kp.reshape(-1)],
+                        "scores": [round(float(s), 5) for s in kp[:, 2]],
+                    }
+                )
+        atomic_write_json(
+            out_dir / f"{video}.json",
+            {"images": images, "annotations": annotations, "categories": categories},
+        )
     return out_dir
 
 
@@ -602,13 +646,21 @@ def validate(
     from posecli.evaluation.posetrack import evaluate_posetrack
 
     keypoints, mse = predict(
-        model, dataset, device, config.eval.batch_size, config.eval.decode, config.eval.flip_test,
-        workers=min(config.data.workers, 4), quiet=quiet,
+        model,
+        dataset,
+        device,
+        config.eval.batch_size,
+        config.eval.decode,
+        config.eval.flip_test,
+        workers=min(config.data.workers, 4),
+        quiet=quiet,
     )
     metrics = {"val/mse": mse}
     write_predictions(split, dataset, keypoints, out_dir)
     if split.gt_path.exists():
-        result = evaluate_posetrack(out_dir, split.gt_path, mode=config.eval.mode, metrics=("ap",), quiet=True)
+        result = evaluate_posetrack(
+            out_dir, split.gt_path, mode=config.eval.mode, metrics=("ap",), quiet=True
+        )
         metrics.update(result.metrics())
     return metrics
 
@@ -653,11 +705,14 @@ def load_init_weights(model: VideoPoseModel, path: str | Path) -> int:
     state, layout = remap_keys(read_foreign_state_dict(source))
     own = model.state_dict()
     usable = {
-        k: v.to(own[k].dtype) for k, v in state.items()
+        k: v.to(own[k].dtype)
+        for k, v in state.items()
         if k.startswith("hrnet.") and k in own and tuple(v.shape) == tuple(own[k].shape)
     }
     if not usable:
-        raise PoseCliError(f"train.init_checkpoint: {source} ({layout} layout) has no HRNet weights of this width")
+        raise PoseCliError(
+            f"train.init_checkpoint: {source} ({layout} layout) has no HRNet weights of this width"
+        )
     model.load_state_dict(usable, strict=False)
     return len(usable)
 
@@ -713,14 +768,18 @@ def fit(
     # model, optimizer, schedule
     if ranks.world_size > 1 and config.train.sync_bn:
         if target.type != "cuda":
-            raise PoseCliError("train.sync_bn: SyncBatchNorm needs CUDA devices (set it to false for CPU runs)")
+            raise PoseCliError(
+                "train.sync_bn: SyncBatchNorm needs CUDA devices (set it to false for CPU runs)"
+            )
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[assignment]
     from posecli.losses import build_loss
 
     loss_fn = build_loss(model.config)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=config.train.lr, weight_decay=config.train.weight_decay)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(config.train.lr_steps), config.train.lr_factor)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, list(config.train.lr_steps), config.train.lr_factor
+    )
     amp = config.train.amp and target.type == "cuda"
     scaler = torch.amp.GradScaler(target.type, enabled=amp)
     state = TrainState()
@@ -740,9 +799,18 @@ def fit(
             _save_checkpoint(out, model, optimizer, scheduler, scaler, state, config, best)
 
     ctx = StepContext(
-        loss_fn=loss_fn, optimizer=optimizer, scaler=scaler, device=target, amp=amp,
-        grad_clip=config.train.grad_clip, max_steps=config.train.max_steps, log_every=config.train.log_every,
-        ranks=ranks, logger=logger, checkpoint_every=config.train.checkpoint_every, save=save,
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        scaler=scaler,
+        device=target,
+        amp=amp,
+        grad_clip=config.train.grad_clip,
+        max_steps=config.train.max_steps,
+        log_every=config.train.log_every,
+        ranks=ranks,
+        logger=logger,
+        checkpoint_every=config.train.checkpoint_every,
+        save=save,
     )
     metrics: dict[str, float] = {}
     try:
@@ -763,7 +831,13 @@ def fit(
             best = False
             if ranks.main and val_set is not None and val_split is not None and (due or finished):
                 metrics = validate(
-                    model, val_set, val_split, config, out / "predictions" / f"epoch-{state.epoch:03d}", target, quiet
+                    model,
+                    val_set,
+                    val_split,
+                    config,
+                    out / "predictions" / f"epoch-{state.epoch:03d}",
+                    target,
+                    quiet,
                 )
                 score = metrics.get("ap/total", float("nan"))
                 score = score if math.isfinite(score) else -metrics["val/mse"]
@@ -772,7 +846,9 @@ def fit(
                     state.best_metric, state.best_epoch = score, state.epoch
                 state.history.append({"epoch": state.epoch, "step": state.step, **metrics})
                 # "epoch" is the epoch the weights come from (1-based), also when max_steps stopped it early
-                logger.log({"step": state.step, "epoch": state.epoch if epoch_done else state.epoch + 1, **metrics})
+                logger.log(
+                    {"step": state.step, "epoch": state.epoch if epoch_done else state.epoch + 1, **metrics}
+                )
             save(best)
             _barrier(ranks)
             if finished:
@@ -805,8 +881,8 @@ def run_training(
     if data not in ("posetrack", "synthetic"):
         raise PoseCliError(f"--data: '{data}' is not one of posetrack, synthetic")
     config = load_config(config_path, [*(overrides or []), f"data.dataset={data}", f"data.root={data_root}"])
-    if config.data.dataset == "posetrack" and config.data.val_boxes is not None:
-        if not Path(config.data.val_boxes).is_file():
-            raise PoseCliError(f"data.val_boxes: {config.data.val_boxes} does not exist")
+    val_boxes = config.data.val_boxes
+    if config.data.dataset == "posetrack" and val_boxes is not None and not Path(val_boxes).is_file():
+        raise PoseCliError(f"data.val_boxes: {val_boxes} does not exist")
     target = Path(out_dir) if out_dir is not None else Path("runs") / "train" / config.name
     return fit(config, target, device=device, resume=resume, quiet=quiet)

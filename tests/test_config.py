@@ -27,7 +27,12 @@ def test_reference_recipes_match_the_released_hyper_parameters() -> None:
     root = CONFIGS[0].parent
     fami = load_config(root / "fami_hrnet-w48_posetrack17_384x288.yaml")
     assert fami.model.arch == "fami" and fami.model.freeze_backbone is True and fami.model.width == 48
-    assert (fami.train.lr, fami.train.lr_steps, fami.train.epochs, fami.train.batch_size) == (1e-3, (8, 12, 16), 21, 48)
+    assert (fami.train.lr, fami.train.lr_steps, fami.train.epochs, fami.train.batch_size) == (
+        1e-3,
+        (8, 12, 16),
+        21,
+        48,
+    )
     assert fami.train.weight_decay == 0.0 and fami.train.init_checkpoint and fami.eval.decode == "argmax"
     tdmi = load_config(root / "tdmi_hrnet-w48_posetrack17_384x288.yaml")
     assert tdmi.model.arch == "tdmi" and tdmi.model.freeze_backbone is False
@@ -38,8 +43,15 @@ def test_reference_recipes_match_the_released_hyper_parameters() -> None:
 def test_overrides_are_typed_and_applied(tmp_path: Path) -> None:
     config = load_config(
         CONFIGS[0],
-        ["train.lr=1e-4", "train.lr_steps=[2, 3]", "model.input_size=[256, 192]", "data.val_boxes=b.json",
-         "train.grad_clip=null", "name=run7", "eval.flip_test=true"],
+        [
+            "train.lr=1e-4",
+            "train.lr_steps=[2, 3]",
+            "model.input_size=[256, 192]",
+            "data.val_boxes=b.json",
+            "train.grad_clip=null",
+            "name=run7",
+            "eval.flip_test=true",
+        ],
     )
     assert config.train.lr == 1e-4 and config.train.lr_steps == (2, 3)
     assert tuple(config.model.input_size) == (256, 192) and config.data.val_boxes == "b.json"

@@ -66,9 +66,19 @@ def records(run: Path) -> list[dict[str, float]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["fami", "tdmi"])
-def test_tiny_model_lowers_its_loss_and_raises_its_training_ap(arch: str, data_root: Path, tmp_path: Path) -> None:
-    config = tiny(arch, data_root, "model.input_size=[96, 64]", "train.max_steps=40", "train.epochs=100",
-                  "data.flip_prob=0", "data.sigma=2", "train.deterministic=false")
+def test_tiny_model_lowers_its_loss_and_raises_its_training_ap(
+    arch: str, data_root: Path, tmp_path: Path
+) -> None:
+    config = tiny(
+        arch,
+        data_root,
+        "model.input_size=[96, 64]",
+        "train.max_steps=40",
+        "train.epochs=100",
+        "data.flip_prob=0",
+        "data.sigma=2",
+        "train.deterministic=false",
+    )
     torch.manual_seed(config.train.seed)
     before = train_set_ap(config, build_training_model(config), tmp_path / "before")
     result = fit(config, tmp_path / "run", quiet=True)
@@ -90,13 +100,20 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 def test_resume_is_exact(data_root: Path, tmp_path: Path) -> None:
     """Stopping after 2 steps (mid-epoch) and resuming to step 5 equals an uninterrupted 5-step run,
     across an epoch boundary with a learning-rate milestone (3 batches per epoch)."""
-    overrides = ("model.input_size=[64, 64]", "train.epochs=3", "train.lr_steps=[1]", "train.lr_factor=0.5",
-                 "data.max_train_samples=12")
+    overrides = (
+        "model.input_size=[64, 64]",
+        "train.epochs=3",
+        "train.lr_steps=[1]",
+        "train.lr_factor=0.5",
+        "data.max_train_samples=12",
+    )
     straight = fit(tiny("hrnet", data_root, *overrides, "train.max_steps=5"), tmp_path / "a", quiet=True)
     fit(tiny("hrnet", data_root, *overrides, "train.max_steps=2"), tmp_path / "b", quiet=True)
     pointer = json.loads((tmp_path / "b" / "last.json").read_text())
     assert pointer["step"] == 2 and pointer["epoch"] == 0
-    resumed = fit(tiny("hrnet", data_root, *overrides, "train.max_steps=5"), tmp_path / "b", resume="auto", quiet=True)
+    resumed = fit(
+        tiny("hrnet", data_root, *overrides, "train.max_steps=5"), tmp_path / "b", resume="auto", quiet=True
+    )
     assert resumed.state.step == straight.state.step == 5 and resumed.state.epoch == straight.state.epoch == 1
     a, b = _weights(straight.last_checkpoint), _weights(resumed.last_checkpoint)
     assert a.keys() == b.keys()
@@ -105,7 +122,9 @@ def test_resume_is_exact(data_root: Path, tmp_path: Path) -> None:
     lrs = {r["step"]: r["lr"] for r in records(tmp_path / "b") if "lr" in r}
     assert lrs[2] == pytest.approx(3e-3) and lrs[5] == pytest.approx(1.5e-3)
     # an unrelated run differs (the comparison can fail)
-    other = fit(tiny("hrnet", data_root, *overrides, "train.max_steps=5", "train.seed=1"), tmp_path / "c", quiet=True)
+    other = fit(
+        tiny("hrnet", data_root, *overrides, "train.max_steps=5", "train.seed=1"), tmp_path / "c", quiet=True
+    )
     c = _weights(other.last_checkpoint)
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
@@ -114,8 +133,14 @@ def test_resume_is_exact(data_root: Path, tmp_path: Path) -> None:
 def test_crash_while_checkpointing_keeps_the_last_checkpoint(
     data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail_in: str
 ) -> None:
-    config = tiny("hrnet", data_root, "model.input_size=[64, 64]", "train.checkpoint_every=1", "train.max_steps=3",
-                  "train.epochs=5")
+    config = tiny(
+        "hrnet",
+        data_root,
+        "model.input_size=[64, 64]",
+        "train.checkpoint_every=1",
+        "train.max_steps=3",
+        "train.epochs=5",
+    )
     run = tmp_path / "run"
     fit(tiny("hrnet", data_root, "model.input_size=[64, 64]", "train.max_steps=1"), run, quiet=True)
     good = json.loads((run / "last.json").read_text())
@@ -148,13 +173,38 @@ def test_two_process_gloo_run_finishes_and_its_checkpoint_loads(data_root: Path,
     run = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "POSECLI_DEBUG": "1"}
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-        "-m", "posecli", "train", "--data", "synthetic", "--data-root", str(data_root),
-        "--config", str(CONFIGS / "fami_hrnet-w8_synthetic_128x96.yaml"), "--out-dir", str(run), "--device", "cpu",
-        "--quiet", "--set", "model.input_size=[64, 64]", "--set", "train.batch_size=2", "--set", "train.epochs=1",
-        "--set", "train.max_steps=2", "--set", "eval.every=1",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "posecli",
+        "train",
+        "--data",
+        "synthetic",
+        "--data-root",
+        str(data_root),
+        "--config",
+        str(CONFIGS / "fami_hrnet-w8_synthetic_128x96.yaml"),
+        "--out-dir",
+        str(run),
+        "--device",
+        "cpu",
+        "--quiet",
+        "--set",
+        "model.input_size=[64, 64]",
+        "--set",
+        "train.batch_size=2",
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "train.max_steps=2",
+        "--set",
+        "eval.every=1",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(command, check=False, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     model = load_checkpoint(run / "last.safetensors")
     assert model.num_frames == 5
@@ -182,7 +232,11 @@ def test_init_checkpoint_fills_the_backbone_only(tmp_path: Path) -> None:
     torch.manual_seed(0)
     source = build_training_model(config)
     # an official-HRNet-style file: bare backbone keys, wrapped in 'state_dict' with DataParallel prefixes
-    bare = {"module." + k.removeprefix("hrnet."): v for k, v in source.state_dict().items() if k.startswith("hrnet.")}
+    bare = {
+        "module." + k.removeprefix("hrnet."): v
+        for k, v in source.state_dict().items()
+        if k.startswith("hrnet.")
+    }
     path = tmp_path / "hrnet.pth"
     torch.save({"state_dict": bare}, path)
     torch.manual_seed(5)
@@ -192,7 +246,9 @@ def test_init_checkpoint_fills_the_backbone_only(tmp_path: Path) -> None:
     for key, value in fresh.state_dict().items():
         if key.startswith("hrnet."):
             assert torch.equal(value, source.state_dict()[key]), key
-    assert not torch.equal(fresh.state_dict()["agg_final_layer.weight"], source.state_dict()["agg_final_layer.weight"])
+    assert not torch.equal(
+        fresh.state_dict()["agg_final_layer.weight"], source.state_dict()["agg_final_layer.weight"]
+    )
     with pytest.raises(PoseCliError, match="does not exist"):
         load_init_weights(fresh, tmp_path / "missing.pth")
     torch.save({"other.weight": torch.zeros(3)}, tmp_path / "bad.pth")

@@ -12,7 +12,9 @@ import typer
 from posecli.cli.options import ExistOkOption, QuietOption, console, refuse_overwrite
 from posecli.errors import PoseCliError
 
-app = typer.Typer(help="Generate synthetic PoseTrack-format videos and inspect datasets.", no_args_is_help=True)
+app = typer.Typer(
+    help="Generate synthetic PoseTrack-format videos and inspect datasets.", no_args_is_help=True
+)
 
 
 class LayoutChoice(str, Enum):
@@ -37,20 +39,36 @@ def synth(
     val_videos: Annotated[int, typer.Option("--val-videos", help="Validation videos.", min=0)] = 1,
     frames: Annotated[int, typer.Option("--frames", help="Frames per video.", min=1)] = 16,
     people: Annotated[int, typer.Option("--people", help="Moving figures per video.", min=0)] = 2,
-    seed: Annotated[int, typer.Option("--seed", help="Generator seed; the same seed gives identical files.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Generator seed; the same seed gives identical files.")
+    ] = 0,
     size: Annotated[str, typer.Option("--size", help="Frame size WxH in pixels.")] = "320x240",
-    layout: Annotated[LayoutChoice, typer.Option("--layout", help="Folder and JSON layout to write.")] = LayoutChoice.posetrack18,
-    label_every: Annotated[int, typer.Option("--label-every", help="Annotate every n-th frame (is_labeled).", min=1)] = 2,
+    layout: Annotated[
+        LayoutChoice, typer.Option("--layout", help="Folder and JSON layout to write.")
+    ] = LayoutChoice.posetrack18,
+    label_every: Annotated[
+        int, typer.Option("--label-every", help="Annotate every n-th frame (is_labeled).", min=1)
+    ] = 2,
     exist_ok: ExistOkOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Generate PoseTrack-format synthetic videos with moving articulated figures (2018 layout by default)."""
     from posecli.data.synthetic import write_synthetic_dataset
 
-    refuse_overwrite([p for p in (out / "annotations", out / "posetrack_data", out / "posetrack17_json_files")], exist_ok)
+    refuse_overwrite(
+        [p for p in (out / "annotations", out / "posetrack_data", out / "posetrack17_json_files")], exist_ok
+    )
     names = write_synthetic_dataset(
-        out, videos=videos, frames=frames, people=people, seed=seed, size=_parse_size(size),
-        val_videos=val_videos, layout=layout.value, label_every=label_every, quiet=quiet,
+        out,
+        videos=videos,
+        frames=frames,
+        people=people,
+        seed=seed,
+        size=_parse_size(size),
+        val_videos=val_videos,
+        layout=layout.value,
+        label_every=label_every,
+        quiet=quiet,
     )
     if not quiet:
         console.print(f"wrote {len(names['train'])} train and {len(names['val'])} val videos to {out}")

@@ -23,20 +23,45 @@ class DataKind(str, Enum):
 
 def train(
     config: Annotated[
-        Path, typer.Option("--config", "-c", help="Experiment recipe (YAML), e.g. configs/fami_hrnet-w48_posetrack17_384x288.yaml.")
+        Path,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Experiment recipe (YAML), e.g. configs/fami_hrnet-w48_posetrack17_384x288.yaml.",
+        ),
     ],
     data_root: Annotated[
-        Path, typer.Option("--data-root", help="Dataset root (PoseTrack17/18/21 layout, detected); for synthetic data the folder to generate into or reuse.")
+        Path,
+        typer.Option(
+            "--data-root",
+            help="Dataset root (PoseTrack17/18/21 layout, detected); for synthetic data the folder to generate into or reuse.",
+        ),
     ],
-    data: Annotated[DataKind, typer.Option("--data", help="posetrack: a real dataset; synthetic: generated PoseTrack18-format videos.")] = DataKind.posetrack,
+    data: Annotated[
+        DataKind,
+        typer.Option(
+            "--data", help="posetrack: a real dataset; synthetic: generated PoseTrack18-format videos."
+        ),
+    ] = DataKind.posetrack,
     overrides: Annotated[
-        list[str] | None, typer.Option("--set", help="Override one config value, e.g. --set train.lr=1e-4 (repeatable).")
+        list[str] | None,
+        typer.Option("--set", help="Override one config value, e.g. --set train.lr=1e-4 (repeatable)."),
     ] = None,
     resume: Annotated[
-        str | None, typer.Option("--resume", help="'auto' continues from <out-dir>/last.json when present; or a run folder / last.json.")
+        str | None,
+        typer.Option(
+            "--resume",
+            help="'auto' continues from <out-dir>/last.json when present; or a run folder / last.json.",
+        ),
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out-dir", "-o", help="Run folder for logs and checkpoints (default: runs/train/<config name>).", file_okay=False)
+        Path | None,
+        typer.Option(
+            "--out-dir",
+            "-o",
+            help="Run folder for logs and checkpoints (default: runs/train/<config name>).",
+            file_okay=False,
+        ),
     ] = None,
     device: DeviceOption = "auto",
     quiet: QuietOption = False,

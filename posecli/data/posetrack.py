@@ -288,7 +288,9 @@ def _read_pt17(base: Path, split: str) -> PoseTrackSplit:
     candidates = [base / c.format(split=split) for c in _PT17_CANDIDATES]
     path = next((c for c in candidates if c.is_file()), None)
     if path is None:
-        raise PoseCliError(f"--data-root: {candidates[0]} is missing (PoseTrack17 keeps the {split} split there)")
+        raise PoseCliError(
+            f"--data-root: {candidates[0]} is missing (PoseTrack17 keeps the {split} split there)"
+        )
     doc = _load_json(path)
     by_image: dict[Any, list[dict[str, Any]]] = defaultdict(list)
     for ann in doc["annotations"]:

@@ -29,13 +29,13 @@ import numpy as np
 
 from posecli.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from posecli.errors import PoseCliError
-from posecli.progress import progress_bar
 from posecli.keypoints import (
     NUM_KEYPOINTS,
     POSETRACK_CATEGORY_SKELETON,
     POSETRACK_KEYPOINTS,
     SLOT_OF_POSEVAL_ID,
 )
+from posecli.progress import progress_bar
 
 Layout = Literal["posetrack17", "posetrack18", "posetrack21"]
 LAYOUTS: tuple[str, ...] = ("posetrack17", "posetrack18", "posetrack21")
@@ -118,7 +118,10 @@ def _pose(fig: _Figure, t: float) -> np.ndarray:
     u = fig.unit
     g = fig.phase + fig.speed * t
     hip = np.array(
-        [fig.start[0] + fig.velocity[0] * t + fig.sway * math.sin(0.5 * g), fig.start[1] + fig.velocity[1] * t]
+        [
+            fig.start[0] + fig.velocity[0] * t + fig.sway * math.sin(0.5 * g),
+            fig.start[1] + fig.velocity[1] * t,
+        ]
     )
     lean = fig.lean * math.sin(0.7 * g + 1.0)
     up = np.array([math.sin(lean), -math.cos(lean)])  # unit vector hip -> neck (image y points down)
@@ -168,14 +171,14 @@ def _draw_figure(image: np.ndarray, joints: np.ndarray, unit: float) -> None:
     for a, b, colour, thickness in _LIMBS:
         pa = tuple(int(v) for v in np.round(joints[a] * 16))
         pb = tuple(int(v) for v in np.round(joints[b] * 16))
-        cv2.line(image, pa, pb, colour, max(1, int(round(thickness * unit))), cv2.LINE_AA, shift=4)
+        cv2.line(image, pa, pb, colour, max(1, round(thickness * unit)), cv2.LINE_AA, shift=4)
     centre = (joints[1] + joints[2]) / 2
     axis_major = np.linalg.norm(joints[2] - joints[1]) / 2
     angle = math.degrees(math.atan2(joints[2][1] - joints[1][1], joints[2][0] - joints[1][0]))
     cv2.ellipse(
         image,
-        (int(round(centre[0] * 16)), int(round(centre[1] * 16))),
-        (int(round(axis_major * 16)), int(round(0.42 * unit * 16))),
+        (round(centre[0] * 16), round(centre[1] * 16)),
+        (round(axis_major * 16), round(0.42 * unit * 16)),
         angle,
         0,
         360,
@@ -185,7 +188,7 @@ def _draw_figure(image: np.ndarray, joints: np.ndarray, unit: float) -> None:
         shift=4,
     )
     nose = tuple(int(v) for v in np.round(joints[0] * 16))
-    cv2.circle(image, nose, int(round(0.16 * unit * 16)), _NOSE_COLOUR, -1, cv2.LINE_AA, shift=4)
+    cv2.circle(image, nose, round(0.16 * unit * 16), _NOSE_COLOUR, -1, cv2.LINE_AA, shift=4)
 
 
 def _motion_blur(image: np.ndarray, length: int, angle: float) -> np.ndarray:
@@ -193,7 +196,7 @@ def _motion_blur(image: np.ndarray, length: int, angle: float) -> np.ndarray:
     kernel = np.zeros((length, length), np.float32)
     c = (length - 1) / 2
     dx, dy = math.cos(angle) * c, math.sin(angle) * c
-    cv2.line(kernel, (int(round(c - dx)), int(round(c - dy))), (int(round(c + dx)), int(round(c + dy))), 1.0, 1)
+    cv2.line(kernel, (round(c - dx), round(c - dy)), (round(c + dx), round(c + dy)), 1.0, 1)
     kernel /= kernel.sum()
     return cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
 
@@ -201,7 +204,9 @@ def _motion_blur(image: np.ndarray, length: int, angle: float) -> np.ndarray:
 def _keypoint_array(joints: np.ndarray, width: int, height: int) -> np.ndarray:
     """``(17, 2)`` joints → ``(17, 3)`` PoseTrack GT: rounded to 0.1 px, v = 1 inside, ears unset."""
     out = np.zeros((NUM_KEYPOINTS, 3))
-    inside = (joints[:, 0] >= 0) & (joints[:, 0] <= width - 1) & (joints[:, 1] >= 0) & (joints[:, 1] <= height - 1)
+    inside = (
+        (joints[:, 0] >= 0) & (joints[:, 0] <= width - 1) & (joints[:, 1] >= 0) & (joints[:, 1] <= height - 1)
+    )
     for slot in range(NUM_KEYPOINTS):
         if slot in _UNANNOTATED_SLOTS or not inside[slot]:
             continue
@@ -257,8 +262,10 @@ def _render_video(
     if figures is None:
         figures = [_random_figure(rng, width, height, frames) for _ in range(people)]
     background = _background(rng, width, height)
-    joints = np.stack([np.stack([_pose(f, t) for f in figures]) for t in range(frames)]) if figures else np.zeros(
-        (frames, 0, NUM_KEYPOINTS, 2)
+    joints = (
+        np.stack([np.stack([_pose(f, t) for f in figures]) for t in range(frames)])
+        if figures
+        else np.zeros((frames, 0, NUM_KEYPOINTS, 2))
     )
     units = np.array([f.unit for f in figures])
     visible = np.ones((frames, len(figures)), bool)
@@ -278,7 +285,9 @@ def _render_video(
             for p, (a, b) in occlude.items():
                 if a <= t < b:
                     x1, y1, x2, y2 = _person_box(joints[t, p], figures[p].unit, width, height)
-                    cv2.rectangle(image, (int(x1) - 2, int(y1) - 2), (int(x2) + 2, int(y2) + 2), (128, 128, 128), -1)
+                    cv2.rectangle(
+                        image, (int(x1) - 2, int(y1) - 2), (int(x2) + 2, int(y2) + 2), (128, 128, 128), -1
+                    )
                     visible[t, p] = False
         elif effects and len(figures) and rng.random() < 0.25:
             # A grey block over part of one person: the joints under it stay annotated.
@@ -366,8 +375,20 @@ def write_synthetic_dataset(
         for split, count in (("train", videos), ("val", val_videos)):
             merged[split] = {"images": [], "annotations": []}
             annotation_id = _write_split(
-                root, split, count, frames, people, width, height, layout, label_every, rng, names, merged,
-                annotation_id, advance,
+                root,
+                split,
+                count,
+                frames,
+                people,
+                width,
+                height,
+                layout,
+                label_every,
+                rng,
+                names,
+                merged,
+                annotation_id,
+                advance,
             )
     if layout == "posetrack17":
         for split, doc in merged.items():
@@ -466,7 +487,12 @@ def _write_split(
                         "person_id": number * 100 + people,
                         "keypoints": [0.0] * (3 * NUM_KEYPOINTS),
                         "bbox": [2.0, round(height * 0.6, 1), round(width * 0.08, 1), round(height * 0.3, 1)],
-                        "bbox_head": [2.0, round(height * 0.6, 1), round(width * 0.05, 1), round(height * 0.05, 1)],
+                        "bbox_head": [
+                            2.0,
+                            round(height * 0.6, 1),
+                            round(width * 0.05, 1),
+                            round(height * 0.05, 1),
+                        ],
                         "scores": [],
                         "iscrowd": 0,
                         "num_keypoints": 0,
@@ -542,6 +568,7 @@ def make_synthetic_video(
     random occluders are drawn, so the ground truth describes exactly what is visible.
     """
     import av
+    from av.video.stream import VideoStream
 
     width, height = size
     if frames < 2 or people < 0 or width < 64 or height < 64 or width % 2 or height % 2:
@@ -553,32 +580,42 @@ def make_synthetic_video(
         # Two figures of similar size on one horizontal line, walking towards each other.
         unit = 0.09 * height
         travel = (width - 5.0 * unit) / max(frames - 1, 1)
-        base = dict(sway=0.0, lean=0.08, arm_swing=0.8, leg_swing=0.45, speed=0.4)
-        figures[0] = _Figure(unit=unit, start=(2.5 * unit, 0.55 * height), velocity=(travel, 0.0), phase=0.0, **base)
+        base = {"sway": 0.0, "lean": 0.08, "arm_swing": 0.8, "leg_swing": 0.45, "speed": 0.4}
+        figures[0] = _Figure(
+            unit=unit, start=(2.5 * unit, 0.55 * height), velocity=(travel, 0.0), phase=0.0, **base
+        )
         figures[1] = _Figure(
-            unit=unit * 0.95, start=(width - 2.5 * unit, 0.55 * height), velocity=(-travel, 0.0), phase=1.5, **base
+            unit=unit * 0.95,
+            start=(width - 2.5 * unit, 0.55 * height),
+            velocity=(-travel, 0.0),
+            phase=1.5,
+            **base,
         )
         hidden = max(2, frames // 6)
         start = min(frames - hidden, frames // 2 + max(1, frames // 8))
         occlude[0] = (start, start + hidden)
     video = _render_video(rng, frames, people, width, height, figures, occlude, effects=False)
     target = Path(path)
-    with atomic_path(target) as tmp:
-        with av.open(str(tmp), mode="w") as container:
-            codec = "libx264" if target.suffix.lower() in (".mp4", ".mkv", ".mov") else "mpeg4"
-            stream = container.add_stream(codec, rate=int(round(fps)))
-            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-            if codec == "libx264":
-                stream.options = {"crf": "16", "preset": "veryfast"}
-            for image in video.frames:
-                frame = av.VideoFrame.from_ndarray(image, format="bgr24")
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
+    with atomic_path(target) as tmp, av.open(str(tmp), mode="w") as container:
+        codec = "libx264" if target.suffix.lower() in (".mp4", ".mkv", ".mov") else "mpeg4"
+        stream = container.add_stream(codec, rate=round(fps))
+        assert isinstance(stream, VideoStream)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        if codec == "libx264":
+            stream.options = {"crf": "16", "preset": "veryfast"}
+        for image in video.frames:
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            for packet in stream.encode(frame):
                 container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
     tracks = []
     for p in range(people):
         kps = np.stack([_keypoint_array(video.joints[t, p], width, height) for t in range(frames)])
-        boxes = np.stack([_person_box(video.joints[t, p], float(video.units[p]), width, height) for t in range(frames)])
-        tracks.append(SyntheticTrack(track_id=p, boxes=boxes, keypoints=kps, visible=video.visible[:, p].copy()))
+        boxes = np.stack(
+            [_person_box(video.joints[t, p], float(video.units[p]), width, height) for t in range(frames)]
+        )
+        tracks.append(
+            SyntheticTrack(track_id=p, boxes=boxes, keypoints=kps, visible=video.visible[:, p].copy())
+        )
     return tracks

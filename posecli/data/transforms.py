@@ -23,7 +23,7 @@ PIXEL_STD = 200.0  # box size unit of the reference code
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # RGB
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # Joints of the upper body (head, arms) and the lower body (hips, legs) for half-body augmentation.
-UPPER_BODY = tuple(range(0, 11))
+UPPER_BODY = tuple(range(11))
 LOWER_BODY = tuple(range(11, NUM_KEYPOINTS))
 
 
@@ -69,7 +69,11 @@ def box_to_center_scale(
 
 
 def affine_matrix(
-    center: np.ndarray, scale: np.ndarray, rotation: float, output_size: tuple[int, int], inverse: bool = False
+    center: np.ndarray,
+    scale: np.ndarray,
+    rotation: float,
+    output_size: tuple[int, int],
+    inverse: bool = False,
 ) -> np.ndarray:
     """The unbiased ``(2, 3)`` affine from frame pixels to crop pixels (or back with ``inverse``).
 
@@ -189,7 +193,9 @@ def crop_keypoints(keypoints: np.ndarray, params: CropParams, output_size: tuple
     return out
 
 
-def crop_to_frame(coords: np.ndarray, center: np.ndarray, scale: np.ndarray, output_size: tuple[int, int]) -> np.ndarray:
+def crop_to_frame(
+    coords: np.ndarray, center: np.ndarray, scale: np.ndarray, output_size: tuple[int, int]
+) -> np.ndarray:
     """Decoded crop coordinates ``(N, K, 2)`` back to frame pixels, with per-sample center/scale ``(N, 2)``
     (unrotated, unflipped crops, as in validation)."""
     out = np.empty_like(coords, dtype=np.float64)

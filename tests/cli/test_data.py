@@ -22,20 +22,50 @@ def test_synth_passes_keywords(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
         return {"train": ["a"], "val": []}
 
     monkeypatch.setattr(posecli.data.synthetic, "write_synthetic_dataset", fake)
-    args = ["data", "synth", "--out", str(tmp_path / "d"), "--videos", "3", "--frames", "5", "--people", "4",
-            "--seed", "9", "--size", "200x150", "--val-videos", "2", "--layout", "posetrack21", "-q"]
+    args = [
+        "data",
+        "synth",
+        "--out",
+        str(tmp_path / "d"),
+        "--videos",
+        "3",
+        "--frames",
+        "5",
+        "--people",
+        "4",
+        "--seed",
+        "9",
+        "--size",
+        "200x150",
+        "--val-videos",
+        "2",
+        "--layout",
+        "posetrack21",
+        "-q",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert calls == [{
-        "out": tmp_path / "d", "videos": 3, "frames": 5, "people": 4, "seed": 9, "size": (200, 150),
-        "val_videos": 2, "layout": "posetrack21", "label_every": 2, "quiet": True,
-    }]
+    assert calls == [
+        {
+            "out": tmp_path / "d",
+            "videos": 3,
+            "frames": 5,
+            "people": 4,
+            "seed": 9,
+            "size": (200, 150),
+            "val_videos": 2,
+            "layout": "posetrack21",
+            "label_every": 2,
+            "quiet": True,
+        }
+    ]
 
 
 def test_synth_then_check_on_real_files(tmp_path: Path) -> None:
     out = tmp_path / "d"
-    result = runner.invoke(app, ["data", "synth", "--out", str(out), "--videos", "1", "--frames", "4", "--size", "96x96",
-                                 "-q"])
+    result = runner.invoke(
+        app, ["data", "synth", "--out", str(out), "--videos", "1", "--frames", "4", "--size", "96x96", "-q"]
+    )
     assert result.exit_code == 0, result.output
     assert (out / "annotations" / "train" / "000001_mpii_train.json").is_file()
     result = runner.invoke(app, ["data", "check", "--data-root", str(out)])
@@ -45,7 +75,9 @@ def test_synth_then_check_on_real_files(tmp_path: Path) -> None:
     assert again.exit_code == 1 and "already exists" in again.output
 
 
-@pytest.mark.parametrize(("args", "message"), [(["--size", "12"], "not WxH"), (["--size", "10x10"], "too small")])
+@pytest.mark.parametrize(
+    ("args", "message"), [(["--size", "12"], "not WxH"), (["--size", "10x10"], "too small")]
+)
 def test_synth_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
     result = runner.invoke(app, ["data", "synth", "--out", str(tmp_path / "x"), *args, "-q"])
     assert result.exit_code == 1 and message in result.output

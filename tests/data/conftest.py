@@ -15,6 +15,8 @@ def synthetic_roots(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]
     roots = {}
     for layout in ("posetrack17", "posetrack18", "posetrack21"):
         root = tmp_path_factory.mktemp(layout)
-        write_synthetic_dataset(root, videos=2, frames=6, people=2, seed=7, size=(160, 128), val_videos=1, layout=layout)
+        write_synthetic_dataset(
+            root, videos=2, frames=6, people=2, seed=7, size=(160, 128), val_videos=1, layout=layout
+        )
         roots[layout] = root
     return roots

@@ -18,8 +18,14 @@ def _dataset(root: Path, train: bool, simcc: bool = False, num_frames: int = 5, 
     samples = training_samples(read_posetrack(root, "train"))
     codec = HeatmapCodec((64, 64), (16, 16), sigma=2.0)
     return ClipDataset(
-        samples, (64, 64), codec, SimCCCodec((64, 64), 2.0, 4.0) if simcc else None, num_frames=num_frames,
-        train=train, augment=AugmentConfig(), seed=seed,
+        samples,
+        (64, 64),
+        codec,
+        SimCCCodec((64, 64), 2.0, 4.0) if simcc else None,
+        num_frames=num_frames,
+        train=train,
+        augment=AugmentConfig(),
+        seed=seed,
     )
 
 
@@ -36,9 +42,17 @@ def test_item_shapes_and_types(synthetic_roots: dict[str, Path]) -> None:
 def test_clip_uses_the_supporting_frames_of_the_key_frame(synthetic_roots: dict[str, Path]) -> None:
     ds = _dataset(synthetic_roots["posetrack17"], train=False)
     paths = ds.clip_paths(0)  # key frame 1 of a 1-indexed video: p = 0 → (t, t)
-    assert [p.name for p in paths] == ["00000001.jpg", "00000001.jpg", "00000001.jpg", "00000002.jpg", "00000003.jpg"]
+    assert [p.name for p in paths] == [
+        "00000001.jpg",
+        "00000001.jpg",
+        "00000001.jpg",
+        "00000002.jpg",
+        "00000003.jpg",
+    ]
     item = ds[0]
-    assert torch.equal(item["frames"][0], item["frames"][2]) and not torch.equal(item["frames"][2], item["frames"][3])
+    assert torch.equal(item["frames"][0], item["frames"][2]) and not torch.equal(
+        item["frames"][2], item["frames"][3]
+    )
 
 
 def test_targets_peak_at_the_visible_joints(synthetic_roots: dict[str, Path]) -> None:

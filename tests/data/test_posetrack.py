@@ -74,7 +74,10 @@ def test_missing_pieces_are_named(tmp_path: Path, synthetic_roots: dict[str, Pat
     with pytest.raises(PoseCliError, match="annotations/test is missing"):
         read_posetrack(root, "test")
     shutil.rmtree(root / "images" / "train" / "000002_mpii_train")
-    with pytest.raises(PoseCliError, match="000002_mpii_train.json.*frame 'images/train/000002_mpii_train/000000.jpg' not found"):
+    with pytest.raises(
+        PoseCliError,
+        match="000002_mpii_train.json.*frame 'images/train/000002_mpii_train/000000.jpg' not found",
+    ):
         read_posetrack(root, "train")
     (root / "annotations" / "val" / "100001_mpii_test.json").write_text("{not json")
     with pytest.raises(PoseCliError, match="100001_mpii_test.json: not valid JSON"):
@@ -94,18 +97,27 @@ def test_missing_pieces_are_named(tmp_path: Path, synthetic_roots: dict[str, Pat
         (0, 0, 1, [0, 0, 0, 0, 0]),  # one-frame video
     ],
 )
-def test_supporting_frames_follow_the_reference_rule(number: int, first: int, nframes: int, expected: list[int]) -> None:
+def test_supporting_frames_follow_the_reference_rule(
+    number: int, first: int, nframes: int, expected: list[int]
+) -> None:
     assert supporting_frames(number, first, nframes) == expected
 
 
-def test_validation_samples_from_a_detection_box_file(tmp_path: Path, synthetic_roots: dict[str, Path]) -> None:
+def test_validation_samples_from_a_detection_box_file(
+    tmp_path: Path, synthetic_roots: dict[str, Path]
+) -> None:
     split = read_posetrack(synthetic_roots["posetrack17"], "val")
     frame = split.frames[2]
     boxes = [
         # named as in the literature's box files (original 'images/' paths), one below the 0.2 threshold
         {"image_name": frame.image_name, "bbox": [10, 20, 50, 90], "score": 0.9, "category_id": 1},
         {"image_name": frame.image_name, "bbox": [30, 20, 50, 90], "score": 0.1, "category_id": 1},
-        {"image_name": "images/999999_mpii_test/00000001.jpg", "bbox": [1, 1, 5, 5], "score": 0.9, "category_id": 1},
+        {
+            "image_name": "images/999999_mpii_test/00000001.jpg",
+            "bbox": [1, 1, 5, 5],
+            "score": 0.9,
+            "category_id": 1,
+        },
     ]
     path = tmp_path / "val_boxes.json"
     path.write_text(json.dumps(boxes))

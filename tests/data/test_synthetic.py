@@ -36,7 +36,8 @@ def test_posetrack18_layout_and_fields(synthetic_roots: dict[str, Path]) -> None
     assert doc["categories"][0]["keypoints"] == list(POSETRACK_KEYPOINTS)
     images = doc["images"]
     assert [im["file_name"] for im in images[:2]] == [
-        "images/train/000001_mpii_train/000000.jpg", "images/train/000001_mpii_train/000001.jpg",
+        "images/train/000001_mpii_train/000000.jpg",
+        "images/train/000001_mpii_train/000001.jpg",
     ]
     # PoseTrack image ids: T·1e10 + S·1e4 + F with T = 1 (mpii), S = the video number, F = the frame
     assert [im["id"] for im in images[:2]] == [10_000_010_000, 10_000_010_001]
@@ -63,7 +64,9 @@ def test_val_videos_and_pt17_pt21_extras(synthetic_roots: dict[str, Path]) -> No
     assert [p.stem for p in (synthetic_roots["posetrack18"] / "annotations" / "val").glob("*.json")] == [
         "100001_mpii_test"
     ]
-    pt21 = json.loads(next((synthetic_roots["posetrack21"] / "posetrack_data" / "train").glob("*.json")).read_text())
+    pt21 = json.loads(
+        next((synthetic_roots["posetrack21"] / "posetrack_data" / "train").glob("*.json")).read_text()
+    )
     assert all("has_labeled_person" in im for im in pt21["images"])
     box_only = [a for a in pt21["annotations"] if not any(a["keypoints"])]
     assert box_only and all("person_id" in a for a in pt21["annotations"])
@@ -71,7 +74,9 @@ def test_val_videos_and_pt17_pt21_extras(synthetic_roots: dict[str, Path]) -> No
     merged = json.loads((pt17 / "posetrack17_json_files" / "posetrack_train.json").read_text())
     assert merged["images"][0]["file_name"] == "images/000001_mpii_train/00000001.jpg"
     assert (pt17 / "images_renamed" / "000001_mpii_train" / "00000001.jpg").is_file()
-    annolist = json.loads(next((pt17 / "posetrack17_annotation_dirs" / "jsons" / "val").glob("*.json")).read_text())
+    annolist = json.loads(
+        next((pt17 / "posetrack17_annotation_dirs" / "jsons" / "val").glob("*.json")).read_text()
+    )
     assert len(annolist["annolist"]) == 6 and "x1" in annolist["annolist"][0]["annorect"][0]
 
 
@@ -87,7 +92,11 @@ def test_synthetic_video_has_crossing_and_occluded_tracks(tmp_path: Path) -> Non
     tracks = make_synthetic_video(path, frames=24, people=2, size=(320, 240), seed=1)
     assert [t.track_id for t in tracks] == [0, 1]
     for track in tracks:
-        assert track.boxes.shape == (24, 4) and track.keypoints.shape == (24, 17, 3) and track.visible.shape == (24,)
+        assert (
+            track.boxes.shape == (24, 4)
+            and track.keypoints.shape == (24, 17, 3)
+            and track.visible.shape == (24,)
+        )
     centre0 = (tracks[0].boxes[:, 0] + tracks[0].boxes[:, 2]) / 2
     centre1 = (tracks[1].boxes[:, 0] + tracks[1].boxes[:, 2]) / 2
     # they start on opposite sides and swap sides: the paths cross

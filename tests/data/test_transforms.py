@@ -108,7 +108,9 @@ def test_half_body_crop_centres_on_one_half() -> None:
     aug = AugmentConfig(half_body_prob=1.0, scale_factor=0.0, rotation_prob=0.0, flip_prob=0.0)
     full = box_to_center_scale(np.array([30.0, 0.0, 40.0, 160.0]), 0.75)[1]
     for seed in range(5):
-        params = draw_crop(np.array([30.0, 0.0, 40.0, 160.0]), keypoints, np.random.default_rng(seed), 0.75, aug)
+        params = draw_crop(
+            np.array([30.0, 0.0, 40.0, 160.0]), keypoints, np.random.default_rng(seed), 0.75, aug
+        )
         assert params.scale[1] < full[1] and abs(params.center[1] - 80) > 20
 
 
@@ -116,7 +118,9 @@ def test_normalize_frames_uses_imagenet_statistics() -> None:
     frames = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
     out = normalize_frames(frames)
     assert out.dtype == torch.float32
-    np.testing.assert_allclose(out[0, :, 0, 0].numpy(), (1 - np.array([0.485, 0.456, 0.406])) / [0.229, 0.224, 0.225], rtol=1e-6)
+    np.testing.assert_allclose(
+        out[0, :, 0, 0].numpy(), (1 - np.array([0.485, 0.456, 0.406])) / [0.229, 0.224, 0.225], rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize("rotation", [0.0, 45.0])
