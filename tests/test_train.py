@@ -243,12 +243,11 @@ def test_init_checkpoint_fills_the_backbone_only(tmp_path: Path) -> None:
     fresh = build_training_model(config)
     loaded = load_init_weights(fresh, path)
     assert loaded == len(bare)
-    for key, value in fresh.state_dict().items():
+    mine, theirs = fresh.state_dict(), source.state_dict()
+    for key, value in mine.items():
         if key.startswith("hrnet."):
-            assert torch.equal(value, source.state_dict()[key]), key
-    assert not torch.equal(
-        fresh.state_dict()["agg_final_layer.weight"], source.state_dict()["agg_final_layer.weight"]
-    )
+            assert torch.equal(value, theirs[key]), key
+    assert not torch.equal(mine["agg_final_layer.weight"], theirs["agg_final_layer.weight"])
     with pytest.raises(PoseCliError, match="does not exist"):
         load_init_weights(fresh, tmp_path / "missing.pth")
     torch.save({"other.weight": torch.zeros(3)}, tmp_path / "bad.pth")
