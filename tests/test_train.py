@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -253,3 +254,27 @@ def test_init_checkpoint_fills_the_backbone_only(tmp_path: Path) -> None:
     torch.save({"other.weight": torch.zeros(3)}, tmp_path / "bad.pth")
     with pytest.raises(PoseCliError, match="no HRNet weights"):
         load_init_weights(fresh, tmp_path / "bad.pth")
+
+
+@pytest.mark.parametrize("layout", ["posetrack17", "posetrack18", "posetrack21"])
+def test_prediction_files_of_perfect_keypoints_score_100_ap(tmp_path: Path, layout: str) -> None:
+    """The validation writer pairs with every layout's GT files: GT keypoints as predictions → AP 100."""
+    root = tmp_path / layout
+    write_synthetic_dataset(
+        root, videos=1, frames=6, people=2, seed=2, size=(160, 128), val_videos=2, layout=layout
+    )
+    config = tiny("hrnet", root, "model.input_size=[64, 64]")
+    split = read_posetrack(root, "val")
+    dataset = build_dataset(config, split, False, 1)
+    keypoints = np.stack([s.keypoints for s in dataset.samples]).copy()
+    # distinct scores per joint so that the ranking has no ties
+    keypoints[..., 2] = np.where(
+        keypoints[..., 2] > 0, np.linspace(0.5, 1.0, keypoints[..., 2].size).reshape(keypoints.shape[:2]), 0
+    )
+    out = write_predictions(split, dataset, keypoints, tmp_path / "pred")
+    assert sorted(p.stem for p in out.glob("*.json")) == ["100001_mpii_test", "100002_mpii_test"]
+    doc = json.loads((out / "100001_mpii_test.json").read_text())
+    assert len(doc["images"]) == 6 and {a["track_id"] for a in doc["annotations"]} == {0, 1}
+    result = evaluate_posetrack(out, split.gt_path, metrics=("ap",))
+    assert result.total_ap == pytest.approx(100.0)
+    assert result.num_gt_frames == 6  # 3 labelled frames × 2 videos
