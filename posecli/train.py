@@ -740,6 +740,23 @@ def fit(
     """
     out = Path(out_dir)
     ranks, target = init_distributed(device)
+    # deterministic mode is process-global: put back what the caller had once training ends
+    previous = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    try:
+        return _fit(config, out, ranks, target, resume, quiet)
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        if ranks.world_size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _fit(
+    config: ExperimentConfig, out: Path, ranks: Dist, target: torch.device, resume: str | None, quiet: bool
+) -> FitResult:
+    """``fit`` once the process group is joined: data, model, optimizer, resume, the epoch loop."""
     _seed_everything(config.train.seed, config.train.deterministic)
     if ranks.main:
         out.mkdir(parents=True, exist_ok=True)
