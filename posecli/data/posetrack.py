@@ -358,16 +358,16 @@ def validation_samples(
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
-        raise PoseCliError(f"--val-boxes: {path}: cannot read ({error})") from None
+        raise PoseCliError(f"data.val_boxes: {path}: cannot read ({error})") from None
     if not isinstance(entries, list):
-        raise PoseCliError(f"--val-boxes: {path}: expected a JSON list of boxes")
+        raise PoseCliError(f"data.val_boxes: {path}: expected a JSON list of boxes")
     frames = {_image_key(f.image_name): f for f in split.frames}
     samples = []
     for i, entry in enumerate(entries):
         try:
             name, bbox, score = entry["image_name"], entry["bbox"], float(entry["score"])
         except (KeyError, TypeError, ValueError):
-            raise PoseCliError(f"--val-boxes: {path}: entry {i} needs image_name, bbox and score") from None
+            raise PoseCliError(f"data.val_boxes: {path}: entry {i} needs image_name, bbox and score") from None
         if entry.get("category_id", 1) != 1 or score < score_threshold:
             continue
         frame = frames.get(_image_key(name))
