@@ -391,7 +391,11 @@ def _load_resume(
     for path in (weights_path, state_path):
         if not path.is_file():
             raise PoseCliError(f"--resume: {pointer}: names {path}, which is missing")
-    model.load_state_dict(load_file(str(weights_path), device=str(device)), strict=True)
+    try:
+        model.load_state_dict(load_file(str(weights_path), device=str(device)), strict=True)
+    except RuntimeError as error:
+        first = str(error).splitlines()[0]
+        raise PoseCliError(f"--resume: {weights_path} does not fit this config's model ({first})") from None
     payload = torch.load(state_path, map_location=device, weights_only=False)
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
@@ -757,6 +761,11 @@ def _fit(
     config: ExperimentConfig, out: Path, ranks: Dist, target: torch.device, resume: str | None, quiet: bool
 ) -> FitResult:
     """``fit`` once the process group is joined: data, model, optimizer, resume, the epoch loop."""
+    if resume is None and (out / "last.json").is_file():
+        raise PoseCliError(
+            f"--out-dir: {out} already holds a run (last.json); pass --resume auto to continue it "
+            "or choose another --out-dir"
+        )
     _seed_everything(config.train.seed, config.train.deterministic)
     if ranks.main:
         out.mkdir(parents=True, exist_ok=True)

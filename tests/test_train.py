@@ -278,3 +278,28 @@ def test_prediction_files_of_perfect_keypoints_score_100_ap(tmp_path: Path, layo
     result = evaluate_posetrack(out, split.gt_path, metrics=("ap",))
     assert result.total_ap == pytest.approx(100.0)
     assert result.num_gt_frames == 6  # 3 labelled frames × 2 videos
+
+
+def test_an_existing_run_is_not_overwritten_and_a_mismatched_resume_is_named(
+    data_root: Path, tmp_path: Path
+) -> None:
+    from posecli.errors import PoseCliError
+
+    run = tmp_path / "run"
+    fit(tiny("hrnet", data_root, "model.input_size=[64, 64]", "train.max_steps=1"), run, quiet=True)
+    with pytest.raises(PoseCliError, match="already holds a run"):
+        fit(tiny("hrnet", data_root, "model.input_size=[64, 64]", "train.max_steps=2"), run, quiet=True)
+    with pytest.raises(PoseCliError, match="does not fit this config's model"):
+        fit(
+            tiny("hrnet", data_root, "model.input_size=[64, 64]", "model.width=16", "train.max_steps=2"),
+            run,
+            resume="auto",
+            quiet=True,
+        )
+    with pytest.raises(PoseCliError, match="neither a run folder"):
+        fit(
+            tiny("hrnet", data_root, "model.input_size=[64, 64]"),
+            tmp_path / "new",
+            resume=str(tmp_path / "x"),
+            quiet=True,
+        )
