@@ -408,10 +408,6 @@ def _load_resume(
 # The loop
 
 
-def _unwrap(model: nn.Module) -> VideoPoseModel:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model  # type: ignore[return-value]
-
-
 @dataclass
 class StepContext:
     """What ``train_one_epoch`` needs besides the model and data, grouped to keep its signature short."""
