@@ -28,12 +28,21 @@ _CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class WeightsFile:
-    """One file of a weights entry; ``url`` is set for downloadable files."""
+    """One file of a weights entry; ``url`` is set for downloadable files.
+
+    ``sha256`` is the full hex digest, or, where the publisher only publishes a prefix of it in the
+    file name (torchvision, mmpose: ``name-<8 hex>.pth``), that prefix with ``prefix_only`` set; the
+    file is then checked against the prefix, as ``torch.hub`` does.
+    """
 
     name: str
     sha256: str
     size: int | None = None
     url: str | None = None
+    prefix_only: bool = False
+
+    def matches(self, digest: str) -> bool:
+        return digest.startswith(self.sha256) if self.prefix_only else digest == self.sha256
 
 
 @dataclass(frozen=True)
@@ -85,10 +94,7 @@ def load_manifest(path: Path | None = None) -> dict[str, WeightsEntry]:
     entries: dict[str, WeightsEntry] = {}
     for name, item in raw.items():
         try:
-            files = tuple(
-                WeightsFile(name=str(f["name"]), sha256=str(f["sha256"]).lower(), size=f.get("size"), url=f.get("url"))
-                for f in item["files"]
-            )
+            files = tuple(_weights_file(f) for f in item["files"])
             kind = str(item["kind"])
             if kind not in ("embedded", "download"):
                 raise ValueError(f"kind '{kind}' is not embedded or download")
@@ -106,6 +112,23 @@ def load_manifest(path: Path | None = None) -> dict[str, WeightsEntry]:
         except (KeyError, TypeError, ValueError) as error:
             raise PoseCliError(f"{path}: {name}: {error}") from error
     return entries
+
+
+def _weights_file(raw: dict) -> WeightsFile:
+    """One ``files`` item: ``sha256`` (64 hex) or ``sha256_prefix`` (at least 8 hex) is required."""
+    if "sha256" in raw:
+        digest, prefix_only = str(raw["sha256"]).lower(), False
+        if len(digest) != 64:
+            raise ValueError(f"{raw.get('name')}: sha256 must have 64 hex digits")
+    elif "sha256_prefix" in raw:
+        digest, prefix_only = str(raw["sha256_prefix"]).lower(), True
+        if len(digest) < 8:
+            raise ValueError(f"{raw.get('name')}: sha256_prefix needs at least 8 hex digits")
+    else:
+        raise ValueError(f"{raw.get('name')}: no sha256")
+    if any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"{raw.get('name')}: the checksum is not hexadecimal")
+    return WeightsFile(str(raw["name"]), digest, raw.get("size"), raw.get("url"), prefix_only)
 
 
 def get_entry(name: str) -> WeightsEntry:
@@ -137,12 +160,12 @@ def verify_file(path: Path, file: WeightsFile) -> None:
     if not path.is_file():
         raise PoseCliError(f"{path}: weights file missing")
     actual = sha256_of(path)
-    if actual != file.sha256:
+    if not file.matches(actual):
         raise PoseCliError(f"{path}: sha256 mismatch (expected {file.sha256[:12]}…, got {actual[:12]}…); file not used")
 
 
-def download(url: str, dest: Path, sha256: str, quiet: bool = False, timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``dest`` with a progress bar; keep it only if its sha256 matches.
+def download(url: str, dest: Path, file: WeightsFile, quiet: bool = False, timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``dest`` with a progress bar; keep it only if its sha256 matches ``file``.
 
     The bytes go to a temporary file beside ``dest`` that is renamed only after verification, so an
     interrupted or corrupted download never leaves a file under the final name.
@@ -163,9 +186,10 @@ def download(url: str, dest: Path, sha256: str, quiet: bool = False, timeout: fl
                 out.write(chunk)
                 digest.update(chunk)
                 advance(len(chunk))
-        if digest.hexdigest() != sha256:
+        if not file.matches(digest.hexdigest()):
             raise PoseCliError(
-                f"{url}: sha256 mismatch (expected {sha256[:12]}…, got {digest.hexdigest()[:12]}…); download discarded"
+                f"{url}: sha256 mismatch (expected {file.sha256[:12]}…, got {digest.hexdigest()[:12]}…); "
+                "download discarded"
             )
     return dest
 
@@ -179,9 +203,9 @@ def fetch(name: str, quiet: bool = False) -> list[Path]:
     paths = []
     for file in entry.files:
         path = local_path(entry, file)
-        if entry.kind == "download" and (not path.is_file() or sha256_of(path) != file.sha256):
+        if entry.kind == "download" and (not path.is_file() or not file.matches(sha256_of(path))):
             assert file.url is not None
-            download(file.url, path, file.sha256, quiet=quiet)
+            download(file.url, path, file, quiet=quiet)
         verify_file(path, file)
         paths.append(path)
     return paths
@@ -194,7 +218,7 @@ def status(entry: WeightsEntry) -> str:
         path = local_path(entry, file)
         if not path.is_file():
             states.append("not downloaded" if entry.kind == "download" else "missing")
-        elif sha256_of(path) != file.sha256:
+        elif not file.matches(sha256_of(path)):
             states.append("corrupt")
         else:
             states.append("ok")

@@ -119,8 +119,41 @@ def test_corrupt_embedded_file_is_refused(tmp_path: Path) -> None:
         weights.verify_file(bad, entry.files[0])
 
 
+def test_published_sha256_prefix_is_checked(
+    served_dir: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, base = served_dir
+    payload = b"weights whose publisher gives only a hash prefix"
+    (root / "w.bin").write_bytes(payload)
+    manifest = tmp_path / "manifest.yaml"
+    digest = hashlib.sha256(payload).hexdigest()
+    for prefix, ok in ((digest[:8], True), ("0" * 8 if digest[:8] != "0" * 8 else "1" * 8, False)):
+        manifest.write_text(yaml.safe_dump({"w": {
+            "kind": "download", "arch": "x", "licence": "MIT", "source": "test",
+            "files": [{"name": "w.bin", "sha256_prefix": prefix, "url": f"{base}/w.bin"}],
+        }}))
+        monkeypatch.setattr(weights, "load_manifest", lambda path=None: _original_load(manifest))
+        monkeypatch.setenv("POSECLI_CACHE", str(tmp_path / f"cache-{ok}"))
+        if ok:
+            [path] = weights.fetch("w", quiet=True)
+            assert path.read_bytes() == payload
+        else:
+            with pytest.raises(PoseCliError, match="sha256 mismatch"):
+                weights.fetch("w", quiet=True)
+
+
+def test_shipped_download_entries_are_well_formed() -> None:
+    manifest = weights.load_manifest()
+    downloads = [e for e in manifest.values() if e.kind == "download"]
+    assert {e.name for e in downloads} >= {"fasterrcnn_resnet50_fpn_coco", "hrnet_w48_coco_384x288_mmpose"}
+    for entry in downloads:
+        for file in entry.files:
+            assert file.url and file.url.startswith("https://")
+            assert file.prefix_only and file.sha256 in file.name  # the published prefix is in the name
+
+
 def test_malformed_manifest_names_entry(tmp_path: Path) -> None:
     manifest = tmp_path / "manifest.yaml"
-    manifest.write_text("broken:\n  kind: download\n  arch: x\n  licence: MIT\n  source: s\n  files: [{name: a, sha256: b}]\n")
+    manifest.write_text("broken:\n  kind: download\n  arch: x\n  licence: MIT\n  source: s\n  files: [{name: a, sha256: " + "a" * 64 + "}]\n")
     with pytest.raises(PoseCliError, match="broken: a download entry needs a url"):
         weights.load_manifest(manifest)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from rich.table import Table
 
-from posecli.cli.options import ExistOkOption, OutDirOption, QuietOption, VideosArgument, WeightsOption, console, resolve_out_dir
+from posecli.cli.options import (
+    ExistOkOption,
+    OutDirOption,
+    QuietOption,
+    VideosArgument,
+    WeightsOption,
+    console,
+    resolve_out_dir,
+)
 
 
 def detect(

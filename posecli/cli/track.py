@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from posecli.cli.options import ExistOkOption, OutDirOption, QuietOption, TrackerOption, console, resolve_out_dir
+from posecli.cli.options import (
+    ExistOkOption,
+    OutDirOption,
+    QuietOption,
+    TrackerOption,
+    console,
+    resolve_out_dir,
+)
 
 
 def track(

@@ -18,11 +18,13 @@ app = typer.Typer(help="List, verify, download and import model weights.", no_ar
 @app.command("list")
 def list_weights() -> None:
     """List the weights in the manifest with their licence and local status."""
-    table = Table(title="posecli weights")
-    for column in ("name", "arch", "kind", "status", "licence", "description"):
-        table.add_column(column)
+    table = Table(title="posecli weights", caption="`posecli weights pull NAME` downloads an entry")
+    for column in ("name", "status", "licence"):
+        table.add_column(column, no_wrap=True)
     for entry in load_manifest().values():
-        table.add_row(entry.name, entry.arch, entry.kind, status(entry), entry.licence, entry.description)
+        state = status(entry)
+        shown = f"{entry.kind}, {state}" if entry.kind == "embedded" else ("cached" if state == "ok" else state)
+        table.add_row(entry.name, shown, entry.licence)
     console.print(table)
 
 
