@@ -15,6 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from posecli.detection.base import Detector
+from posecli.detection.precomputed import PrecomputedDetector
+from posecli.detection.torchvision_rcnn import TorchvisionPersonDetector
 from posecli.errors import PoseCliError
 from posecli.export.boxes import FrameDetections, read_boxes_json, write_boxes_json, write_tracks_json
 from posecli.export.coco import write_coco_json
@@ -22,7 +25,6 @@ from posecli.export.jsonl import JsonlWriter
 from posecli.export.overlay import OverlayVideo
 from posecli.export.posetrack import write_posetrack_json
 from posecli.keypoints import NUM_KEYPOINTS
-from posecli.detection.precomputed import PrecomputedDetector
 from posecli.pipeline import (
     EMBEDDED_MODEL,
     EmbeddedPersonDetector,
@@ -42,8 +44,11 @@ from posecli.tracking.bytetrack import ByteTracker
 from posecli.tracking.iou import IoUTracker
 from posecli.tracking.stitch import stitch_tracklets
 from posecli.video import VideoFrame, VideoInfo, VideoReader, probe_video
+from posecli.weights import fetch
 
 TRACKERS = ("bytetrack", "iou")
+DETECTORS = ("embedded", "rcnn")
+RCNN_WEIGHTS = "fasterrcnn_resnet50_fpn_coco"  # manifest name of the torchvision detector
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,9 @@ class EstimateOptions:
     weights: Path | None = None  # checkpoint for a network; a folder of .tflite files for the embedded model
     device: str = "cpu"
     mode: str = "reuse"  # networks: reuse (features shared across key frames) or exact (reference)
-    boxes: Path | None = None  # networks: precomputed person boxes instead of the embedded detector
+    detector: str = "embedded"  # networks: embedded (BlazePose boxes) or rcnn (torchvision Faster R-CNN)
+    detector_weights: Path | None = None  # rcnn weights file (default: the manifest's, downloaded once)
+    boxes: Path | None = None  # networks: precomputed person boxes instead of a detector
     det_every: int = 1  # networks: detect every K frames, tracker-predicted boxes in between
     half: bool = False  # networks on CUDA: fp16 autocast
     tracker: str = "bytetrack"  # bytetrack | iou
@@ -106,15 +113,22 @@ def build_processor(options: EstimateOptions, video: Path | None = None) -> Fram
     """The frame processor ``options`` describe (see ``posecli.pipeline``)."""
     tracker = make_tracker(options.tracker)
     if options.model == EMBEDDED_MODEL:
-        if options.boxes is not None:
-            raise PoseCliError(f"--boxes works with the network models; {EMBEDDED_MODEL} finds people itself")
+        if options.boxes is not None or options.detector != "embedded":
+            flag = "--boxes" if options.boxes is not None else "--detector"
+            raise PoseCliError(f"{flag} works with the network models; {EMBEDDED_MODEL} finds people itself")
         smoother = OneEuroSmoother() if options.smooth else None
         return EmbeddedProcessor(build_embedded_stage(options.weights), tracker, smoother)
     network = load_network(options.model, options.weights, options.device)
+    detector: Detector
     if options.boxes is not None:
         detector = PrecomputedDetector(options.boxes, sequence=_stem(video) if video else None)
-    else:
+    elif options.detector == "rcnn":
+        weights = options.detector_weights or fetch(RCNN_WEIGHTS)[0]
+        detector = TorchvisionPersonDetector(weights, arch="fasterrcnn_resnet50_fpn", device=options.device)
+    elif options.detector == "embedded":
         detector = EmbeddedPersonDetector(build_embedded_stage())
+    else:
+        raise PoseCliError(f"--detector: '{options.detector}' is not one of {', '.join(DETECTORS)}")
     return TopDownProcessor(
         network, detector, tracker, mode=options.mode, device=options.device, det_every=options.det_every,
         half=options.half,

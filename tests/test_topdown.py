@@ -150,3 +150,31 @@ def test_checkpoint_of_another_architecture_is_refused(scene: dict, tmp_path: Pa
     options = jobs.EstimateOptions(model="tdmi_hrnet_w32", weights=scene["weights"], overlay=False)
     with pytest.raises(PoseCliError, match="holds a fami model"):
         jobs.estimate_videos([scene["video"]], tmp_path, options, quiet=True)
+
+
+def test_rcnn_detector_comes_from_the_given_file_or_the_verified_cache(
+    scene: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    built: list[tuple] = []
+    fetched: list[str] = []
+
+    class RecordingDetector:
+        def __init__(self, weights: Path, arch: str, device: str) -> None:
+            built.append((weights, arch, device))
+
+    def fake_fetch(name: str, quiet: bool = False) -> list[Path]:
+        fetched.append(name)
+        return [tmp_path / "cache" / "rcnn.pth"]
+
+    monkeypatch.setattr(jobs, "TorchvisionPersonDetector", RecordingDetector)
+    monkeypatch.setattr(jobs, "fetch", fake_fetch)
+    base = {"model": "fami_hrnet_w32", "weights": scene["weights"], "detector": "rcnn"}
+    given = jobs.build_processor(jobs.EstimateOptions(**base, detector_weights=tmp_path / "mine.pth"))
+    assert isinstance(given.detector, RecordingDetector)
+    assert built == [(tmp_path / "mine.pth", "fasterrcnn_resnet50_fpn", "cpu")] and fetched == []
+    jobs.build_processor(jobs.EstimateOptions(**base))
+    assert fetched == [jobs.RCNN_WEIGHTS] and built[-1][0] == tmp_path / "cache" / "rcnn.pth"
+    with pytest.raises(PoseCliError, match="--detector: 'yolo' is not one of"):
+        jobs.build_processor(jobs.EstimateOptions(**{**base, "detector": "yolo"}))
+    with pytest.raises(PoseCliError, match="--detector works with the network models"):
+        jobs.build_processor(jobs.EstimateOptions(detector="rcnn"))

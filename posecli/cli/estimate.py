@@ -39,6 +39,17 @@ def estimate(
             "--mode", help="Networks: reuse (backbone features shared across key frames) or exact (reference protocol)."
         ),
     ] = "reuse",
+    detector: Annotated[
+        str,
+        typer.Option(
+            "--detector",
+            help="Networks: embedded (BlazePose person boxes, offline) or rcnn (torchvision Faster R-CNN; "
+            "weights downloaded once, sha256-checked, or --detector-weights).",
+        ),
+    ] = "embedded",
+    detector_weights: Annotated[
+        Path | None, typer.Option("--detector-weights", help="Faster R-CNN weights file (skips the download).")
+    ] = None,
     boxes: Annotated[
         Path | None,
         typer.Option("--boxes", help="Networks: person boxes from a file (PoseTrack box list or <stem>.boxes.json)."),
@@ -83,6 +94,8 @@ def estimate(
             weights=weights,
             device=resolve_device(device, quiet=quiet),
             mode=mode,
+            detector=detector,
+            detector_weights=detector_weights,
             boxes=boxes,
             det_every=det_every,
             half=half,
@@ -103,7 +116,8 @@ def estimate(
         table.add_column(column, overflow="fold")
     for s in summaries:
         if s.skipped:
-            table.add_row(f"{s.video} (already done)", str(s.frames), "", "", "", "\n".join(map(str, s.outputs)))
+            console.print(f"{Path(s.video).name}: already done, skipped (--resume keeps finished outputs)")
+            table.add_row(f"{s.video} (done earlier)", str(s.frames), "", "", "", "\n".join(map(str, s.outputs)))
             continue
         notes = (" (truncated)" if s.truncated else "") + (f" (resumed at {s.resumed_from})" if s.resumed_from else "")
         table.add_row(

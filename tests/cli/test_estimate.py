@@ -25,13 +25,17 @@ def test_arguments_reach_the_library(tmp_path: Path, monkeypatch: pytest.MonkeyP
     result = runner.invoke(
         app,
         ["estimate", str(video), "--out-dir", str(tmp_path / "out"), "--coco", "--no-overlay", "--device", "cpu",
-         "-q", "--tracker", "iou", "--stitch", "--resume", "--checkpoint-every", "7"],
+         "-q", "--tracker", "iou", "--stitch", "--resume", "--checkpoint-every", "7", "--model", "fami_hrnet_w48",
+         "--weights", "fami.safetensors", "--mode", "exact", "--detector", "rcnn", "--detector-weights", "rcnn.pth",
+         "--det-every", "3"],
     )
     assert result.exit_code == 0, result.output
     assert received["videos"] == [video]
     assert received["out_dir"] == tmp_path / "out"
     options = received["options"]
-    assert options.model == "blazepose_full" and options.device == "cpu"
+    assert options.model == "fami_hrnet_w48" and options.device == "cpu"
+    assert (options.weights, options.mode, options.det_every) == (Path("fami.safetensors"), "exact", 3)
+    assert (options.detector, options.detector_weights) == ("rcnn", Path("rcnn.pth"))
     assert (options.coco, options.overlay, options.jsonl) == (True, False, False)
     assert (options.tracker, options.stitch, options.smooth, options.checkpoint_every) == ("iou", True, False, 7)
     assert received["exist_ok"] is False and received["quiet"] is True and received["resume"] is True
