@@ -96,8 +96,8 @@ def evaluate_oks(pred: Path, gt: Path, *, sigmas: np.ndarray = POSETRACK_OKS_SIG
                     box = _box(gt_frame.boxes[src], g.xy[n], g.present[n])
                     gt_anns.append({
                         "id": len(gt_anns) + 1, "image_id": image_id, "category_id": 1, "iscrowd": 0,
-                        "keypoints": _to_slots(g.xy[n], g.present[n]), "num_keypoints": int(g.present[n].sum()),
-                        "bbox": box, "area": float(box[2] * box[3]),
+                        "keypoints": _to_slots(g.xy[n], g.present[n]),
+                        "num_keypoints": int(g.present[n].sum()), "bbox": box, "area": float(box[2] * box[3]),
                     })  # fmt: skip
                 p = cleanup_frame(pr_frame, polygons, "poseval")
                 for n, src in enumerate(p.source):
@@ -107,7 +107,8 @@ def evaluate_oks(pred: Path, gt: Path, *, sigmas: np.ndarray = POSETRACK_OKS_SIG
                     box = _box(pr_frame.boxes[src], p.xy[n], p.present[n])
                     dt_anns.append({
                         "id": len(dt_anns) + 1, "image_id": image_id, "category_id": 1, "score": score,
-                        "keypoints": _to_slots(p.xy[n], p.present[n]), "bbox": box, "area": float(box[2] * box[3]),
+                        "keypoints": _to_slots(p.xy[n], p.present[n]), "bbox": box,
+                        "area": float(box[2] * box[3]),
                     })  # fmt: skip
     if not dt_anns or not gt_anns:
         return {name: 0.0 for name in OKS_METRIC_NAMES}

@@ -7,6 +7,8 @@ validates and converts, following ``shared/spec/posetrack.md`` §2–§3:
 
 * 2018 keypoints are mapped to poseval ids through the names in ``categories`` (15 or 17 names that
   must include the 15 joint names), and a keypoint is dropped only if ``x == 0 and y == 0 and v == 0``.
+  With ``fixed_slots`` (``--mode posetrack21``) ``categories`` is not read: the PT21 kit always takes
+  the 17 PoseTrack slots (§9).
 * 2017 points are present whenever listed (``is_visible`` is ignored); the first point with an id wins.
 * A joint score is ``scores[slot]`` (2018) or ``point.score[0]`` (2017), else ``-9999`` with a warning.
 * A 2018 file is split into videos by the parent folder of ``file_name``; an annolist file by the
@@ -109,13 +111,20 @@ def read_json(path: Path) -> Any:
 
 
 def read_sequences(
-    path: Path, *, role: str, require_categories: bool = True, name_from_stem: bool = True
+    path: Path,
+    *,
+    role: str,
+    require_categories: bool = True,
+    name_from_stem: bool = True,
+    fixed_slots: bool = False,
 ) -> list[SequenceData]:
     """Read one 2017 or 2018 file into its videos.
 
     role: "gt" or "pred" (GT files carry ignore regions and need head boxes; predictions need scores).
-    require_categories: poseval needs ``categories`` in every 2018 file; the PT21 kit does not read it.
+    require_categories: poseval needs ``categories`` in every 2018 file.
     name_from_stem: name a single-video file after its stem (folder input) instead of its image folder.
+    fixed_slots: ignore ``categories`` and read 2018 keypoints in the 17 fixed PoseTrack slots, as the
+    PT21 kit does (it never reads ``categories``, so permuted or foreign names change nothing).
     """
     data = read_json(path)
     if not isinstance(data, dict):
@@ -123,7 +132,7 @@ def read_sequences(
     if "annolist" in data:
         sequences = _read_2017(path, data, role)
     elif "images" in data and "annotations" in data:
-        sequences = _read_2018(path, data, role, require_categories)
+        sequences = _read_2018(path, data, role, require_categories, fixed_slots)
     else:
         raise PoseCliError(
             f"{path}: (top level): neither 'annolist' (2017) nor 'images' + 'annotations' (2018)"
@@ -167,7 +176,10 @@ def _number_array(values: Any, path: Path, where: str) -> np.ndarray:
 
 
 def _frame_key(image_name: str) -> tuple[str, str, int | None]:
-    """(folder, identity key, frame number) from an image path such as ``images/val/003418_mpii/000012.jpg``."""
+    """(folder, identity key, frame number) from an image path.
+
+    ``images/val/003418_mpii/000012.jpg`` gives ``("003418_mpii", "003418_mpii/000012.jpg", 12)``.
+    """
     parts = image_name.replace("\\", "/").rstrip("/").split("/")  # plain string ops: this runs per image
     folder = parts[-2] if len(parts) >= 2 else ""
     key = "/".join(parts[-2:])
@@ -221,16 +233,21 @@ def _frame_from_people(
 # PoseTrack 2018 / PT21
 
 
-def _joint_columns(data: dict[str, Any], path: Path, require: bool) -> tuple[int, np.ndarray, np.ndarray]:
+def _joint_columns(
+    data: dict[str, Any], path: Path, require: bool, fixed_slots: bool = False
+) -> tuple[int, np.ndarray, np.ndarray]:
     """From ``categories``: (number of names, slot index of each poseval joint (15,), joint of each slot).
 
-    Without ``categories`` (allowed only when ``require`` is False) the 17 PoseTrack slots are assumed.
+    Without ``categories`` (allowed only when ``require`` is False), or with ``fixed_slots`` (the PT21
+    kit, which never reads them), the 17 PoseTrack slots are assumed.
     """
     categories = data.get("categories")
-    if categories is None:
+    if fixed_slots:
+        names: Any = list(POSETRACK_KEYPOINTS)
+    elif categories is None:
         if require:
             raise PoseCliError(f"{path}: categories: missing (poseval needs the 17 PoseTrack keypoint names)")
-        names: Any = list(POSETRACK_KEYPOINTS)
+        names = list(POSETRACK_KEYPOINTS)
     else:
         if not isinstance(categories, list) or len(categories) != 1 or not isinstance(categories[0], dict):
             raise PoseCliError(f"{path}: categories: expected exactly one category ('person')")
@@ -250,8 +267,10 @@ def _joint_columns(data: dict[str, Any], path: Path, require: bool) -> tuple[int
     return len(names), slot_of_joint, np.arange(len(names))
 
 
-def _read_2018(path: Path, data: dict[str, Any], role: str, require_categories: bool) -> list[SequenceData]:
-    num_names, slot_of_joint, _ = _joint_columns(data, path, require_categories)
+def _read_2018(
+    path: Path, data: dict[str, Any], role: str, require_categories: bool, fixed_slots: bool = False
+) -> list[SequenceData]:
+    num_names, slot_of_joint, _ = _joint_columns(data, path, require_categories, fixed_slots)
     images = data["images"]
     annotations = data["annotations"]
     if not isinstance(images, list):
@@ -266,7 +285,8 @@ def _read_2018(path: Path, data: dict[str, Any], role: str, require_categories: 
             raise PoseCliError(f"{path}: annotations[{a}].image_id: missing")
         by_image.setdefault(ann["image_id"], []).append(a)
 
-    people = _annotations_2018(annotations, path, role, num_names, slot_of_joint)
+    layout = "fixed PoseTrack slots; --mode posetrack21 ignores categories" if fixed_slots else None
+    people = _annotations_2018(annotations, path, role, num_names, slot_of_joint, layout)
     videos: dict[str, list[FrameData]] = {}
     for i, image in enumerate(images):
         where = f"images[{i}]"
@@ -332,11 +352,19 @@ def _stack_rows(rows: list[Any], where: list[str], path: Path, length: int, what
 
 
 def _annotations_2018(
-    annotations: list[Any], path: Path, role: str, num_names: int, slot_of_joint: np.ndarray
+    annotations: list[Any],
+    path: Path,
+    role: str,
+    num_names: int,
+    slot_of_joint: np.ndarray,
+    layout: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Every annotation of a file as arrays (A people): ``xy (A, 15, 2)``, ``present (A, 15)``,
     ``scores (A, 15)``, ``track_ids (A,)``, ``heads (A, 4)`` xyxy, ``boxes (A, 4)`` xywh,
-    ``person_scores (A,)``, ``scores_missing (A,)`` — validated and converted in a few numpy calls."""
+    ``person_scores (A,)``, ``scores_missing (A,)`` — validated and converted in a few numpy calls.
+
+    layout: what the slots are, for the keypoint-length error (default: the names in ``categories``).
+    """
     count = len(annotations)
     track_ids = np.zeros(count, dtype=np.int64)
     person_scores = np.full(count, np.nan)
@@ -353,6 +381,7 @@ def _annotations_2018(
             if len(raw_scores) < num_names:
                 raise PoseCliError(
                     f"{path}: annotations[{a}].scores: expected {num_names} values, got {len(raw_scores)}"
+                    + ("" if layout is None else f" ({layout})")
                 )
             score_rows.append(raw_scores[:num_names])
             score_at.append(a)
@@ -370,7 +399,7 @@ def _annotations_2018(
         [f"annotations[{a}].keypoints" for a in range(count)],
         path,
         3 * num_names,
-        f"{3 * num_names} numbers (3 x {num_names} names)",
+        f"{3 * num_names} numbers (3 x {num_names} {layout or 'names'})",
     ).reshape(count, num_names, 3)[:, slot_of_joint]  # (A, 15, 3) in poseval id order
     scores = np.full((count, NUM_JOINTS), MISSING_SCORE)
     if score_rows:

@@ -85,7 +85,10 @@ class MOTAccumulator:
     _hyp_history: set[int] = field(default_factory=set)  # hypotheses ever matched
 
     def update(self, oids: np.ndarray, hids: np.ndarray, dists: np.ndarray) -> None:
-        """One frame. oids: ``(N,)`` object ids; hids: ``(M,)`` hypothesis ids; dists: ``(N, M)``, NaN = no pair."""
+        """One frame.
+
+        oids: ``(N,)`` object ids; hids: ``(M,)`` hypothesis ids; dists: ``(N, M)``, NaN = no pair.
+        """
         oids = np.asarray(oids, dtype=np.int64)
         hids = np.asarray(hids, dtype=np.int64)
         dists = np.asarray(dists, dtype=np.float64).reshape(oids.shape[0], hids.shape[0]).copy()

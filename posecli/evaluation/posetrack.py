@@ -182,6 +182,14 @@ class EvalResult:
                 "precision_total": _json_number(nanmean_or_nan(self.ap.precision)),
                 "recall_total": _json_number(nanmean_or_nan(self.ap.recall)),
             }
+            if self.mode == "posetrack21":
+                # The PT21 kit prints precision and recall rows per group too (poseval prints neither).
+                out["ap"]["precision_groups"] = {
+                    k: _json_number(v) for k, v in group_means(self.ap.precision).items()
+                }
+                out["ap"]["recall_groups"] = {
+                    k: _json_number(v) for k, v in group_means(self.ap.recall).items()
+                }
         if self.mot is not None:
             out["mot"] = {
                 "mota_groups": {k: _json_number(v) for k, v in group_means(self.mot.mota).items()},
@@ -284,7 +292,8 @@ def _evaluate_sequence(
         else:
             if gt_frame.is_labeled is None:
                 raise PoseCliError(
-                    f"{gt.path}: {gt_frame.field_path}.is_labeled: missing (--mode posetrack21 selects frames by it)"
+                    f"{gt.path}: {gt_frame.field_path}.is_labeled: missing "
+                    "(--mode posetrack21 selects frames by it)"
                 )
             evaluated = gt_frame.is_labeled
         if not evaluated:
@@ -358,8 +367,9 @@ def check_unique_track_ids(sequence: SequenceData) -> None:
         if ids.size > 1 and ids.size != np.unique(ids).size:
             values, counts = np.unique(ids, return_counts=True)
             raise PoseCliError(
-                f"{sequence.path}: {frame.field_path} ({frame.key}): duplicate track id {int(values[counts > 1][0])} "
-                f"in one frame (poseval: 'Non-unique tracklet IDs found in frame')"
+                f"{sequence.path}: {frame.field_path} ({frame.key}): "
+                f"duplicate track id {int(values[counts > 1][0])} in one frame "
+                "(poseval: 'Non-unique tracklet IDs found in frame')"
             )
 
 
@@ -425,13 +435,21 @@ def pair_frames(gt: SequenceData, pred: SequenceData | None, pairing: SequencePa
 
 
 class PredictionSource:
-    """Finds the prediction sequence of a GT sequence: by name, then by image folder."""
+    """Finds the prediction sequence of a GT sequence: by name, then by image folder.
+
+    fixed_slots: read 2018 keypoints in the 17 fixed slots, ignoring ``categories`` (the PT21 kit).
+    """
 
     def __init__(
-        self, path: Path | None, memory: dict[str, SequenceData] | None, require_categories: bool
+        self,
+        path: Path | None,
+        memory: dict[str, SequenceData] | None,
+        require_categories: bool,
+        fixed_slots: bool = False,
     ) -> None:
         self.path = path
         self.require_categories = require_categories
+        self.fixed_slots = fixed_slots
         self.memory = memory
         self.used: set[str] = set()
         self._cache: tuple[Path, list[SequenceData]] | None = None
@@ -440,14 +458,23 @@ class PredictionSource:
             raise PoseCliError(f"{path}: prediction path does not exist")
         if path is not None and path.is_file():
             self._single = read_sequences(
-                path, role="pred", require_categories=require_categories, name_from_stem=False
+                path,
+                role="pred",
+                require_categories=require_categories,
+                name_from_stem=False,
+                fixed_slots=fixed_slots,
             )
 
     def _read(self, file: Path) -> list[SequenceData]:
         if self._cache is None or self._cache[0] != file:
             self._cache = (
                 file,
-                read_sequences(file, role="pred", require_categories=self.require_categories),
+                read_sequences(
+                    file,
+                    role="pred",
+                    require_categories=self.require_categories,
+                    fixed_slots=self.fixed_slots,
+                ),
             )
         return self._cache[1]
 
@@ -533,7 +560,11 @@ def _run(
     with progress_bar("eval", total=len(gt_files), unit="files", quiet=quiet) as advance:
         for gt_file in gt_files:
             sequences = read_sequences(
-                gt_file, role="gt", require_categories=mode == "poseval", name_from_stem=gt.is_dir()
+                gt_file,
+                role="gt",
+                require_categories=mode == "poseval",
+                name_from_stem=gt.is_dir(),
+                fixed_slots=mode == "posetrack21",  # the PT21 kit reads no categories, GT or predictions
             )
             for gt_seq in sorted(sequences, key=lambda s: s.name):
                 pred = source.find(gt_seq)
@@ -570,7 +601,8 @@ def _run(
     if ap is not None and ap.ties.any():
         tied = ", ".join(POSEVAL_JOINT_NAMES[j] for j in np.nonzero(ap.ties)[0])
         notes.append(
-            f"tied joint scores ({tied}): their ranking follows numpy's sort, so poseval may order them differently"
+            f"tied joint scores ({tied}): their ranking follows numpy's sort, "
+            "so poseval may order them differently"
         )
     return EvalResult(
         mode=mode,
@@ -604,7 +636,9 @@ def evaluate_posetrack(
     Raises ``PoseCliError`` (``<file>: <field path>: <problem>``) on malformed input.
     """
     chosen = _check_options(mode, metrics)
-    source = PredictionSource(Path(pred), None, require_categories=mode == "poseval")
+    source = PredictionSource(
+        Path(pred), None, require_categories=mode == "poseval", fixed_slots=mode == "posetrack21"
+    )
     result = _run(Path(gt), source, mode, tuple(m for m in chosen if m != "oks"), per_sequence, quiet)
     if "oks" in chosen:
         from posecli.evaluation.coco_oks import evaluate_oks

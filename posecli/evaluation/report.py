@@ -2,6 +2,7 @@
 
 The row format is poseval's: each cell ``%1.1f`` right-aligned in 5 characters, cells joined by
 ``" &"``, the row ending in ``" \\\\"``; NaN prints ``nan`` (``shared/spec/posetrack.md`` §6–§7).
+In ``posetrack21`` mode the AP table has the PT21 kit's three rows: mAP, precision and recall (§9).
 """
 
 from __future__ import annotations
@@ -34,6 +35,21 @@ def ap_row_values(result: EvalResult) -> list[float]:
     """The 8 AP cells: the 7 group means, then Total (mean of the 15 joints, NaN skipped)."""
     assert result.ap is not None
     return [*group_means(result.ap.ap).values(), result.total_ap]
+
+
+def pt21_rows(result: EvalResult) -> dict[str, list[float]]:
+    """The PT21 kit's rows, 8 cells each (7 groups, then Total): ``mAP``, ``Precision``, ``Recall``.
+
+    Groups are plain means of the per-joint values and Total the NaN-skipping mean of the 15 joints,
+    as for AP; precision and recall are each joint's last curve point (TP/N, TP/max(nGT, 1)).
+    """
+    assert result.ap is not None
+    ap = result.ap
+    return {
+        "mAP": ap_row_values(result),
+        "Precision": [*group_means(ap.precision).values(), nanmean_or_nan(ap.precision)],
+        "Recall": [*group_means(ap.recall).values(), nanmean_or_nan(ap.recall)],
+    }
 
 
 def mot_row_values(result: EvalResult) -> list[float]:
@@ -71,22 +87,42 @@ def summary_line(result: EvalResult) -> str:
     )
 
 
+def _print_fitted(table: Table, console: Console) -> None:
+    """Print ``table``, narrowing its padding first if it would not fit the console.
+
+    Rich shrinks an over-wide table by truncating cells (``100…``), which would hide the numbers; one
+    space of padding per cell instead of two makes the 11-column MOT table fit 80 columns.
+    """
+    wide = console.options.update_width(10_000)
+    if console.measure(table, options=wide).maximum > console.width:
+        table.padding = (0, 0, 0, 1)
+    console.print(table)
+
+
 def print_tables(result: EvalResult, console: Console, title: str = "") -> None:
-    """Rich tables of the AP row and the MOT row, then the frame count, sequence count and GT fingerprint."""
+    """Rich tables of the AP row (in posetrack21 mode: mAP, precision and recall rows) and the MOT row,
+    then the frame count, sequence count and GT fingerprint."""
     short = ("Head", "Shou", "Elb", "Wri", "Hip", "Knee", "Ankl")
     if result.ap is not None:
-        metric = "mAP" if result.mode == "posetrack21" else "AP"
-        table = Table(title=f"{title}Average Precision ({metric}, PCKh@0.5)")
-        for name in (*GROUP_TITLES, "Total"):
-            table.add_column(name, justify="right")
-        table.add_row(*(_cell(v) for v in ap_row_values(result)))
-        console.print(table)
+        if result.mode == "posetrack21":
+            table = Table(title=f"{title}Average Precision (mAP, PCKh@0.5), precision and recall")
+            table.add_column("", justify="left")
+            for name in (*GROUP_TITLES, "Total"):
+                table.add_column(name, justify="right")
+            for label, values in pt21_rows(result).items():
+                table.add_row(label, *(_cell(v) for v in values))
+        else:
+            table = Table(title=f"{title}Average Precision (AP, PCKh@0.5)")
+            for name in (*GROUP_TITLES, "Total"):
+                table.add_column(name, justify="right")
+            table.add_row(*(_cell(v) for v in ap_row_values(result)))
+        _print_fitted(table, console)
     if result.mot is not None:
         table = Table(title=f"{title}Multiple Object Tracking: MOTA per group, then totals")
         for name in (*short, "MOTA", "MOTP", "Prec", "Rec"):
             table.add_column(name, justify="right")
         table.add_row(*(_cell(v) for v in mot_row_values(result)))
-        console.print(table)
+        _print_fitted(table, console)
     console.print(summary_line(result), highlight=False, soft_wrap=True)
 
 

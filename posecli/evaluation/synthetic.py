@@ -57,8 +57,9 @@ def to_posetrack18(sequence: str, frames: list[SynthFrame], gt: bool) -> dict[st
     for k, frame in enumerate(frames):
         image_id = _image_id(sequence, k)
         images.append({
-            "id": image_id, "frame_id": image_id, "file_name": image_name(sequence, k), "vid_id": sequence[:6],
-            "nframes": len(frames), "is_labeled": frame.labeled, "has_no_densepose": True,
+            "id": image_id, "frame_id": image_id, "file_name": image_name(sequence, k),
+            "vid_id": sequence[:6], "nframes": len(frames), "is_labeled": frame.labeled,
+            "has_no_densepose": True,
             "ignore_regions_x": [[p[0] for p in poly] for poly in frame.ignore] if gt else [],
             "ignore_regions_y": [[p[1] for p in poly] for poly in frame.ignore] if gt else [],
         })  # fmt: skip

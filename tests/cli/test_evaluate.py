@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,45 @@ def test_bad_input_is_one_line_and_exit_code_1(tmp_path: Path) -> None:
 def test_missing_gt_path_is_an_error(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", str(tmp_path), "--gt", str(tmp_path / "nope"), "-q"])
     assert result.exit_code == 1 and "does not exist" in result.output
+
+
+def test_tables_show_every_column_header_and_whole_numbers(tmp_path: Path) -> None:
+    pred, gt = _case(tmp_path)
+    result = runner.invoke(app, ["eval", str(pred), "--gt", str(gt), "-q"])
+    assert result.exit_code == 0, result.output
+    words = set(re.findall(r"[A-Za-z]+", result.output))
+    ap_headers = {"Head", "Shoulder", "Elbow", "Wrist", "Hip", "Knee", "Ankle", "Total"}
+    mot_headers = {"Shou", "Elb", "Wri", "Ankl", "MOTA", "MOTP", "Prec", "Rec"}
+    assert ap_headers | mot_headers <= words
+    # Perfect predictions: 8 AP cells and 11 MOT cells print 100.0, none cut to '100…'.
+    assert result.output.count("100.0") == 19 and "…" not in result.output
+
+
+def test_broken_prediction_json_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    pred, gt = _case(tmp_path)
+    (pred / f"{SEQ}.json").write_text('{"annolist": [')
+    result = runner.invoke(app, ["eval", str(pred), "--gt", str(gt), "-q"])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # handled, not an escaped exception
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith(f"posecli eval: error: {pred / SEQ}.json: (json): not valid JSON")
+    assert "Traceback" not in result.output
+
+
+def test_reordered_prediction_frames_print_a_warning(tmp_path: Path) -> None:
+    pred, gt = _case(tmp_path)
+    file = pred / f"{SEQ}.json"
+    data = json.loads(file.read_text())
+    data["annolist"].reverse()
+    file.write_text(json.dumps(data))
+    out = tmp_path / "metrics.json"
+    result = runner.invoke(app, ["eval", str(pred), "--gt", str(gt), "--json", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1
+    assert SEQ in warnings[0] and "different order" in warnings[0] and "poseval would refuse" in warnings[0]
+    data = json.loads(out.read_text())
+    # Paired by image name, the numbers are those of the ordered file; the JSON says why poseval differs.
+    assert data["ap"]["total"] == pytest.approx(100.0)
+    assert data["poseval_compatible"] is False and any("different order" in r for r in data["reasons"])

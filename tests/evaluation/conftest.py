@@ -14,7 +14,10 @@ Writer = Callable[..., tuple[Path, Path]]
 
 @pytest.fixture
 def write_case(tmp_path: Path) -> Writer:
-    """``write_case(gt={seq: frames}, pred={seq: frames}, gt_fmt="2018", pred_fmt="2018")`` → (pred, gt) folders."""
+    """``write_case(gt={seq: frames}, pred={seq: frames}, gt_fmt="2018", pred_fmt="2018")``.
+
+    Returns the (pred, gt) folders.
+    """
     counter = iter(range(1000))
 
     def write(

@@ -35,7 +35,7 @@ def test_2018_drop_rule_only_drops_zero_zero_zero(tmp_path: Path) -> None:
 
     (seq,) = read_sequences(_pred_2018(tmp_path, edit), role="pred")
     present = seq.frames[0].present[0]
-    assert present[13] == False and present[12] == True and present[14] == True
+    assert not present[13] and present[12] and present[14]
 
 
 def test_2018_slots_are_mapped_by_category_names(tmp_path: Path) -> None:
@@ -150,3 +150,50 @@ def test_pt21_mode_needs_is_labeled_on_gt(write_case) -> None:
     (gt_dir / f"{SEQ}.json").write_text(json.dumps(data))
     with pytest.raises(PoseCliError, match=r"images\[0\]\.is_labeled: missing"):
         evaluate_posetrack(pred_dir, gt_dir, mode="posetrack21", metrics=["ap"])
+
+
+@pytest.mark.parametrize("side", ["pred", "gt"])
+def test_pt21_mode_reads_fixed_slots_and_ignores_category_names(write_case, side: str) -> None:
+    gt = [SynthFrame([gt_person(1, A)]) for _ in range(2)]
+    pred = [SynthFrame([pr_person(1, A, 0.9 - 0.1 * k)]) for k in range(2)]
+    pred_dir, gt_dir = write_case({SEQ: gt}, {SEQ: pred})
+    file = (pred_dir if side == "pred" else gt_dir) / f"{SEQ}.json"
+    data = json.loads(file.read_text())
+    names = data["categories"][0]["keypoints"]
+    names[5], names[6] = names[6], names[5]  # swap the shoulder names only; the values stay
+    file.write_text(json.dumps(data))
+    # poseval maps by name: the shoulders trade places, 22.4 px apart (> 15): 1 FP each, AP 0 for
+    # ids 8 and 9, total 13 x 100 / 15.
+    poseval = evaluate_posetrack(pred_dir, gt_dir, metrics=["ap"])
+    assert poseval.ap.ap[8] == 0.0 and poseval.ap.ap[9] == 0.0
+    assert poseval.total_ap == pytest.approx(13 * 100.0 / 15)
+    # The PT21 kit reads the 17 fixed slots and never looks at the names: 100.
+    pt21 = evaluate_posetrack(pred_dir, gt_dir, mode="posetrack21", metrics=["ap"])
+    np.testing.assert_allclose(pt21.ap.ap, 100.0)
+
+
+def test_pt21_mode_accepts_foreign_names_but_needs_17_slots(tmp_path: Path) -> None:
+    coco = ["nose", "left_eye", "right_eye", *POSETRACK_KEYPOINTS[3:]]
+    path = _pred_2018(tmp_path, lambda d: d["categories"][0].update(keypoints=coco))
+    with pytest.raises(PoseCliError, match="joint name 'head_bottom' not found"):
+        read_sequences(path, role="pred")  # poseval refuses COCO names
+    (seq,) = read_sequences(path, role="pred", fixed_slots=True)
+    (plain,) = read_sequences(_pred_2018(tmp_path), role="pred")
+    np.testing.assert_array_equal(seq.frames[0].xy, plain.frames[0].xy)
+
+    # 15 names with 45 numbers are fine for poseval, but the kit's fixed layout needs 51 numbers.
+    def fifteen(data: dict[str, Any]) -> None:
+        data["categories"][0]["keypoints"] = [n for n in POSETRACK_KEYPOINTS if "ear" not in n]
+        kps = data["annotations"][0]["keypoints"]
+        data["annotations"][0]["keypoints"] = kps[:9] + kps[15:]
+        scores = data["annotations"][0]["scores"]
+        data["annotations"][0]["scores"] = scores[:3] + scores[5:]
+
+    path = _pred_2018(tmp_path, fifteen)
+    (seq15,) = read_sequences(path, role="pred")
+    np.testing.assert_array_equal(seq15.frames[0].xy, plain.frames[0].xy)
+    with pytest.raises(PoseCliError, match=r"scores: expected 17 values, got 15 .*ignores categories"):
+        read_sequences(path, role="pred", fixed_slots=True)
+    path = _pred_2018(tmp_path, lambda d: (fifteen(d), d["annotations"][0].update(scores=[])))
+    with pytest.raises(PoseCliError, match=r"keypoints: expected 51 numbers \(3 x 17 fixed PoseTrack slots"):
+        read_sequences(path, role="pred", fixed_slots=True)

@@ -6,11 +6,11 @@ import math
 
 import numpy as np
 import pytest
-from eval_cases import SEQ, A, B, gt_person, pr_person
+from eval_cases import SEQ, A, B, gt_person, joints_at, pr_person
 
 from posecli.evaluation import evaluate_posetrack
 from posecli.evaluation.mota import MOTAccumulator, MOTCounts, mot_metrics
-from posecli.evaluation.synthetic import SynthFrame
+from posecli.evaluation.synthetic import SynthFrame, SynthPerson
 
 NAN = np.nan
 
@@ -51,7 +51,8 @@ def test_sum_distance_counts_raw_ascend_transfer_and_migrate_events() -> None:
     assert acc.counts.switches == 2
     assert acc.counts.sum_distance == pytest.approx(0.6 + 0.7 + 2 * 0.7)
     # Frame 3: a new object 3 takes hyp 12 (new): plain MATCH; then object 3 takes hyp 11, last paired
-    # with object 1: SWITCH (3 was on 12) + TRANSFER; 11 was matched before (no ASCEND), 3 was matched (no MIGRATE).
+    # with object 1: SWITCH (3 was on 12) + TRANSFER; 11 was matched before (no ASCEND), 3 was matched
+    # (no MIGRATE).
     fresh = MOTAccumulator()
     fresh.update([5], [20], [[0.1]])
     fresh.update([6], [20], [[0.2]])  # TRANSFER of hyp 20 to never-matched object 6: + MIGRATE
@@ -168,3 +169,60 @@ def test_prediction_with_no_joints_still_counts_as_a_person_so_no_dummy_update(w
     c = result.mot.counts[3]
     assert (c.matches, c.misses, c.false_positives) == (2, 2, 0)
     assert result.total_mota == pytest.approx(50.0)
+
+
+@pytest.mark.parametrize("dx,pairs", [(15.0, True), (15.01, False)])
+def test_distance_just_over_half_the_head_size_cannot_pair(write_case, dx: float, pairs: bool) -> None:
+    gt = [SynthFrame([gt_person(1, A)]) for _ in range(3)]
+    pred = [SynthFrame([pr_person(1, A, 0.9 - 0.1 * k, dx=dx)]) for k in range(3)]
+    result = evaluate_posetrack(*write_case({SEQ: gt}, {SEQ: pred}))
+    c = result.mot.counts[4]
+    if pairs:
+        # d = 15 / 30 = 0.5 exactly (inclusive): frames 0-1 give 2 MATCHes; sumD = 2 x (RAW .5 + MATCH .5)
+        # = 2 over 2 detections -> MOTA 100, MOTP 100 (1 - 1) = 0.
+        assert (c.matches, c.misses, c.false_positives) == (2, 0, 0)
+        assert result.mot.mota[4] == pytest.approx(100.0) and result.mot.motp[4] == pytest.approx(0.0)
+    else:
+        # d = 15.01 / 30 = 0.5003 > 0.5 is NaN for motmetrics: each counted frame is 1 miss + 1 FP,
+        # MOTA = 100 (1 - (2 + 2) / 2) = -100; no detections, so MOTP is 0.
+        assert (c.matches, c.misses, c.false_positives) == (0, 2, 2)
+        assert result.mot.mota[4] == pytest.approx(-100.0) and result.mot.motp[4] == 0.0
+        assert result.ap.ap[4] == 0.0  # nor does the joint match for AP
+
+
+def test_mot_matches_a_prediction_that_the_ap_assignment_left_unassigned(write_case) -> None:
+    a, b = joints_at(A), joints_at(B)
+    gt = [SynthFrame([gt_person(1, A), gt_person(2, B)]) for _ in range(3)]
+    pred = []
+    for k in range(3):
+        p0 = pr_person(1, A, 0.9 - 0.1 * k)
+        # p1: joints 0-7 on A, 8-14 on B. PCKh 8/15 with A, 7/15 with B: it keeps only A, which takes
+        # p0 (PCKh 1), so p1 is unassigned for AP although its joints 8-14 sit exactly on B's.
+        p1 = SynthPerson(2, {j: (*(a if j < 8 else b)[j][:2], 0.35 - 0.1 * k) for j in range(15)})
+        pred.append(SynthFrame([p0, p1]))
+    result = evaluate_posetrack(*write_case({SEQ: gt}, {SEQ: pred}))
+    # AP, left elbow (10): p0's 3 TPs (.9 .8 .7) rank above p1's 3 FPs (.35 .25 .15), 6 GT joints:
+    # recall .5 at precision 1 -> AP 50; final precision 3/6, recall 3/6.
+    assert result.ap.ap[10] == pytest.approx(50.0)
+    assert result.ap.precision[10] == pytest.approx(50.0) and result.ap.recall[10] == pytest.approx(50.0)
+    # MOT, same joint, frames 0-1: objects 1, 2 and hypotheses 1 (on A), 2 (on B) pair one to one:
+    # 4 MATCHes, nothing missed, no FP -> MOTA 100. Per-joint matching ignores the AP assignment.
+    c = result.mot.counts[10]
+    assert (c.matches, c.switches, c.misses, c.false_positives) == (4, 0, 0, 0)
+    assert result.mot.mota[10] == pytest.approx(100.0)
+    # Right ankle (0): both hypotheses sit on A, none on B: per frame 1 MATCH, 1 miss, 1 FP.
+    c0 = result.mot.counts[0]
+    assert (c0.matches, c0.switches, c0.misses, c0.false_positives) == (2, 0, 2, 2)
+
+
+def test_carry_over_survives_a_frame_where_the_object_is_missing() -> None:
+    acc = MOTAccumulator()
+    acc.update([1], [10], [[0.1]])  # MATCH 1-10: RAW .1 + MATCH .1
+    acc.update([], [10], np.zeros((0, 1)))  # object 1 absent: hypothesis 10 is an FP
+    # Object 1 is back; 11 is closer, but m[1] = 10 never expires and 10 is valid: MATCH 1-10 (RAW .4,
+    # RAW 0, MATCH .4), 11 is an FP. Then 1-10 again (RAW .2 + MATCH .2), still no switch.
+    acc.update([1], [10, 11], [[0.4, 0.0]])
+    acc.update([1], [10], [[0.2]])
+    c = acc.counts
+    assert (c.matches, c.switches, c.misses, c.false_positives) == (3, 0, 0, 2)
+    assert c.sum_distance == pytest.approx(0.2 + 0.8 + 0.4)

@@ -118,3 +118,21 @@ def test_predicted_joint_missing_from_the_assigned_gt_is_a_false_positive() -> N
 def test_nanmean_skips_nan_and_is_nan_when_all_are() -> None:
     assert nanmean_or_nan(np.array([np.nan, 50.0, 100.0])) == pytest.approx(75.0)
     assert math.isnan(nanmean_or_nan(np.full(3, np.nan)))
+
+
+def test_column_tie_goes_to_the_lower_prediction_index_whatever_the_scores() -> None:
+    g0 = {0: (100.0, 100.0), 1: (120.0, 100.0)}
+    gt_xy, gt_pr = _stack([g0])
+    pr_xy, pr_pr = _stack([g0, g0])  # two identical predictions: PCKh 1.0 each, a tie in g0's column
+    m = match_frame(gt_xy, gt_pr, HEAD, pr_xy, pr_pr)
+    # (a) both keep g0; (b) g0 takes the lowest p of its tied column: p0, although p1 scores higher.
+    assert m.assigned.tolist() == [0, -1]
+    assert m.labels[0, :2].all() and not m.labels[1].any()
+    acc = APAccumulator()
+    scores = np.stack([np.full(15, 0.5), np.full(15, 0.9)])  # the later prediction ranks first
+    acc.add_frame(scores, m.labels, pr_pr, gt_pr)
+    result = acc.compute()
+    # Joint 0 ranked: (0.9, FP) then (0.5, TP), 1 GT: precision 0, 1/2; recall 0, 1 -> AP = 1 x 0.5 = 50.
+    # (Had the score chosen the assignment, p1 would be the TP ranked first: AP 100.)
+    assert result.ap[0] == pytest.approx(50.0) and result.ap[1] == pytest.approx(50.0)
+    assert result.precision[0] == pytest.approx(50.0) and result.recall[0] == pytest.approx(100.0)

@@ -14,7 +14,7 @@ from eval_cases import HEAD, SEQ, A, B, gt_person, joints_at, pr_person
 from posecli.errors import PoseCliError
 from posecli.evaluation import PoseTrackEvaluator, evaluate_posetrack
 from posecli.evaluation.synthetic import SynthFrame, SynthPerson, image_name
-from posecli.keypoints import SLOT_OF_POSEVAL_ID
+from posecli.keypoints import POSEVAL_JOINT_NAMES, SLOT_OF_POSEVAL_ID
 from posecli.structures import FrameResult, PoseInstance
 
 
@@ -314,3 +314,213 @@ def test_pt21_mode_refuses_duplicate_gt_track_ids_and_poseval_flags_large_ids(wr
         evaluate_posetrack(pred_dir, gt_dir, mode="posetrack21", metrics=["ap"])
     result = evaluate_posetrack(pred_dir, gt_dir)  # poseval does not check GT ids for duplicates
     assert any("10000 or more" in r for r in result.reasons)
+
+
+FAR_REGION = [(2000.0, 2000.0), (2100.0, 2000.0), (2100.0, 2100.0)]  # contains no point of A or B
+
+
+@pytest.mark.parametrize(
+    "side,annopoints,ignore,num_gt,counts",
+    [
+        ("gt", [], False, 2, (1, 1, 1)),  # empty annopoints list: removed
+        ("gt", [{}], False, 2, (1, 1, 1)),  # empty first element: removed
+        ("gt", [{"points": []}], False, 2, (1, 1, 1)),  # no 'point' key: removed
+        ("gt", [{"point": []}], False, 2, (1, 0, 1)),  # empty point list: the person stays
+        ("gt", [{"point": []}], True, 2, (1, 1, 1)),  # ... unless the frame has ignore regions
+        ("pred", [], False, 3, (1, 1, 1)),  # predicted persons are cleaned the same way
+    ],
+)
+def test_annopoints_cleanup_variants(
+    write_case, side: str, annopoints: list, ignore: bool, num_gt: int, counts: tuple[int, int, int]
+) -> None:
+    # Frames 0 and 2: A predicted exactly (.9, .8). Frame 1: GT B and a prediction on B (.95), with one
+    # side's annopoints replaced. MOT sees frames 0-1 (the last is skipped).
+    gt = [
+        SynthFrame([gt_person(1, A)]),
+        SynthFrame([gt_person(2, B)], ignore=[FAR_REGION] if ignore else []),
+        SynthFrame([gt_person(1, A)]),
+    ]
+    pred = [
+        SynthFrame([pr_person(1, A, 0.9)]),
+        SynthFrame([pr_person(2, B, 0.95)]),
+        SynthFrame([pr_person(1, A, 0.8)]),
+    ]
+    pred_dir, gt_dir = write_case({SEQ: gt}, {SEQ: pred}, "2017", "2017")
+    file = (gt_dir if side == "gt" else pred_dir) / f"{SEQ}.json"
+    data = json.loads(file.read_text())
+    data["annolist"][1]["annorect"][0]["annopoints"] = annopoints
+    file.write_text(json.dumps(data))
+    result = evaluate_posetrack(pred_dir, gt_dir)
+    assert result.num_gt_frames == 3  # frame 1 is evaluated: its annorect list was not empty
+    assert int(result.ap.num_gt[5]) == num_gt
+    # GT person gone or kept without points: per joint (.95 FP), (.9 TP), (.8 TP) over 2 GT: precision
+    # .5 at recall .5 and .667 at 1, envelope .667 -> AP 66.7. Prediction gone: (.9 TP), (.8 TP) over
+    # 3 GT (B counts): recall 2/3 at precision 1 -> also 66.7, but num_gt tells them apart.
+    assert result.total_ap == pytest.approx(200 / 3)
+    # MOT frame 1: with a side removed it is the dummy update (1 miss + 1 FP); with the pointless GT
+    # person kept there are people on both sides, the GT has no joint 5: only the FP.
+    c = result.mot.counts[5]
+    assert (c.matches, c.misses, c.false_positives) == counts
+
+
+def test_frame_with_everyone_deleted_is_evaluated_and_costs_one_miss_and_one_fp(write_case) -> None:
+    region = [(600.0, 100.0), (1100.0, 100.0), (1100.0, 400.0), (600.0, 400.0)]  # B lies strictly inside
+    gt = [SynthFrame([gt_person(1, A)]), SynthFrame([gt_person(2, B)], ignore=[region])]
+    gt.append(SynthFrame([gt_person(1, A)]))
+    pred = [
+        SynthFrame([pr_person(1, A, 0.9)]),
+        SynthFrame([pr_person(2, B, 0.95)]),
+        SynthFrame([pr_person(1, A, 0.8)]),
+    ]
+    result = evaluate_posetrack(*write_case({SEQ: gt}, {SEQ: pred}))
+    # Frame 1 loses its GT and its prediction to the region but stays evaluated: 3 gt frames.
+    assert result.num_gt_frames == 3
+    # AP: the two TPs of frames 0 and 2 over 2 GT joints -> 100.
+    assert result.total_ap == pytest.approx(100.0)
+    assert int(result.ap.num_gt[0]) == 2
+    # MOT sees frames 0 and 1: a MATCH, then the dummy update (1 miss + 1 FP): MOTA 1 - 2/2 = 0.
+    # (Were frame 1 skipped, frame 2 would be the last evaluated one and MOTA would be 100.)
+    c = result.mot.counts[0]
+    assert (c.matches, c.misses, c.false_positives, c.objects) == (1, 1, 1, 2)
+    np.testing.assert_allclose(result.mot.mota, 0.0)
+
+
+def test_tied_scores_are_noted_per_joint(write_case) -> None:
+    gt = [SynthFrame([gt_person(1, A)]) for _ in range(2)]
+
+    def person(base: float, ankle: float) -> SynthPerson:
+        joints = joints_at(A)
+        scores = {j: ankle if j == 0 else base + 0.01 * j for j in joints}
+        return SynthPerson(1, {j: (x, y, scores[j]) for j, (x, y, _) in joints.items()})
+
+    tied = [SynthFrame([person(0.5, 0.5)]), SynthFrame([person(0.7, 0.5)])]  # right ankle .5 twice
+    free = [SynthFrame([person(0.5, 0.5)]), SynthFrame([person(0.7, 0.6)])]
+    result = evaluate_posetrack(*write_case({SEQ: gt}, {SEQ: tied}), metrics=["ap"])
+    # Both samples are TPs, so the numbers do not depend on the tie order (AP 100), but §12.5 says the
+    # output notes the ties: one note, naming only the right ankle.
+    assert result.total_ap == pytest.approx(100.0)
+    assert len(result.notes) == 1
+    assert "tied joint scores (right_ankle)" in result.notes[0]
+    out = result.to_dict()
+    assert out["notes"] == result.notes
+    assert [row["tied_scores"] for row in out["joints"]] == [1] + [0] * 14
+    assert result.poseval_compatible  # a tie is a note, not a reason
+    clean = evaluate_posetrack(*write_case({SEQ: gt}, {SEQ: free}), metrics=["ap"])
+    assert clean.notes == [] and clean.ap.ties.sum() == 0
+
+
+def test_pt21_labeled_frame_with_predictions_but_no_gt_is_reported(write_case) -> None:
+    gt = [SynthFrame([gt_person(1, A)]), SynthFrame([], labeled=True)]
+    pred = [SynthFrame([pr_person(1, A, 0.9)]), SynthFrame([pr_person(5, B, 0.95)])]
+    pred_dir, gt_dir = write_case({SEQ: gt}, {SEQ: pred})
+    pt21 = evaluate_posetrack(pred_dir, gt_dir, mode="posetrack21", metrics=["ap"])
+    # The kit selects frame 1 (is_labeled) and would crash on it; posecli scores its prediction as an
+    # FP: (.95 FP), (.9 TP), 1 GT -> precision .5 at recall 1 -> AP 50.
+    assert pt21.num_gt_frames == 2
+    assert pt21.total_ap == pytest.approx(50.0)
+    assert not pt21.poseval_compatible
+    assert any("no GT people (the PT21 kit crashes on it)" in r for r in pt21.reasons)
+    poseval = evaluate_posetrack(pred_dir, gt_dir, metrics=["ap"])
+    # poseval skips the frame without GT people: AP 100 and nothing to report.
+    assert poseval.num_gt_frames == 1 and poseval.total_ap == pytest.approx(100.0)
+    assert poseval.reasons == []
+
+
+def test_pt21_presence_ignores_v_origin_is_absent_and_v_zero_is_present(write_case) -> None:
+    gt = [SynthFrame([gt_person(1, A)]) for _ in range(2)]
+    pred = [SynthFrame([pr_person(1, A, 0.5)]), SynthFrame([pr_person(1, A, 0.9)])]
+    pred_dir, gt_dir = write_case({SEQ: gt}, {SEQ: pred})
+    for directory, edits in (
+        (pred_dir, {48: [0.0, 0.0, 1.0], 47: None}),  # right ankle (slot 16) at (0,0), v 1; left ankle v 0
+        (gt_dir, {6: [0.0, 0.0, 1.0]}),  # GT head_top (slot 2) at (0,0) with v 1
+    ):
+        file = directory / f"{SEQ}.json"
+        data = json.loads(file.read_text())
+        kps = data["annotations"][1]["keypoints"]  # frame 1
+        for start, value in edits.items():
+            if value is None:
+                kps[start] = 0.0  # only v := 0, the coordinates stay
+            else:
+                kps[start : start + 3] = value
+        file.write_text(json.dumps(data))
+    pt21 = evaluate_posetrack(pred_dir, gt_dir, mode="posetrack21", metrics=["ap"])
+    poseval = evaluate_posetrack(pred_dir, gt_dir, metrics=["ap"])
+    # Right ankle: the kit drops the (0,0) prediction: one sample (.5 TP) over 2 GT -> AP 50. poseval
+    # keeps it as an FP ranked first: (.9 FP), (.5 TP) -> precision .5 at recall .5 -> AP 25.
+    assert int(pt21.ap.num_samples[0]) == 1 and pt21.ap.ap[0] == pytest.approx(50.0)
+    assert int(poseval.ap.num_samples[0]) == 2 and poseval.ap.ap[0] == pytest.approx(25.0)
+    # Left ankle with v = 0 and real coordinates: present for both, two TPs -> 100.
+    assert pt21.ap.ap[5] == pytest.approx(100.0) and poseval.ap.ap[5] == pytest.approx(100.0)
+    # GT head_top at (0,0): absent for the kit (1 GT; frame 1's prediction is an FP ranked first -> 50),
+    # present for poseval (2 GT; the same FP -> 25).
+    assert int(pt21.ap.num_gt[14]) == 1 and pt21.ap.ap[14] == pytest.approx(50.0)
+    assert int(poseval.ap.num_gt[14]) == 2 and poseval.ap.ap[14] == pytest.approx(25.0)
+
+
+def test_pt21_ignore_rule_zeroes_the_joints_inside_and_keeps_the_person(write_case) -> None:
+    # The region holds A's joints 0-4 ((100,100) ... (180,140)) but not joint 5 at (200,150).
+    region = [(90.0, 60.0), (190.0, 60.0), (190.0, 145.0), (90.0, 145.0)]
+    gt = [SynthFrame([gt_person(1, A)]), SynthFrame([gt_person(1, A)], ignore=[region])]
+    a = joints_at(A)
+    # Frame 1: joints 0-4 30 px above GT (still inside, no match), joints 5-14 exact, all at .9.
+    shifted = SynthPerson(1, {j: (x, y - 30.0 if j < 5 else y, 0.9) for j, (x, y, _) in a.items()})
+    pred = [SynthFrame([pr_person(1, A, 0.5)]), SynthFrame([shifted])]
+    result = evaluate_posetrack(*write_case({SEQ: gt}, {SEQ: pred}), mode="posetrack21", metrics=["ap"])
+    # Joints 0-4 of frame 1 are zeroed on both sides: 1 GT, one sample (.5 TP) -> AP 100 (not zeroed,
+    # the .9 FP would rank first: AP 25). The person stays, so joints 5-14 count twice: 2 GT, 2 TPs.
+    assert result.ap.num_gt[:5].tolist() == [1] * 5 and result.ap.num_samples[:5].tolist() == [1] * 5
+    assert result.ap.num_gt[5:].tolist() == [2] * 10
+    np.testing.assert_allclose(result.ap.ap, 100.0)
+
+
+def test_frame_number_fallback_pairs_renamed_prediction_frames(write_case) -> None:
+    # Each frame's person sits elsewhere, so a wrong pairing loses every joint.
+    gt = [SynthFrame([gt_person(1, (100.0, 100.0 + 300.0 * k))]) for k in range(3)]
+    pred = [SynthFrame([pr_person(1, (100.0, 100.0 + 300.0 * k), 0.9 - 0.1 * k)]) for k in range(3)]
+    pred_dir, gt_dir = write_case({SEQ: gt}, {SEQ: pred})
+    file = pred_dir / f"{SEQ}.json"
+    data = json.loads(file.read_text())
+    for k, image in enumerate(data["images"]):
+        image["file_name"] = f"images/val/{SEQ}/{k:08d}.jpg"  # 8-digit names: no image-name match
+    data["images"].reverse()  # and listed backwards, so position pairing would be wrong too
+    file.write_text(json.dumps(data))
+    result = evaluate_posetrack(pred_dir, gt_dir)
+    # Paired by frame number: every frame matches its own prediction -> AP 100, MOTA 100.
+    assert result.total_ap == pytest.approx(100.0)
+    assert result.total_mota == pytest.approx(100.0)
+    reasons = " | ".join(result.reasons)
+    assert "different order" in reasons and "no prediction frame" not in reasons
+
+
+def test_group_is_nan_when_one_of_its_joints_is_nan(write_case) -> None:
+    gt = [SynthFrame([gt_person(1, A, joints=[*range(13), 14])])]  # no GT nose (13)
+    pred = [SynthFrame([pr_person(1, A, 0.9)])]
+    result = evaluate_posetrack(*write_case({SEQ: gt}, {SEQ: pred}), metrics=["ap"])
+    # Nose: a sample without GT -> NaN. Head = plain mean of head_top, head_bottom, nose = NaN, while
+    # Total skips it: 14 x 100 / 14 = 100.
+    assert math.isnan(result.ap.ap[13])
+    assert math.isnan(result.metrics()["ap/Head"]) and result.metrics()["ap/Shoulder"] == 100.0
+    assert result.to_dict()["ap"]["groups"]["Head"] is None
+    assert result.total_ap == pytest.approx(100.0)
+    from posecli.evaluation.report import poseval_text
+
+    assert poseval_text(result).splitlines()[2].startswith("&  nan &100.0")
+
+
+def test_reads_2018_predictions_with_15_category_names(write_case) -> None:
+    gt, pred = perfect_case(2)
+    pred_dir, gt_dir = write_case({SEQ: gt}, {SEQ: pred})
+    file = pred_dir / f"{SEQ}.json"
+    data = json.loads(file.read_text())
+    names = list(POSEVAL_JOINT_NAMES[::-1])  # 15 names, in an order of their own: mapped by name
+    data["categories"][0]["keypoints"] = names
+    for ann in data["annotations"]:
+        kps = np.asarray(ann["keypoints"]).reshape(17, 3)
+        slots = [SLOT_OF_POSEVAL_ID[POSEVAL_JOINT_NAMES.index(n)] for n in names]
+        ann["keypoints"] = kps[slots].reshape(-1).tolist()  # 45 numbers
+        ann["scores"] = [ann["scores"][s] for s in slots]
+    file.write_text(json.dumps(data))
+    result = evaluate_posetrack(pred_dir, gt_dir)
+    # Same people as the 17-name file: perfect predictions -> 100 everywhere.
+    np.testing.assert_allclose(result.ap.ap, 100.0)
+    assert result.total_mota == pytest.approx(100.0)
