@@ -24,6 +24,7 @@ from posecli.models.config import ModelConfig
 DATASETS = ("posetrack", "synthetic")
 LAYOUTS = ("auto", "posetrack17", "posetrack18", "posetrack21")
 DECODERS = ("argmax", "dark")
+AMP_DTYPES = ("float16", "bfloat16")
 
 
 @dataclass
@@ -68,14 +69,19 @@ class TrainConfig:
     lr_steps: tuple[int, ...] = (8, 12, 16)  # MultiStepLR milestones in epochs
     lr_factor: float = 0.1  # MultiStepLR gamma
     grad_clip: float | None = None  # max global gradient norm; None → no clipping
-    amp: bool = True  # mixed precision (bfloat16 autocast) on CUDA; ignored on the CPU
+    amp: bool = True  # mixed precision (autocast, dtype amp_dtype) on CUDA; ignored on the CPU
+    # float16 with a dynamic GradScaler (runs on every CUDA GPU; its state is checkpointed), or
+    # bfloat16 (Ampere and newer; float32's exponent range, so no scaler is needed or used)
+    amp_dtype: str = "float16"  # autocast dtype: "float16" (+ GradScaler, default) or "bfloat16"
     seed: int = 0  # seeds torch, numpy and the per-clip augmentation draws
     deterministic: bool = False  # torch deterministic algorithms (exact resume checks, slower)
     max_steps: int | None = None  # stop after this many optimizer steps in total (smoke runs, tests)
     log_every: int = 10  # steps between JSON-lines log records (and the last step of each epoch)
     checkpoint_every: int | None = None  # also write the last checkpoint every N steps; None → per epoch
     sync_bn: bool = False  # convert BatchNorm to SyncBatchNorm under DDP
-    init_checkpoint: str | None = None  # HRNet checkpoint (path) loaded into the backbone before training
+    # HRNet checkpoint (path) loaded into the backbone before training: a posecli, mmpose, official
+    # HRNet or DCPose file, read directly; None → random init (refused when the backbone is frozen)
+    init_checkpoint: str | None = None
 
 
 @dataclass
@@ -196,6 +202,7 @@ def _check_choices(config: ExperimentConfig, source: str) -> None:
         ("data.dataset", config.data.dataset, DATASETS),
         ("data.layout", config.data.layout, LAYOUTS),
         ("eval.decode", config.eval.decode, DECODERS),
+        ("train.amp_dtype", config.train.amp_dtype, AMP_DTYPES),
     )
     for key, value, allowed in checks:
         if value not in allowed:

@@ -22,11 +22,13 @@ while writing a checkpoint leaves the previous one intact and resumable.
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +60,10 @@ from posecli.models import VideoPoseModel, build_from_config
 from posecli.progress import progress_bar
 
 TARGET_KEYS = ("heatmaps", "target_weight", "simcc_x", "simcc_y")
+# Collective timeout: rank 0 validates alone (minutes on a full PoseTrack val split) while the other
+# ranks wait at a barrier; the default (10 min for NCCL) would abort such a run.
+PROCESS_GROUP_TIMEOUT = datetime.timedelta(minutes=60)
+AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -93,7 +99,9 @@ def init_distributed(device: str) -> tuple[Dist, torch.device]:
     else:
         target = torch.device("cpu")
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if target.type == "cuda" else "gloo")
+        dist.init_process_group(
+            backend="nccl" if target.type == "cuda" else "gloo", timeout=PROCESS_GROUP_TIMEOUT
+        )
     return Dist(rank, world, local), target
 
 
@@ -109,9 +117,16 @@ def _barrier(ranks: Dist) -> None:
 class EpochSampler(Sampler[int]):
     """A seeded permutation per epoch, split across ranks, that can skip already-trained batches.
 
-    The permutation depends only on ``(seed, epoch)``; it is padded to a multiple of
-    ``world_size · batch_size`` by wrapping, rank r takes every world_size-th index starting at r,
-    and the first ``skip_batches · batch_size`` of those are dropped (mid-epoch resume).
+    The permutation depends only on ``(seed, epoch)``. It is cut to a multiple of
+    ``world_size · batch_size`` (drop_last: the < world_size · batch_size clips left over differ from
+    epoch to epoch, and every step has full batches); rank r takes every world_size-th index of the
+    rest starting at r, so the ranks' shards are disjoint and together cover the cut permutation.
+    ``set_epoch(epoch, skip_batches)`` drops this rank's first ``skip_batches · batch_size`` indices.
+
+    Why not ``DistributedSampler``: it cannot start mid-epoch, so an exact resume after step k of
+    an epoch would have to replay the epoch (different weights) or iterate the DataLoader over the
+    trained batches (decoding every skipped clip). Skipping in the sampler costs nothing, the
+    skipped clips are never loaded, and the one-process and the DDP runs share this code.
     """
 
     def __init__(self, size: int, batch_size: int, seed: int, ranks: Dist) -> None:
@@ -120,7 +135,8 @@ class EpochSampler(Sampler[int]):
         self.batches_per_epoch = size // (batch_size * ranks.world_size)  # drop_last semantics
         if self.batches_per_epoch == 0:
             raise PoseCliError(
-                f"train.batch_size: {batch_size} × {ranks.world_size} process(es) exceeds the {size} training clips"
+                f"train.batch_size: {batch_size} × {ranks.world_size} process(es) exceeds the {size} "
+                "training clips"
             )
 
     def set_epoch(self, epoch: int, skip_batches: int = 0) -> None:
@@ -236,7 +252,8 @@ class TrainState:
 
 
 class JsonlLogger:
-    """Appends one JSON object per record to ``log.jsonl`` (rank 0 only), mirrored to TensorBoard if installed."""
+    """Appends one JSON object per record to ``log.jsonl`` (rank 0 only), mirrored to TensorBoard
+    (``<out>/tensorboard``) when it is installed (``pip install posecli[train]``)."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
@@ -294,6 +311,20 @@ def _publish(target: Path, source: Path) -> None:
             tmp.write_bytes(source.read_bytes())
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to disk; a no-op where the OS cannot fsync it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # e.g. folders on some file systems
+        pass
+    finally:
+        os.close(fd)
+
+
 def _save_checkpoint(
     out_dir: Path,
     model: VideoPoseModel,
@@ -334,6 +365,11 @@ def _save_checkpoint(
     }
     with atomic_path(training) as tmp:
         torch.save(payload, tmp)
+        _fsync(tmp)  # the bytes are on disk before the rename makes the file visible
+    # save_checkpoint renames without an fsync: make its bytes and both renames durable before
+    # last.json (fsynced itself) names them
+    _fsync(weights)
+    _fsync(folder)
     pointer = {
         "step": state.step,
         "epoch": state.epoch,
@@ -417,6 +453,7 @@ class StepContext:
     scaler: torch.amp.GradScaler
     device: torch.device
     amp: bool
+    amp_dtype: torch.dtype
     grad_clip: float | None
     max_steps: int | None
     log_every: int
@@ -447,7 +484,7 @@ def train_one_epoch(
             frames = normalize_frames(batch["frames"].to(ctx.device, non_blocking=True))
             targets = {k: batch[k].to(ctx.device, non_blocking=True) for k in TARGET_KEYS if k in batch}
             # forward
-            with torch.autocast(ctx.device.type, dtype=torch.float16, enabled=ctx.amp):
+            with torch.autocast(ctx.device.type, dtype=ctx.amp_dtype, enabled=ctx.amp):
                 output = model(frames)
             # named loss dict (computed in float32)
             losses = ctx.loss_fn(_float_output(output), targets)
@@ -581,7 +618,8 @@ def _unflip_heatmaps(heatmaps: Tensor) -> Tensor:
 def write_predictions(
     split: PoseTrackSplit, dataset: ClipDataset, keypoints: np.ndarray, out_dir: Path
 ) -> Path:
-    """Write PoseTrack 2018 prediction files, one per video of ``split``, named like its GT files.
+    """Write PoseTrack 2018 prediction files, one per video of ``split``, named like its GT files
+    (``PoseTrackSplit.prediction_file_name``: poseval looks predictions up by the GT file name).
 
     Every frame of every video is listed (poseval pairs frames by position); each predicted person
     gets ``keypoints`` (51 numbers), ``scores`` (17) and ``track_id`` = its index within the frame.
@@ -623,7 +661,7 @@ def write_predictions(
                     }
                 )
         atomic_write_json(
-            out_dir / f"{video}.json",
+            out_dir / split.prediction_file_name(video),
             {"images": images, "annotations": annotations, "categories": categories},
         )
     return out_dir
@@ -717,8 +755,39 @@ def load_init_weights(model: VideoPoseModel, path: str | Path) -> int:
     return len(usable)
 
 
+_ARCH_NAMES = {"fami": "FAMI-Pose", "tdmi": "TDMI", "hrnet": "HRNet"}
+
+
+def check_init_checkpoint(config: ExperimentConfig) -> None:
+    """``PoseCliError`` (one line) when ``train.init_checkpoint`` names a missing file, or when a
+    frozen backbone has none: it must start from trained weights.
+
+    ``load_init_weights`` reads mmpose, official HRNet, DCPose and posecli files directly, so the
+    message points at the downloadable mmpose PoseTrack18 HRNet-W48 without an import step.
+    """
+    path = config.train.init_checkpoint
+    if path and not Path(path).is_file():
+        raise PoseCliError(f"train.init_checkpoint: {path} does not exist")
+    model = config.model.resolved()
+    if not model.freeze_backbone or path:
+        return
+    example = (
+        " (e.g. the file that `posecli weights pull hrnet_w48_posetrack18_384x288_mmpose` prints; "
+        "mmpose, official HRNet, DCPose and posecli checkpoints are read directly, no import needed)"
+        if model.width == 48
+        else " (an mmpose, official HRNet, DCPose or posecli checkpoint, read directly)"
+    )
+    raise PoseCliError(
+        f"train.init_checkpoint: the {_ARCH_NAMES.get(model.arch, model.arch)} recipe freezes its backbone "
+        f"and starts from a trained HRNet-W{model.width}; pass --set train.init_checkpoint=PATH{example}"
+    )
+
+
 def build_training_model(config: ExperimentConfig) -> VideoPoseModel:
-    """The model of the recipe, with the HRNet initialisation checkpoint loaded when one is named."""
+    """The model of the recipe, with the HRNet initialisation checkpoint loaded when one is named.
+
+    A builder only: ``fit`` calls ``check_init_checkpoint`` first (benchmarks time frozen models
+    from random weights)."""
     model = build_from_config(config.model)
     if config.train.init_checkpoint:
         load_init_weights(model, config.train.init_checkpoint)
@@ -763,15 +832,24 @@ def _fit(
             "or choose another --out-dir"
         )
     _seed_everything(config.train.seed, config.train.deterministic)
-    if ranks.main:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / "config.json", config.to_dict(), indent=2)
     quiet = quiet or not ranks.main
 
-    # data
+    # inputs first: a bad init checkpoint or data root fails before anything is written to the out-dir
+    check_init_checkpoint(config)
     root = prepare_data_root(config, ranks, quiet)
     train_split = read_posetrack(root, config.data.train_split, config.data.layout)
     model = build_training_model(config).to(target)
+    if ranks.main and config.train.init_checkpoint is None and config.data.dataset == "posetrack":
+        warnings.warn(
+            "train.init_checkpoint is not set: the HRNet backbone starts from random weights "
+            "(the reference recipes start from a trained HRNet; pass --set train.init_checkpoint=PATH)",
+            stacklevel=2,
+        )
+    if ranks.main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(out / "config.json", config.to_dict(), indent=2)
+
+    # data
     train_set = build_dataset(config, train_split, True, model.num_frames)
     val_split = val_set = None
     if config.eval.every > 0 and ranks.main:
@@ -803,7 +881,9 @@ def _fit(
         optimizer, list(config.train.lr_steps), config.train.lr_factor
     )
     amp = config.train.amp and target.type == "cuda"
-    scaler = torch.amp.GradScaler(target.type, enabled=amp)
+    amp_dtype = AMP_DTYPES[config.train.amp_dtype]
+    # loss scaling only for float16 (bfloat16 has float32's range); its state is in every checkpoint
+    scaler = torch.amp.GradScaler(target.type, enabled=amp and amp_dtype == torch.float16)
     state = TrainState()
     pointer = find_resume(resume, out)
     if pointer is not None:
@@ -826,6 +906,7 @@ def _fit(
         scaler=scaler,
         device=target,
         amp=amp,
+        amp_dtype=amp_dtype,
         grad_clip=config.train.grad_clip,
         max_steps=config.train.max_steps,
         log_every=config.train.log_every,

@@ -23,21 +23,65 @@ def test_recipe_names_follow_the_convention() -> None:
         assert tuple(config.model.input_size) == (h, w)
 
 
+REFERENCE_DATA = {  # models.md §7, the same for every PoseTrack17 recipe
+    "sigma": 3.0,
+    "bbox_enlarge": 1.25,
+    "scale_factor": 0.35,
+    "rotation_factor": 45.0,
+    "rotation_prob": 0.6,
+    "half_body_prob": 0.3,
+    "half_body_min_joints": 8,
+    "flip_prob": 0.5,
+    "box_score_threshold": 0.2,
+}
+
+
+def _check_reference_data(config: ExperimentConfig) -> None:
+    for key, value in REFERENCE_DATA.items():
+        assert getattr(config.data, key) == value, (config.name, key)
+
+
 def test_reference_recipes_match_the_released_hyper_parameters() -> None:
+    """models.md §7–8: data conventions, optimisation, MI weights and validation of the W48 recipes."""
     root = CONFIGS[0].parent
     fami = load_config(root / "fami_hrnet-w48_posetrack17_384x288.yaml")
     assert fami.model.arch == "fami" and fami.model.freeze_backbone is True and fami.model.width == 48
-    assert (fami.train.lr, fami.train.lr_steps, fami.train.epochs, fami.train.batch_size) == (
-        1e-3,
-        (8, 12, 16),
-        21,
-        48,
-    )
-    assert fami.train.weight_decay == 0.0 and fami.train.init_checkpoint and fami.eval.decode == "argmax"
+    assert fami.model.frozen_backbone_bn == "update" and fami.model.gtm == "translation"
+    assert (fami.model.fami_alpha, fami.model.fami_beta, fami.model.mi_estimator) == (0.5, 0.1, "reference")
+    assert fami.model.mi_temperature == 0.05
+    train = fami.train
+    assert (train.lr, train.lr_steps, train.lr_factor) == (1e-3, (8, 12, 16), 0.1)
+    assert (train.epochs, train.batch_size) == (21, 48)
+    assert fami.train.weight_decay == 0.0
+    assert (fami.eval.decode, fami.eval.flip_test) == ("argmax", False)
+    _check_reference_data(fami)
     tdmi = load_config(root / "tdmi_hrnet-w48_posetrack17_384x288.yaml")
     assert tdmi.model.arch == "tdmi" and tdmi.model.freeze_backbone is False
-    assert (tdmi.train.lr_steps, tdmi.train.epochs, tdmi.train.batch_size) == ((6, 12, 18, 26), 20, 24)
-    assert tdmi.eval.decode == "dark"
+    assert (tdmi.model.tdmi_alpha, tdmi.model.tdmi_beta, tdmi.model.tdmi_gamma) == (1.0, 1.0, 1.0)
+    assert tdmi.model.mi_estimator == "reference"
+    train = tdmi.train
+    assert (train.lr, train.lr_steps, train.lr_factor) == (1e-3, (6, 12, 18, 26), 0.1)
+    assert (train.epochs, train.batch_size) == (20, 24)
+    assert tdmi.train.weight_decay == 0.0
+    assert (tdmi.eval.decode, tdmi.eval.flip_test) == ("dark", False)
+    _check_reference_data(tdmi)
+    # the variants keep the released data conventions and FAMI's MI weights
+    for name in ("fami-simcc_hrnet-w48_posetrack17_384x288", "fami-finetune_hrnet-w48_posetrack17_384x288"):
+        variant = load_config(root / f"{name}.yaml")
+        _check_reference_data(variant)
+        assert (variant.model.fami_alpha, variant.model.fami_beta) == (0.5, 0.1)
+        assert (variant.train.lr, variant.train.lr_steps) == (1e-3, (8, 12, 16))
+        assert variant.eval.flip_test is False
+    # no recipe names an HRNet file that is not shipped: the init checkpoint is passed with --set
+    for path in CONFIGS:
+        assert load_config(path).train.init_checkpoint is None, path.name
+
+
+def test_tiny_recipes_name_their_width() -> None:
+    """``model.name`` is descriptive (models are built from arch and width): it must not claim w32."""
+    for path in CONFIGS:
+        config = load_config(path)
+        assert config.model.name.endswith(f"_w{config.model.width}"), path.name
 
 
 def test_overrides_are_typed_and_applied(tmp_path: Path) -> None:
@@ -66,6 +110,7 @@ def test_overrides_are_typed_and_applied(tmp_path: Path) -> None:
         ("train.epochs=many", "train.epochs: expected an integer"),
         ("train.amp=3", "train.amp: expected true or false"),
         ("model.arch=resnet", "model: arch must be one of"),
+        ("train.amp_dtype=float8", "train.amp_dtype: 'float8' is not one of float16, bfloat16"),
         ("data.layout=coco", "data.layout: 'coco' is not one of"),
         ("train.batch_size=0", "train.batch_size: must be ≥ 1"),
         ("lr", "expected section.key=value"),

@@ -6,6 +6,7 @@ Every run here is on the CPU with HRNet width 8 and a few synthetic clips.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -21,8 +22,19 @@ from posecli.checkpoints import load_checkpoint
 from posecli.config import ExperimentConfig, load_config
 from posecli.data.posetrack import read_posetrack
 from posecli.data.synthetic import write_synthetic_dataset
+from posecli.errors import PoseCliError
 from posecli.evaluation.posetrack import evaluate_posetrack
-from posecli.train import build_dataset, build_training_model, fit, predict, write_predictions
+from posecli.models import build_from_config
+from posecli.train import (
+    Dist,
+    EpochSampler,
+    JsonlLogger,
+    build_dataset,
+    build_training_model,
+    fit,
+    predict,
+    write_predictions,
+)
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -221,12 +233,12 @@ def test_flip_test_maps_heatmaps_back_and_swaps_sides() -> None:
     heatmaps = torch.zeros(1, 17, 8, 6)
     heatmaps[0, 9, 3, 1] = 1.0  # left wrist at x = 1 in the flipped crop
     back = _unflip_heatmaps(heatmaps)
-    # mirrored to x = 6 − 1 − 1 = 4, moved to the right wrist, shifted one pixel right (reference SHIFT_HEATMAP)
+    # mirrored to x = 6 − 1 − 1 = 4, moved to the right wrist, shifted one pixel right
+    # (the reference SHIFT_HEATMAP)
     assert back[0, 10, 3, 5] == 1.0 and back[0, 9].sum() == 0 and back.sum() == 1.0
 
 
 def test_init_checkpoint_fills_the_backbone_only(tmp_path: Path) -> None:
-    from posecli.errors import PoseCliError
     from posecli.train import load_init_weights
 
     config = tiny("fami", tmp_path, "model.input_size=[64, 64]")
@@ -272,8 +284,11 @@ def test_prediction_files_of_perfect_keypoints_score_100_ap(tmp_path: Path, layo
         keypoints[..., 2] > 0, np.linspace(0.5, 1.0, keypoints[..., 2].size).reshape(keypoints.shape[:2]), 0
     )
     out = write_predictions(split, dataset, keypoints, tmp_path / "pred")
-    assert sorted(p.stem for p in out.glob("*.json")) == ["100001_mpii_test", "100002_mpii_test"]
-    doc = json.loads((out / "100001_mpii_test.json").read_text())
+    # named like the GT files (PT17: <seq>_relpath_5sec_testsub.json; the frames pair by image folder)
+    suffix = "_relpath_5sec_testsub" if layout == "posetrack17" else ""
+    assert sorted(p.name for p in out.glob("*.json")) == [f"10000{i}_mpii_test{suffix}.json" for i in (1, 2)]
+    assert sorted(p.name for p in out.glob("*.json")) == sorted(p.name for p in split.gt_path.glob("*.json"))
+    doc = json.loads((out / f"100001_mpii_test{suffix}.json").read_text())
     assert len(doc["images"]) == 6 and {a["track_id"] for a in doc["annotations"]} == {0, 1}
     result = evaluate_posetrack(out, split.gt_path, metrics=("ap",))
     assert result.total_ap == pytest.approx(100.0)
@@ -283,8 +298,6 @@ def test_prediction_files_of_perfect_keypoints_score_100_ap(tmp_path: Path, layo
 def test_an_existing_run_is_not_overwritten_and_a_mismatched_resume_is_named(
     data_root: Path, tmp_path: Path
 ) -> None:
-    from posecli.errors import PoseCliError
-
     run = tmp_path / "run"
     fit(tiny("hrnet", data_root, "model.input_size=[64, 64]", "train.max_steps=1"), run, quiet=True)
     with pytest.raises(PoseCliError, match="already holds a run"):
@@ -303,3 +316,180 @@ def test_an_existing_run_is_not_overwritten_and_a_mismatched_resume_is_named(
             resume=str(tmp_path / "x"),
             quiet=True,
         )
+
+
+def test_epoch_sampler_shards_are_disjoint_and_a_resume_skips_exactly() -> None:
+    """Two ranks split one (seed, epoch) permutation cut to whole steps; skipping k batches gives the
+    tail of the uninterrupted order."""
+    size, batch = 23, 3
+    single = EpochSampler(size, batch, seed=5, ranks=Dist())
+    pair = [EpochSampler(size, batch, seed=5, ranks=Dist(rank, 2, rank)) for rank in (0, 1)]
+    used = (size // (batch * 2)) * batch * 2  # 18: drop_last, the other 5 clips wait for another epoch
+    seen: set[int] = set()
+    orders = []
+    for epoch in range(8):
+        single.set_epoch(epoch)
+        shards = []
+        for sampler in pair:
+            sampler.set_epoch(epoch)
+            shards.append(list(sampler))
+            assert len(shards[-1]) == len(sampler) == used // 2 and sampler.batches_per_epoch == 3
+        assert not set(shards[0]) & set(shards[1])
+        union = set(shards[0]) | set(shards[1])
+        assert len(union) == used and union <= set(range(size))
+        # rank r holds every 2nd index of the same permutation the one-process run walks through
+        interleaved = [i for step in zip(*shards, strict=True) for i in step]
+        full = list(single)
+        assert interleaved == full[:used] and len(full) == (size // batch) * batch
+        seen |= set(interleaved)
+        orders.append(full)
+    # a new order per epoch, and no clip is left out for good
+    assert orders[0] != orders[1] and seen == set(range(size))
+    # resume: skipping the 2 trained batches yields exactly the rest of the epoch
+    for sampler in (single, *pair):
+        sampler.set_epoch(4)
+        whole = list(sampler)
+        sampler.set_epoch(4, skip_batches=2)
+        assert list(sampler) == whole[2 * batch :] and len(sampler) == len(whole) - 2 * batch
+    with pytest.raises(PoseCliError, match="exceeds the 5 training clips"):
+        EpochSampler(5, 3, seed=0, ranks=Dist(0, 2, 0))
+
+
+def test_gradient_clipping_uses_the_configured_max_norm(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[tuple[float, float, float]] = []
+    original = torch.nn.utils.clip_grad_norm_
+
+    def spy(parameters: object, max_norm: float, *args: object, **kwargs: object) -> torch.Tensor:
+        params = list(parameters)  # type: ignore[call-overload]
+        before = original(params, max_norm, *args, **kwargs)  # type: ignore[arg-type]
+        after = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None]))
+        calls.append((max_norm, float(before), float(after)))
+        return before
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    small = ("model.input_size=[64, 64]", "train.max_steps=2")
+    fit(tiny("hrnet", data_root, *small, "train.grad_clip=0.001"), tmp_path / "clipped", quiet=True)
+    assert len(calls) == 2
+    for max_norm, before, after in calls:
+        assert max_norm == 0.001 and before > 0.01  # the clip had work to do
+        assert after == pytest.approx(0.001, rel=1e-3)  # and the optimizer saw the clipped gradients
+    calls.clear()
+    fit(tiny("hrnet", data_root, *small), tmp_path / "plain", quiet=True)
+    assert calls == []  # grad_clip null: no clipping
+
+
+def test_validation_every_epoch_logs_a_finite_ap_kept_by_the_best_checkpoint(
+    data_root: Path, tmp_path: Path
+) -> None:
+    small = ("model.input_size=[64, 64]", "data.max_train_samples=8")
+    config = tiny("hrnet", data_root, *small, "train.epochs=2", "eval.every=1")
+    result = fit(config, tmp_path / "run", quiet=True)
+    run = result.out_dir
+    validations = [r for r in records(run) if "val/mse" in r]
+    assert [(r["epoch"], r["step"]) for r in validations] == [(1, 2), (2, 4)]
+    assert all(isinstance(r["ap/total"], float) and math.isfinite(r["ap/total"]) for r in validations)
+    assert (run / "predictions" / "epoch-001" / "100001_mpii_test.json").is_file()
+    best = json.loads((run / "best.json").read_text())
+    top = max(validations, key=lambda r: r["ap/total"])  # the first maximum: a later tie is not "better"
+    assert best["metric"] == pytest.approx(top["ap/total"]) and best["step"] == top["step"]
+    assert result.state.best_metric == pytest.approx(top["ap/total"])
+    assert result.best_checkpoint is not None
+    best_weights, named = _weights(result.best_checkpoint), _weights(run / best["weights"])
+    assert all(torch.equal(best_weights[k], named[k]) for k in best_weights)
+
+
+@pytest.mark.parametrize("bn", ["update", "freeze"])
+def test_a_frozen_backbone_keeps_its_weights_and_trains_only_the_rest(
+    data_root: Path, tmp_path: Path, bn: str
+) -> None:
+    """FAMI-Pose as released: HRNet frozen (weights as in the init checkpoint), BN statistics still
+    updated under ``frozen_backbone_bn: update`` (not under ``freeze``), only trainable tensors in Adam."""
+    overrides = ["model.input_size=[64, 64]", "model.freeze_backbone=true", f"model.frozen_backbone_bn={bn}"]
+    torch.manual_seed(3)
+    source = build_from_config(tiny("fami", data_root, *overrides).model)
+    hrnet = {k.removeprefix("hrnet."): v for k, v in source.state_dict().items() if k.startswith("hrnet.")}
+    init = tmp_path / "hrnet_w8.pth"
+    torch.save({"state_dict": hrnet}, init)  # the official HRNet layout: bare keys
+    config = tiny("fami", data_root, *overrides, f"train.init_checkpoint={init}", "train.max_steps=2")
+    result = fit(config, tmp_path / "run", quiet=True)
+    after = _weights(result.last_checkpoint)
+    parameters = {name for name, _ in source.named_parameters()}
+    for key, value in hrnet.items():
+        if f"hrnet.{key}" in parameters:
+            assert torch.equal(after[f"hrnet.{key}"], value), key
+    stats = [k for k in hrnet if k.endswith(("running_mean", "running_var"))]
+    changed = [k for k in stats if not torch.equal(after[f"hrnet.{k}"], hrnet[k])]
+    assert stats and changed == (stats if bn == "update" else [])
+    pointer = json.loads((result.out_dir / "last.json").read_text())
+    optimizer = torch.load(result.out_dir / pointer["state"], weights_only=False)["optimizer"]
+    trainable = [n for n, p in build_training_model(config).named_parameters() if p.requires_grad]
+    assert trainable and not any(n.startswith("hrnet.") for n in trainable)
+    assert len(trainable) == len([n for n in parameters if not n.startswith("hrnet.")])
+    assert sum(len(group["params"]) for group in optimizer["param_groups"]) == len(trainable)
+
+
+def test_bad_inputs_fail_before_the_out_dir_is_written(data_root: Path, tmp_path: Path) -> None:
+    fami = load_config(CONFIGS / "fami_hrnet-w48_posetrack17_384x288.yaml", [f"data.root={data_root}"])
+    with pytest.raises(PoseCliError) as error:
+        fit(fami, tmp_path / "a", quiet=True)
+    message = str(error.value)
+    assert message.startswith("train.init_checkpoint: the FAMI-Pose recipe freezes its backbone")
+    assert "--set train.init_checkpoint=PATH" in message and "hrnet_w48_posetrack18_384x288_mmpose" in message
+    assert "\n" not in message
+    missing = tiny("hrnet", data_root, f"train.init_checkpoint={tmp_path / 'nope.pth'}")
+    with pytest.raises(PoseCliError, match="nope.pth does not exist"):
+        fit(missing, tmp_path / "b", quiet=True)
+    (tmp_path / "empty").mkdir()
+    real = tiny("hrnet", tmp_path / "empty", "data.dataset=posetrack")
+    with pytest.raises(PoseCliError, match="holds no PoseTrack annotations"):
+        fit(real, tmp_path / "c", quiet=True)
+    assert not any((tmp_path / name).exists() for name in "abc")
+
+
+def test_tensorboard_mirrors_the_log_when_installed(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    logger = JsonlLogger(tmp_path / "log.jsonl")
+    assert logger.tensorboard is not None
+    logger.log({"step": 3, "epoch": 1, "train/loss": 0.5, "lr": 1e-3})
+    logger.close()
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(3, 0.5)]
+    assert json.loads((tmp_path / "log.jsonl").read_text())["train/loss"] == 0.5
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_amp_steps_on_cuda_are_finite_and_the_scaler_state_resumes(
+    data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dtype: str
+) -> None:
+    if dtype == "bfloat16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bfloat16")
+    overrides = ("model.input_size=[64, 64]", "train.amp=true", f"train.amp_dtype={dtype}", "train.epochs=5")
+    run = tmp_path / "run"
+    fit(tiny("fami", data_root, *overrides, "train.max_steps=2"), run, device="cuda", quiet=True)
+    pointer = json.loads((run / "last.json").read_text())
+    saved = torch.load(run / pointer["state"], map_location="cpu", weights_only=False)["scaler"]
+    if dtype == "float16":
+        assert 0 < saved["scale"] < math.inf  # a live dynamic loss scale
+    else:
+        assert saved == {}  # bfloat16 needs no loss scaling: the scaler is off
+    loaded: list[dict[str, object]] = []
+    original = torch.amp.GradScaler.load_state_dict
+
+    def spy(self: torch.amp.GradScaler, state: dict[str, object]) -> None:
+        loaded.append(dict(state))
+        original(self, state)
+
+    monkeypatch.setattr(torch.amp.GradScaler, "load_state_dict", spy)
+    config = tiny("fami", data_root, *overrides, "train.max_steps=3")
+    resumed = fit(config, run, device="cuda", resume="auto", quiet=True)
+    assert resumed.state.step == 3 and loaded == [saved]
+    steps = [r for r in records(run) if "train/loss" in r]
+    assert [r["step"] for r in steps] == [1, 2, 3]
+    assert all(isinstance(r["train/loss"], float) and math.isfinite(r["train/loss"]) for r in steps)
+    assert load_checkpoint(resumed.last_checkpoint).num_frames == 5

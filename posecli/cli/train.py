@@ -34,7 +34,10 @@ def train(
         Path,
         typer.Option(
             "--data-root",
-            help="Dataset root (PoseTrack17/18/21 layout, detected); for synthetic data the folder to generate into or reuse.",
+            help=(
+                "Dataset root (PoseTrack17/18/21 layout, detected); for synthetic data the folder to "
+                "generate into or reuse."
+            ),
         ),
     ],
     data: Annotated[
@@ -45,12 +48,17 @@ def train(
     ] = DataKind.posetrack,
     overrides: Annotated[
         list[str] | None,
-        typer.Option("--set", help="Override one config value, e.g. --set train.lr=1e-4 (repeatable)."),
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Override one config value, e.g. --set train.lr=1e-4 (repeatable; values are YAML).",
+        ),
     ] = None,
     resume: Annotated[
         str | None,
         typer.Option(
             "--resume",
+            metavar="auto|PATH",
             help="'auto' continues from <out-dir>/last.json when present; or a run folder / last.json.",
         ),
     ] = None,
@@ -66,7 +74,22 @@ def train(
     device: DeviceOption = "auto",
     quiet: QuietOption = False,
 ) -> None:
-    """Train FAMI-Pose, TDMI or HRNet on PoseTrack or synthetic data, with validation and checkpoints."""
+    """Train FAMI-Pose, TDMI or HRNet on PoseTrack or synthetic data, with validation and checkpoints.
+
+    Example (a frozen FAMI-Pose backbone needs a trained HRNet-W48, e.g. from `posecli weights pull
+    hrnet_w48_posetrack18_384x288_mmpose`):
+
+    posecli train --config configs/fami_hrnet-w48_posetrack17_384x288.yaml --data-root data/posetrack17
+    --set train.init_checkpoint=PATH
+
+    Several GPUs (DDP; rank 0 logs, validates and writes checkpoints):
+
+    torchrun --nproc-per-node 2 -m posecli train --config configs/tdmi_hrnet-w48_posetrack17_384x288.yaml
+    --data-root data/posetrack17
+
+    A quick run on generated data: posecli train --data synthetic --data-root runs/synthetic
+    --config configs/fami_hrnet-w8_synthetic_128x96.yaml
+    """
     from posecli.train import run_training
 
     run_training(

@@ -87,6 +87,13 @@ class PoseTrackSplit:
     root: Path
     frames: tuple[FrameRecord, ...]
     gt_path: Path
+    # video → name of its GT file in gt_path (PT17 annolist files are ``<seq>_relpath_5sec_testsub.json``)
+    gt_files: dict[str, str] = field(default_factory=dict)
+
+    def prediction_file_name(self, video: str) -> str:
+        """The file name a prediction for ``video`` gets: its GT file's name (as poseval requires),
+        else ``<video>.json``."""
+        return self.gt_files.get(video, f"{video}.json")
 
     def videos(self) -> dict[str, list[FrameRecord]]:
         """Frames grouped by video, in frame order."""
@@ -120,8 +127,9 @@ def detect_layout(root: str | Path) -> Layout:
     if any((base / c.format(split=s)).is_file() for c in _PT17_CANDIDATES for s in ("train", "val")):
         return "posetrack17"
     raise PoseCliError(
-        f"--data-root: {base} holds no PoseTrack annotations: expected {_PT21_DIR}/<split>/*.json (PoseTrack21), "
-        f"{_PT18_DIR}/<split>/*.json (PoseTrack18) or posetrack17_json_files/posetrack_<split>.json (PoseTrack17)"
+        f"--data-root: {base} holds no PoseTrack annotations: expected {_PT21_DIR}/<split>/*.json "
+        f"(PoseTrack21), {_PT18_DIR}/<split>/*.json (PoseTrack18) or "
+        "posetrack17_json_files/posetrack_<split>.json (PoseTrack17)"
     )
 
 
@@ -146,7 +154,8 @@ def read_posetrack(root: str | Path, split: str, layout: str = "auto") -> PoseTr
         frames: list[FrameRecord] = []
         for path in files:
             frames.extend(_read_video_file(path, base))
-        return PoseTrackSplit(chosen, split, base, tuple(frames), folder)
+        gt_files = {path.stem: path.name for path in files}  # the video is named after its file
+        return PoseTrackSplit(chosen, split, base, tuple(frames), folder, gt_files)
     raise PoseCliError(f"layout: '{layout}' is not one of auto, posetrack17, posetrack18, posetrack21")
 
 
@@ -198,10 +207,21 @@ def _persons(
     return tuple(out)
 
 
-def _image_size(image: dict[str, Any], path: Path) -> tuple[int, int]:
-    """``(width, height)`` from the JSON, or read from the frame when the JSON lacks them."""
+def _image_size(image: dict[str, Any], path: Path, cache: dict[Path, tuple[int, int]]) -> tuple[int, int]:
+    """``(width, height)`` from the JSON, or read from the frame when the JSON lacks them.
+
+    cache: sizes already read, keyed by the frame's folder: the frames of one video share a size, so
+    a file without sizes costs one decode per video rather than one per frame.
+    """
     if "width" in image and "height" in image:
         return int(image["width"]), int(image["height"])
+    if path.parent not in cache:
+        cache[path.parent] = _read_image_size(path)
+    return cache[path.parent]
+
+
+def _read_image_size(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of one frame file (decoded at half resolution, grey: the cheapest read)."""
     import cv2
 
     frame = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_2)
@@ -243,12 +263,24 @@ def _frames_of_images(
     video: str | None,
     default_first: int,
 ) -> list[FrameRecord]:
+    """``FrameRecord``s of a COCO-style image list. video: the sequence name of every image (a
+    per-video file), or None to group by image folder (a merged PT17 file): frames are grouped by
+    their relative folder and the video is named after its last component, or after the whole
+    relative folder (``/`` → ``_``) where two folders share that last component."""
     frames = []
     checked: dict[str, Path] = {}
+    sizes: dict[Path, tuple[int, int]] = {}
     # frames per video folder, for files that lack `nframes`
     per_folder: dict[str, int] = defaultdict(int)
     for image in images:
         per_folder[str(Path(str(image.get("file_name", ""))).parent)] += 1
+    basenames: dict[str, int] = defaultdict(int)
+    for folder in per_folder:
+        basenames[Path(folder).name] += 1
+    names = {
+        folder: Path(folder).name if basenames[Path(folder).name] == 1 else folder.replace("/", "_")
+        for folder in per_folder
+    }
     for i, image in enumerate(images):
         for key in ("file_name", "id"):
             if key not in image:
@@ -261,7 +293,7 @@ def _frames_of_images(
         image_path = checked[folder] / Path(name).name
         # PT17 frames are numbered from 1 (8 digits), PT18/21 from 0 (6 digits).
         first = 1 if digits == 8 else default_first
-        width, height = _image_size(image, image_path)
+        width, height = _image_size(image, image_path, sizes)
         nframes = int(image.get("nframes", 0)) or per_folder[folder]
         persons = _persons(by_image.get(image["id"], []), width, height, source)
         labeled = bool(image.get("is_labeled", bool(persons)))
@@ -269,7 +301,7 @@ def _frames_of_images(
             FrameRecord(
                 image_path=image_path,
                 image_name=name,
-                video=video or Path(folder).name,
+                video=video or names[folder],
                 frame_number=number,
                 first_number=first,
                 nframes=nframes,
@@ -297,7 +329,22 @@ def _read_pt17(base: Path, split: str) -> PoseTrackSplit:
         by_image[ann.get("image_id")].append(ann)
     frames = _frames_of_images(doc["images"], by_image, base, path, None, default_first=1)
     gt = base / _PT17_GT_DIR.format(split=split)
-    return PoseTrackSplit("posetrack17", split, base, tuple(frames), gt)
+    return PoseTrackSplit("posetrack17", split, base, tuple(frames), gt, _pt17_gt_files(gt, frames))
+
+
+def _pt17_gt_files(gt: Path, frames: list[FrameRecord]) -> dict[str, str]:
+    """Video → GT file name for PT17 annolist files, which are named ``<seq>_relpath_5sec_<sub>.json``
+    (e.g. ``000342_mpii_relpath_5sec_testsub.json`` for the frames in ``…/000342_mpii/``); a file
+    named exactly ``<seq>.json`` matches too. Videos without a unique match get none."""
+    if not gt.is_dir():
+        return {}
+    stems = [p.stem for p in sorted(gt.glob("*.json"))]
+    out = {}
+    for video in {f.video for f in frames}:
+        found = [s for s in stems if s == video or s.startswith(f"{video}_relpath_")]
+        if len(found) == 1:
+            out[video] = f"{found[0]}.json"
+    return out
 
 
 def supporting_frames(frame_number: int, first_number: int, nframes: int, distance: int = 3) -> list[int]:
@@ -367,7 +414,9 @@ def validation_samples(
         try:
             name, bbox, score = entry["image_name"], entry["bbox"], float(entry["score"])
         except (KeyError, TypeError, ValueError):
-            raise PoseCliError(f"data.val_boxes: {path}: entry {i} needs image_name, bbox and score") from None
+            raise PoseCliError(
+                f"data.val_boxes: {path}: entry {i} needs image_name, bbox and score"
+            ) from None
         if entry.get("category_id", 1) != 1 or score < score_threshold:
             continue
         frame = frames.get(_image_key(name))

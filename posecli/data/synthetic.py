@@ -241,6 +241,8 @@ class _RenderedVideo:
     units: np.ndarray  # (P,)
     visible: np.ndarray  # (F, P) bool: False when an occluder hides the whole person
     ignore_region: list[tuple[float, float]]  # polygon vertices in pixels
+    blurred: np.ndarray  # (F,) bool: the frame is motion-blurred
+    occluders: list[tuple[int, int, list[int]]]  # (frame index, person, [x1, y1, x2, y2]) grey blocks
 
 
 def _render_video(
@@ -269,6 +271,8 @@ def _render_video(
     )
     units = np.array([f.unit for f in figures])
     visible = np.ones((frames, len(figures)), bool)
+    blurred = np.zeros(frames, bool)
+    occluders: list[tuple[int, int, list[int]]] = []
     # A small ignore region in a top corner (a "crowd" area); its side alternates per video.
     corner_w, corner_h = 0.18 * width, 0.2 * height
     left = bool(rng.integers(0, 2))
@@ -295,11 +299,14 @@ def _render_video(
             x1, y1, x2, y2 = _person_box(joints[t, p], figures[p].unit, width, height)
             bw, bh = (x2 - x1) * rng.uniform(0.4, 0.7), (y2 - y1) * rng.uniform(0.25, 0.45)
             bx, by = rng.uniform(x1, max(x1 + 1, x2 - bw)), rng.uniform(y1, max(y1 + 1, y2 - bh))
-            cv2.rectangle(image, (int(bx), int(by)), (int(bx + bw), int(by + bh)), (128, 128, 128), -1)
+            block = [int(bx), int(by), int(bx + bw), int(by + bh)]
+            cv2.rectangle(image, (block[0], block[1]), (block[2], block[3]), (128, 128, 128), -1)
+            occluders.append((t, p, block))
         if effects and rng.random() < 0.2:
             image = _motion_blur(image, int(rng.integers(5, 10)), float(rng.uniform(0, math.pi)))
+            blurred[t] = True
         rendered.append(image)
-    return _RenderedVideo(rendered, joints, units, visible, ignore)
+    return _RenderedVideo(rendered, joints, units, visible, ignore, blurred, occluders)
 
 
 def _encode_jpeg(image: np.ndarray, path: Path) -> None:
@@ -324,6 +331,13 @@ def _categories() -> list[dict[str, object]]:
             "skeleton": [list(e) for e in POSETRACK_CATEGORY_SKELETON],
         }
     ]
+
+
+# Where the generator records which frames carry motion blur or an occluder (not a PoseTrack file).
+EFFECTS_FILE = "synthetic_effects.json"
+# PoseTrack17 names its per-video annolist GT files after the sequence plus this suffix
+# (e.g. ``000342_mpii_relpath_5sec_testsub.json`` for the frames in ``…/000342_mpii/``).
+PT17_GT_SUFFIX = {"train": "_relpath_5sec_trainsub", "val": "_relpath_5sec_testsub"}
 
 
 def _sequence_name(video_number: int, split: str) -> str:
@@ -351,13 +365,19 @@ def write_synthetic_dataset(
 
     Layouts (see ``posetrack.md`` §11):
 
-    - ``posetrack18``: ``images/{train,val}/<seq>/%06d.jpg`` (0-indexed), ``annotations/{train,val}/<seq>.json``.
+    - ``posetrack18``: ``images/{train,val}/<seq>/%06d.jpg`` (0-indexed),
+      ``annotations/{train,val}/<seq>.json``.
     - ``posetrack21``: same frames, ``posetrack_data/{train,val}/<seq>.json`` with ``person_id`` and
       ``has_labeled_person``, plus one box-only person (all-zero keypoints) per labelled frame.
     - ``posetrack17``: ``images_renamed/<seq>/%08d.jpg`` (1-indexed; the JSONs name them ``images/…``
       as before DetectAndTrack's renaming), merged COCO-style
-      ``posetrack17_json_files/posetrack_{train,val}.json`` and per-video annolist GT under
-      ``posetrack17_annotation_dirs/jsons/val/``.
+      ``posetrack17_json_files/posetrack_{train,val}.json`` and per-video annolist GT
+      ``posetrack17_annotation_dirs/jsons/val/<seq>_relpath_5sec_testsub.json`` (named as the real
+      files: the GT file name is not the image folder's, so readers and writers must map the two).
+
+    Every layout also gets ``synthetic_effects.json`` (``EFFECTS_FILE``): per sequence, the frame
+    numbers that are motion-blurred and the grey occluder blocks ``{"frame", "track_id", "box":
+    [x1, y1, x2, y2]}``, so tests and experiments can find the frames a key frame alone cannot solve.
     """
     if layout not in LAYOUTS:
         raise PoseCliError(f"layout: '{layout}' is not one of {', '.join(LAYOUTS)}")
@@ -370,6 +390,7 @@ def write_synthetic_dataset(
     rng = np.random.default_rng(seed)
     names: dict[str, list[str]] = {"train": [], "val": []}
     merged: dict[str, dict[str, list[dict[str, object]]]] = {}
+    effects: dict[str, dict[str, object]] = {}
     annotation_id = 0
     with progress_bar("synthesising", videos + val_videos, "videos", quiet) as advance:
         for split, count in (("train", videos), ("val", val_videos)):
@@ -387,9 +408,11 @@ def write_synthetic_dataset(
                 rng,
                 names,
                 merged,
+                effects,
                 annotation_id,
                 advance,
             )
+    atomic_write_text(root / EFFECTS_FILE, _dump({"layout": layout, "seed": seed, "videos": effects}))
     if layout == "posetrack17":
         for split, doc in merged.items():
             if split == "val" and not names["val"]:
@@ -412,16 +435,24 @@ def _write_split(
     rng: np.random.Generator,
     names: dict[str, list[str]],
     merged: dict[str, dict[str, list[dict[str, object]]]],
+    effects: dict[str, dict[str, object]],
     annotation_id: int,
     advance: Callable[[int], None],
 ) -> int:
-    """Render and write the ``count`` videos of one split; returns the next free annotation id."""
+    """Render and write the ``count`` videos of one split; returns the next free annotation id.
+
+    Fills ``effects[seq]`` with the blurred frame numbers and the occluder blocks of each video."""
     for v in range(count):
         number = (1 if split == "train" else 100001) + v
         seq = _sequence_name(number, split)
         names[split].append(seq)
         video = _render_video(np.random.default_rng(rng.integers(0, 2**63)), frames, people, width, height)
         first = 1 if layout == "posetrack17" else 0
+        effects[seq] = {
+            "split": split,
+            "blurred_frames": [int(t) + first for t in np.flatnonzero(video.blurred)],
+            "occluders": [{"frame": t + first, "track_id": p, "box": box} for t, p, box in video.occluders],
+        }
         images, annotations, annolist = [], [], []
         for t in range(frames):
             index = t + first
@@ -508,8 +539,8 @@ def _write_split(
             merged[split]["images"].extend(images)
             merged[split]["annotations"].extend(annotations)
             if split == "val":
-                gt = root / "posetrack17_annotation_dirs" / "jsons" / "val" / f"{seq}.json"
-                atomic_write_text(gt, _dump({"annolist": annolist}))
+                gt = root / "posetrack17_annotation_dirs" / "jsons" / "val"
+                atomic_write_text(gt / f"{seq}{PT17_GT_SUFFIX[split]}.json", _dump({"annolist": annolist}))
         advance(1)
     return annotation_id
 

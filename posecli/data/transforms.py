@@ -2,7 +2,8 @@
 draw shared by every frame of a clip (half-body, scale, rotation, flip), and normalisation.
 
 Conventions (``models.md`` §7): ``scale`` is the box size in units of ``PIXEL_STD = 200`` pixels,
-the box is first expanded to the crop's aspect ratio and then enlarged ×1.25. The affine transform
+the box is first expanded to the crop's aspect ratio and then enlarged ×1.25 (a half-body crop
+instead spans its joints' extent ×1.5, without the ×1.25). The affine transform
 is the "unbiased" one (Huang et al., UDP; DARK's ``(w−1)/2`` variant): the box centre maps to the
 crop's pixel centre ``((W−1)/2, (H−1)/2)`` and lengths scale by ``(W−1)/(box_w−1)``, so a flip of
 the crop is exactly a reflection of the box about its centre.
@@ -25,6 +26,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # Joints of the upper body (head, arms) and the lower body (hips, legs) for half-body augmentation.
 UPPER_BODY = tuple(range(11))
 LOWER_BODY = tuple(range(11, NUM_KEYPOINTS))
+HALF_BODY_ENLARGE = 1.5  # the half-body box is the joints' extent × 1.5 (instead of BBOX_ENLARGE_FACTOR)
 
 
 @dataclass(frozen=True)
@@ -111,25 +113,38 @@ def flip_keypoints(keypoints: np.ndarray, width: int) -> np.ndarray:
     return out
 
 
-def half_body_box(keypoints: np.ndarray, rng: np.random.Generator, aspect_ratio: float) -> np.ndarray | None:
-    """A box ``x, y, w, h`` around the upper or the lower body (chosen at random), ×1.5 of the joints'
-    extent; ``None`` when fewer than 2 joints of that half are visible. keypoints: ``(17, 3)``."""
+def half_body_center_scale(
+    keypoints: np.ndarray, prefer_upper: bool, aspect_ratio: float
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Crop ``center (2,)`` and ``scale (2,)`` around the upper or the lower body (reference HRNet rule).
+
+    keypoints: ``(17, 3)`` ``x, y, v``. The upper half (joints 0–10) is taken when ``prefer_upper`` and
+    more than 2 of its joints are visible; otherwise the lower half (11–16) if more than 2 of its joints
+    are visible, else the upper half. Centre = mean of the chosen visible joints; their extent
+    (max − min) is expanded to ``aspect_ratio`` (W/H) and scale = extent / 200 × 1.5, with no
+    ``bbox_enlarge`` on top. ``None`` (keep the full box) when fewer than 2 joints are chosen, or
+    when they span at most 1 px in both directions (the reference would divide by a zero scale).
+    """
     visible = keypoints[:, 2] > 0
     upper = [j for j in UPPER_BODY if visible[j]]
     lower = [j for j in LOWER_BODY if visible[j]]
-    chosen = upper if (rng.random() < 0.5 and len(upper) > 2) or len(lower) <= 2 else lower
+    if prefer_upper and len(upper) > 2:
+        chosen = upper
+    else:
+        chosen = lower if len(lower) > 2 else upper
     if len(chosen) < 2:
         return None
-    pts = keypoints[chosen, :2]
-    x1, y1 = pts.min(axis=0)
-    x2, y2 = pts.max(axis=0)
-    w, h = (x2 - x1) * 1.5, (y2 - y1) * 1.5
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    # box_to_center_scale re-expands to the aspect ratio; ×1.5 here mirrors the reference half-body
-    if max(w, h) <= 1:
+    pts = keypoints[chosen, :2].astype(np.float64)  # (n, 2)
+    center = pts.mean(axis=0)
+    w, h = (float(v) for v in pts.max(axis=0) - pts.min(axis=0))
+    if max(w, h) <= 1.0:
         return None
-    w, h = max(w, 1.0), max(h, 1.0)  # a degenerate side is widened by the aspect-ratio expansion
-    return np.array([cx - w / 2, cy - h / 2, w, h])
+    if w > aspect_ratio * h:
+        h = w / aspect_ratio
+    else:
+        w = h * aspect_ratio
+    scale = np.array([w / PIXEL_STD, h / PIXEL_STD]) * HALF_BODY_ENLARGE
+    return center, scale
 
 
 def draw_crop(
@@ -144,14 +159,15 @@ def draw_crop(
 
     box: ``(4,)`` ``x, y, w, h`` of the key frame; keypoints: ``(17, 3)`` key-frame GT.
     """
+    half: tuple[np.ndarray, np.ndarray] | None = None
     if rng is not None and augment.half_body_prob > 0:
-        # Drawn first and always, so the number of draws per sample does not depend on the data.
+        # Both draws are taken always, so the number of draws per sample does not depend on the data.
         take_half = rng.random() < augment.half_body_prob
+        prefer_upper = rng.standard_normal() < 0.5  # the reference's randn() < 0.5: upper ≈ 69 %
         if take_half and int((keypoints[:, 2] > 0).sum()) > augment.half_body_min_joints:
-            half = half_body_box(keypoints, rng, aspect_ratio)
-            if half is not None:
-                box = half
-    center, scale = box_to_center_scale(box, aspect_ratio, enlarge)
+            half = half_body_center_scale(keypoints, bool(prefer_upper), aspect_ratio)
+    # the half-body crop carries its own ×1.5 and skips the box enlargement (as the reference does)
+    center, scale = half if half is not None else box_to_center_scale(box, aspect_ratio, enlarge)
     if rng is None:
         return CropParams(center, scale)
     sf, rf = augment.scale_factor, augment.rotation_factor

@@ -22,10 +22,14 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def test_help_lists_the_options() -> None:
-    result = runner.invoke(app, ["train", "--help"])
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "240"})  # wide: no wrapped lines
     assert result.exit_code == 0
     for option in ("--config", "--data-root", "--data", "--set", "--resume", "--out-dir", "--device"):
         assert option in result.output
+    # metavars say what the values look like, and the help shows a full command and the DDP launch
+    assert "KEY=VALUE" in result.output and "auto|PATH" in result.output
+    assert "posecli train --config configs/fami_hrnet-w48_posetrack17_384x288.yaml" in result.output
+    assert "torchrun --nproc-per-node 2 -m posecli train --config" in result.output
 
 
 def test_options_become_keyword_arguments(calls: list[dict[str, Any]], tmp_path: Path) -> None:

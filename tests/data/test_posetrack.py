@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import posecli.data.posetrack
 from posecli.data.posetrack import (
     detect_layout,
     read_posetrack,
@@ -49,6 +50,9 @@ def test_each_layout_is_detected_and_read(
     assert all(s.keypoints[:, 2].sum() > 0 and s.box[2] > 0 and s.box[3] > 0 for s in samples)
     val = read_posetrack(root, "val")
     assert len(val.frames) == 6 and val.gt_path == root / gt_dir and val.gt_path.is_dir()
+    # predictions are named like the GT file (PT17: <seq>_relpath_5sec_testsub.json, paired by folder)
+    gt_name = "100001_mpii_test" + ("_relpath_5sec_testsub" if layout == "posetrack17" else "") + ".json"
+    assert val.prediction_file_name("100001_mpii_test") == gt_name and (val.gt_path / gt_name).is_file()
 
 
 def test_keypoints_and_boxes_match_the_json(synthetic_roots: dict[str, Path]) -> None:
@@ -129,3 +133,45 @@ def test_validation_samples_from_a_detection_box_file(
     path.write_text(json.dumps({"not": "a list"}))
     with pytest.raises(PoseCliError, match="expected a JSON list"):
         validation_samples(split, path)
+
+
+def test_frame_sizes_missing_from_the_json_are_read_once_per_video(
+    tmp_path: Path, synthetic_roots: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "pt18"
+    shutil.copytree(synthetic_roots["posetrack18"], root)
+    for path in (root / "annotations" / "train").glob("*.json"):
+        doc = json.loads(path.read_text())
+        for image in doc["images"]:
+            del image["width"], image["height"]
+        path.write_text(json.dumps(doc))
+    reads: list[Path] = []
+    original = posecli.data.posetrack._read_image_size
+
+    def counting(path: Path) -> tuple[int, int]:
+        reads.append(path)
+        return original(path)
+
+    monkeypatch.setattr(posecli.data.posetrack, "_read_image_size", counting)
+    split = read_posetrack(root, "train")
+    assert len(reads) == 2 and len({p.parent for p in reads}) == 2  # 12 frames, 2 videos, 2 decodes
+    assert {(f.width, f.height) for f in split.frames} == {(160, 128)}
+
+
+def test_pt17_videos_are_grouped_by_relative_folder(tmp_path: Path, synthetic_roots: dict[str, Path]) -> None:
+    """Two PT17 image folders with the same last component stay two videos."""
+    root = tmp_path / "pt17"
+    shutil.copytree(synthetic_roots["posetrack17"], root)
+    merged = root / "posetrack17_json_files" / "posetrack_train.json"
+    doc = json.loads(merged.read_text())
+    for image in doc["images"]:
+        image["file_name"] = image["file_name"].replace("000002_mpii_train", "other/000001_mpii_train")
+    merged.write_text(json.dumps(doc))
+    (root / "images_renamed" / "other").mkdir()
+    frames = root / "images_renamed"
+    shutil.move(frames / "000002_mpii_train", frames / "other" / "000001_mpii_train")
+    videos = read_posetrack(root, "train").videos()
+    assert sorted(videos) == ["images_000001_mpii_train", "images_other_000001_mpii_train"]
+    assert [len(v) for v in videos.values()] == [6, 6]
+    assert all(f.image_path.is_file() for v in videos.values() for f in v)
+    assert videos["images_other_000001_mpii_train"][0].image_path.parent.parent.name == "other"

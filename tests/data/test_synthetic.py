@@ -6,10 +6,11 @@ import json
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
-from posecli.data.synthetic import make_synthetic_video, write_synthetic_dataset
+from posecli.data.synthetic import EFFECTS_FILE, make_synthetic_video, write_synthetic_dataset
 from posecli.errors import PoseCliError
 from posecli.keypoints import POSETRACK_KEYPOINTS
 
@@ -74,10 +75,12 @@ def test_val_videos_and_pt17_pt21_extras(synthetic_roots: dict[str, Path]) -> No
     merged = json.loads((pt17 / "posetrack17_json_files" / "posetrack_train.json").read_text())
     assert merged["images"][0]["file_name"] == "images/000001_mpii_train/00000001.jpg"
     assert (pt17 / "images_renamed" / "000001_mpii_train" / "00000001.jpg").is_file()
-    annolist = json.loads(
-        next((pt17 / "posetrack17_annotation_dirs" / "jsons" / "val").glob("*.json")).read_text()
-    )
+    # annolist GT named as the real PT17 files: <seq>_relpath_5sec_testsub.json, frames in images/<seq>/
+    gt_files = sorted((pt17 / "posetrack17_annotation_dirs" / "jsons" / "val").glob("*.json"))
+    assert [p.name for p in gt_files] == ["100001_mpii_test_relpath_5sec_testsub.json"]
+    annolist = json.loads(gt_files[0].read_text())
     assert len(annolist["annolist"]) == 6 and "x1" in annolist["annolist"][0]["annorect"][0]
+    assert annolist["annolist"][0]["image"][0]["name"] == "images/100001_mpii_test/00000001.jpg"
 
 
 def test_bad_arguments_are_one_line_errors(tmp_path: Path) -> None:
@@ -110,3 +113,41 @@ def test_synthetic_video_has_crossing_and_occluded_tracks(tmp_path: Path) -> Non
     x1, y1, x2, y2 = tracks[0].boxes[hidden[0]].astype(int)
     block = decoded[hidden[0]][y1 + 4 : y2 - 4, x1 + 4 : x2 - 4].astype(float)
     assert abs(block.mean() - 128) < 12 and block.std() < 10
+
+
+def test_blurred_and_occluded_frames_are_reported_and_measurable(tmp_path: Path) -> None:
+    """The effects file names the blurred frames and the occluder blocks, and the pixels agree: a
+    blurred person region has a much lower Laplacian variance than the same person's sharp frames,
+    and an occluder block is flat grey."""
+    root = tmp_path / "d"
+    write_synthetic_dataset(
+        root, videos=2, frames=12, people=2, seed=0, size=(160, 128), val_videos=0, label_every=1
+    )
+    effects = json.loads((root / EFFECTS_FILE).read_text())["videos"]
+    assert sorted(effects) == ["000001_mpii_train", "000002_mpii_train"]
+    assert sum(len(e["blurred_frames"]) for e in effects.values()) >= 2
+    assert sum(len(e["occluders"]) for e in effects.values()) >= 2
+    for seq, effect in effects.items():
+        doc = json.loads((root / "annotations" / "train" / f"{seq}.json").read_text())
+        images = {int(Path(im["file_name"]).stem): im for im in doc["images"]}
+        grey = {n: cv2.imread(str(root / im["file_name"]), cv2.IMREAD_GRAYSCALE) for n, im in images.items()}
+        blurred = set(effect["blurred_frames"])
+        assert blurred < set(images) and len(blurred) < len(images)
+        for track in (0, 1):
+            sharpness = {}
+            for ann in doc["annotations"]:
+                if ann["track_id"] != track:
+                    continue
+                number = int(ann["image_id"]) % 10_000
+                x, y, w, h = (int(v) for v in ann["bbox"])
+                sharpness[number] = cv2.Laplacian(grey[number][y : y + h, x : x + w], cv2.CV_64F).var()
+            sharp = np.median([v for n, v in sharpness.items() if n not in blurred])
+            assert all(sharpness[n] < 0.5 * sharp for n in blurred), (seq, track, sharpness, blurred)
+        for block in effect["occluders"]:
+            x1, y1, x2, y2 = block["box"]
+            assert 0 <= x1 < x2 and 0 <= y1 < y2 and block["track_id"] in (0, 1)
+            if block["frame"] in blurred:
+                continue  # blurred after the block was drawn: its edges are smeared
+            image = cv2.imread(str(root / images[block["frame"]]["file_name"]))
+            inside = image[y1 + 2 : y2 - 1, x1 + 2 : x2 - 1]
+            assert abs(inside.mean() - 128) < 6 and inside.std() < 8, block

@@ -17,6 +17,7 @@ from posecli.data.transforms import (
     crop_to_frame,
     draw_crop,
     flip_keypoints,
+    half_body_center_scale,
     normalize_frames,
 )
 from posecli.keypoints import FLIP_PAIRS
@@ -112,6 +113,67 @@ def test_half_body_crop_centres_on_one_half() -> None:
             np.array([30.0, 0.0, 40.0, 160.0]), keypoints, np.random.default_rng(seed), 0.75, aug
         )
         assert params.scale[1] < full[1] and abs(params.center[1] - 80) > 20
+
+
+def _half_body_joints() -> np.ndarray:
+    """Three visible upper joints and four visible lower ones (17, 3)."""
+    keypoints = np.zeros((17, 3))
+    keypoints[[0, 5, 6]] = [(10.0, 20.0, 1.0), (30.0, 40.0, 1.0), (50.0, 20.0, 1.0)]
+    keypoints[[11, 12, 13, 14]] = [
+        (20.0, 100.0, 1.0),
+        (40.0, 100.0, 1.0),
+        (20.0, 160.0, 1.0),
+        (40.0, 160.0, 1.0),
+    ]
+    return keypoints
+
+
+def test_half_body_centre_and_scale_have_the_reference_values() -> None:
+    keypoints = _half_body_joints()
+    # upper: mean (30, 26.67); extent 40 × 20, wider than 0.75 → h = 40 / 0.75; × 1.5 / 200, no × 1.25
+    center, scale = half_body_center_scale(keypoints, True, 0.75)  # type: ignore[misc]
+    np.testing.assert_allclose(center, [30.0, 80.0 / 3])
+    np.testing.assert_allclose(scale, [40.0 / 200 * 1.5, 40.0 / 0.75 / 200 * 1.5])
+    np.testing.assert_allclose(scale, [0.3, 0.4])
+    # lower: mean (30, 130); extent 20 × 60, narrower than 0.75 → w = 60 · 0.75 = 45
+    center, scale = half_body_center_scale(keypoints, False, 0.75)  # type: ignore[misc]
+    np.testing.assert_allclose(center, [30.0, 130.0])
+    np.testing.assert_allclose(scale, [0.3375, 0.45])
+    # only 2 upper joints visible: upper is not eligible, lower (> 2) is taken
+    two_upper = keypoints.copy()
+    two_upper[0, 2] = 0
+    np.testing.assert_allclose(half_body_center_scale(two_upper, True, 0.75)[0], [30.0, 130.0])  # type: ignore[index]
+    # neither half has > 2 joints: the upper half is used if it has 2, else no half-body crop
+    few = two_upper.copy()
+    few[[13, 14], 2] = 0
+    np.testing.assert_allclose(half_body_center_scale(few, False, 0.75)[0], [40.0, 30.0])  # type: ignore[index]
+    few[5, 2] = 0
+    assert half_body_center_scale(few, True, 0.75) is None
+
+
+def test_draw_crop_uses_the_half_body_draw_without_box_enlargement() -> None:
+    """draw_crop's half-body path equals ``half_body_center_scale`` with its own randn() < 0.5 draw."""
+    keypoints = _half_body_joints()
+    keypoints[[1, 2, 7, 8], :] = [(20.0, 10.0, 1.0), (25.0, 5.0, 1.0), (15.0, 50.0, 1.0), (45.0, 50.0, 1.0)]
+    assert (keypoints[:, 2] > 0).sum() == 11  # > 8 visible joints: half-body allowed
+    box = np.array([0.0, 0.0, 60.0, 170.0])
+    aug = AugmentConfig(half_body_prob=1.0, scale_factor=0.0, rotation_prob=0.0, flip_prob=0.0)
+    chose_upper = set()
+    for seed in range(12):
+        replay = np.random.default_rng(seed)
+        replay.random()  # the half-body coin
+        prefer_upper = bool(replay.standard_normal() < 0.5)
+        chose_upper.add(prefer_upper)
+        expected = half_body_center_scale(keypoints, prefer_upper, 0.75)
+        assert expected is not None
+        params = draw_crop(box, keypoints, np.random.default_rng(seed), 0.75, aug, enlarge=1.25)
+        np.testing.assert_allclose(params.center, expected[0])
+        np.testing.assert_allclose(params.scale, expected[1])
+    assert chose_upper == {True, False}
+    # at most 8 visible joints: the full box (× 1.25) is kept
+    keypoints[[1, 2, 7], 2] = 0
+    params = draw_crop(box, keypoints, np.random.default_rng(0), 0.75, aug, enlarge=1.25)
+    np.testing.assert_allclose(params.scale, box_to_center_scale(box, 0.75, 1.25)[1])
 
 
 def test_normalize_frames_uses_imagenet_statistics() -> None:
