@@ -57,7 +57,9 @@ class EstimateOptions:
     a run can only be resumed with the same settings."""
 
     model: str = EMBEDDED_MODEL  # blazepose_full, or a posecli network (hrnet_w32, fami_hrnet_w48, ...)
-    weights: Path | None = None  # checkpoint for a network; a folder of .tflite files for the embedded model
+    # a network checkpoint or manifest name (alone: run whatever network it holds), or, for the
+    # embedded model, a folder of its .tflite files
+    weights: Path | None = None
     device: str = "cpu"
     mode: str = "reuse"  # networks: reuse (features shared across key frames) or exact (reference)
     detector: str = "embedded"  # networks: embedded (BlazePose boxes) or rcnn (torchvision Faster R-CNN)
@@ -65,9 +67,11 @@ class EstimateOptions:
     boxes: Path | None = None  # networks: precomputed person boxes instead of a detector
     det_every: int = 1  # networks: detect every K frames, tracker-predicted boxes in between
     half: bool = False  # networks on CUDA: fp16 autocast
+    pose_batch_size: int = 32  # networks: person crops per backbone / temporal forward pass
+    flip_test: bool = False  # networks: also run mirrored crops and average (the reference flip test)
     tracker: str = "bytetrack"  # bytetrack | iou
     stitch: bool = False  # offline pass merging tracklets broken by gaps (overlay drawn afterwards)
-    smooth: bool = False  # One-Euro smoothing of keypoints per track (embedded model)
+    smooth: bool = False  # One-Euro smoothing of keypoints per track (meant for single-frame models)
     overlay: bool = True
     coco: bool = False
     jsonl: bool = False
@@ -109,21 +113,26 @@ def make_tracker(name: str) -> Tracker:
     raise PoseCliError(f"--tracker: '{name}' is not one of {', '.join(TRACKERS)}")
 
 
-def build_processor(options: EstimateOptions, video: Path | None = None) -> FrameProcessor:
-    """The frame processor ``options`` describe (see ``posecli.pipeline``)."""
+def build_processor(options: EstimateOptions, video: Path | None = None, quiet: bool = False) -> FrameProcessor:
+    """The frame processor ``options`` describe (see ``posecli.pipeline``); ``quiet`` silences the
+    progress bar of a first-use weights download."""
     tracker = make_tracker(options.tracker)
-    if options.model == EMBEDDED_MODEL:
+    # --weights without --model: the network the checkpoint (or manifest entry) holds
+    network_from_weights = options.weights is not None and not Path(options.weights).is_dir()
+    if options.model == EMBEDDED_MODEL and not network_from_weights:
         if options.boxes is not None or options.detector != "embedded":
             flag = "--boxes" if options.boxes is not None else "--detector"
             raise PoseCliError(f"{flag} works with the network models; {EMBEDDED_MODEL} finds people itself")
-        smoother = OneEuroSmoother() if options.smooth else None
-        return EmbeddedProcessor(build_embedded_stage(options.weights), tracker, smoother)
-    network = load_network(options.model, options.weights, options.device)
+        if options.flip_test:
+            raise PoseCliError(f"--flip-test works with the network models, not {EMBEDDED_MODEL}")
+        return EmbeddedProcessor(build_embedded_stage(options.weights), tracker, _smoother(options))
+    wanted = None if options.model == EMBEDDED_MODEL else options.model
+    network = load_network(wanted, options.weights, options.device, quiet=quiet)
     detector: Detector
     if options.boxes is not None:
         detector = PrecomputedDetector(options.boxes, sequence=_stem(video) if video else None)
     elif options.detector == "rcnn":
-        weights = options.detector_weights or fetch(RCNN_WEIGHTS)[0]
+        weights = options.detector_weights or fetch(RCNN_WEIGHTS, quiet=quiet)[0]
         detector = TorchvisionPersonDetector(weights, arch="fasterrcnn_resnet50_fpn", device=options.device)
     elif options.detector == "embedded":
         detector = EmbeddedPersonDetector(build_embedded_stage())
@@ -131,8 +140,13 @@ def build_processor(options: EstimateOptions, video: Path | None = None) -> Fram
         raise PoseCliError(f"--detector: '{options.detector}' is not one of {', '.join(DETECTORS)}")
     return TopDownProcessor(
         network, detector, tracker, mode=options.mode, device=options.device, det_every=options.det_every,
-        half=options.half,
+        batch_size=options.pose_batch_size, half=options.half, flip_test=options.flip_test,
+        smoother=_smoother(options),
     )
+
+
+def _smoother(options: EstimateOptions) -> OneEuroSmoother | None:
+    return OneEuroSmoother() if options.smooth else None
 
 
 def _stem(video: Path) -> str:
@@ -191,7 +205,7 @@ def estimate_videos(
         if resume and not folder.exists() and all(p.exists() for p in paths.values()):
             summaries.append(VideoSummary(video, info.num_frames, 0.0, 0, 0.0, tuple(paths.values()), skipped=True))
             continue
-        processor = build_processor(options, video)
+        processor = build_processor(options, video, quiet=quiet)
         summaries.append(estimate_video(video, info, paths, folder, processor, options, resume=resume, quiet=quiet))
     return summaries
 

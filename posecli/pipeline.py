@@ -132,20 +132,31 @@ class _Person:
 
 @dataclass
 class _Frame:
+    """One frame inside the look-ahead window. In ``exact`` mode the image stays (supporting frames are
+    re-cropped with the key frame's boxes) together with each person's own-crop taps, which are that
+    person's key-frame slot, so the reference protocol still costs five backbone passes, not six."""
+
     index: int
     timestamp: float
     people: list[_Person]
-    image: np.ndarray | None  # kept only in exact mode (supporting frames are re-cropped)
+    image: np.ndarray | None = None
+    key_taps: dict[int, list[torch.Tensor]] | None = None  # exact mode: {track_id: taps of its own crop}
+    key_taps_flipped: dict[int, list[torch.Tensor]] | None = None  # exact mode with the flip test
 
 
 class TopDownProcessor:
-    """detector → tracker → crops → network → keypoints, for HRNet, FAMI-Pose and TDMI models.
+    """detector → crops → backbone → tracker → temporal network → keypoints, for HRNet, FAMI-Pose, TDMI.
 
-    ``mode``: ``reuse`` (each person cropped once per frame with its own box, backbone features cached
-    and shared by up to five key frames) or ``exact`` (the reference: the key frame's box crops all
-    five frames). ``det_every``: run the detector every K frames and let the tracker's predicted boxes
-    carry people in between (needs a tracker with ``predict()``). Per-joint score = heatmap (or SimCC)
-    confidence × box score, as the reference writes it.
+    Per frame: every detected person is cropped with its own box (box ×1.25, unbiased affine) and
+    the HRNet backbone runs once on all crops of the frame, batched. HRNet's own heatmap layer on
+    those features gives each person a pose *before* tracking, so the tracker's IoU + OKS cost and
+    its re-identification by pose see real keypoints; the same features are then kept for the
+    temporal model. ``mode``: ``reuse`` (the cached features of each person's own crops feed up to
+    five key frames) or ``exact`` (the reference: the key frame's box crops all five frames; the
+    four supporting crops run through the backbone at the key frame). ``det_every``: detect every K
+    frames, the tracker's predicted boxes carry people in between. ``flip_test``: also run every
+    crop mirrored and average (spec §9). ``smoother``: One-Euro smoothing of the final keypoints.
+    Per-joint score = network confidence × box score, as the reference writes it.
     """
 
     def __init__(
@@ -159,6 +170,8 @@ class TopDownProcessor:
         det_every: int = 1,
         batch_size: int = 32,
         half: bool = False,
+        flip_test: bool = False,
+        smoother: Any | None = None,
     ) -> None:
         from posecli.codecs.heatmap import HeatmapCodec
         from posecli.codecs.simcc import SimCCCodec
@@ -168,6 +181,8 @@ class TopDownProcessor:
             raise PoseCliError(f"--mode: '{mode}' is not one of {', '.join(MODES)}")
         if det_every > 1 and not hasattr(tracker, "predict"):
             raise PoseCliError("--det-every > 1 needs a tracker that predicts boxes (--tracker bytetrack)")
+        if batch_size < 1:
+            raise PoseCliError(f"--pose-batch-size must be at least 1, got {batch_size}")
         if torch.device(device).type == "cpu":
             # tiny activations deep in the network become denormal floats, which are very slow on CPUs
             torch.set_flush_denormal(True)
@@ -180,6 +195,8 @@ class TopDownProcessor:
         self.det_every = max(1, det_every)
         self.batch_size = batch_size
         self.half = half and self.device.type == "cuda"
+        self.flip_test = flip_test
+        self.smoother = smoother
         self.lookahead = model.num_frames // 2
         self.input_size: tuple[int, int] = tuple(self.config.input_size)  # (H, W)
         self.heatmap_codec = HeatmapCodec(self.input_size, tuple(self.config.heatmap_size))
@@ -195,7 +212,10 @@ class TopDownProcessor:
     # -- per frame --------------------------------------------------------------------------------
     def reset(self) -> None:
         self.tracker.reset()
+        if self.smoother is not None:
+            self.smoother.reset()
         self._runner = self._runner_class(self.model, batch_size=self.batch_size)
+        self._flip_runner = self._runner_class(self.model, batch_size=self.batch_size)
         self._window: deque[_Frame] = deque()
         self._pushed = 0
         self._first: int | None = None
@@ -204,13 +224,15 @@ class TopDownProcessor:
         """Add one frame; return the key frame ``frame.index − lookahead`` once it can be computed."""
         if self._first is None:
             self._first = frame.index
-        people = self._track(frame)
-        record = _Frame(frame.index, frame.timestamp, people, frame.image if self.mode == "exact" else None)
+        people, taps, flipped = self._detect_and_track(frame)
+        record = _Frame(frame.index, frame.timestamp, people)
+        if self.mode == "exact":
+            record.image, record.key_taps, record.key_taps_flipped = frame.image, taps, flipped
+        else:
+            self._runner.add_taps(frame.index, taps)
+            if flipped is not None:
+                self._flip_runner.add_taps(frame.index, flipped)
         self._window.append(record)
-        if self.mode == "reuse":
-            t0 = time.perf_counter()
-            self._runner.add_frame(frame.index, {p.track_id: self._crop(frame.image, p) for p in people})
-            self.times.pose += time.perf_counter() - t0
         self._pushed += 1
         key = frame.index - self.lookahead
         if key < self._first:
@@ -228,79 +250,148 @@ class TopDownProcessor:
     def state(self) -> dict[str, Any]:
         return {
             "tracker": self.tracker,
+            "smoother": self.smoother,
             "window": list(self._window),
             "cache": self._runner._cache,
+            "flip_cache": self._flip_runner._cache,
             "runner_first": self._runner.first_frame,
             "first": self._first,
             "pushed": self._pushed,
-            "detector_frame": getattr(self.detector, "frame_index", None),
         }
 
     def restore(self, state: dict[str, Any]) -> None:
         self.tracker = state["tracker"]
+        self.smoother = state["smoother"]
         self._window = deque(state["window"])
         self._runner._cache = state["cache"]
-        self._runner.first_frame = state["runner_first"]
+        self._flip_runner._cache = state["flip_cache"]
+        self._runner.first_frame = self._flip_runner.first_frame = state["runner_first"]
         self._first = state["first"]
         self._pushed = state["pushed"]
-        if state["detector_frame"] is not None and hasattr(self.detector, "seek"):
-            self.detector.seek(state["detector_frame"])
 
     # -- stages -----------------------------------------------------------------------------------
-    def _track(self, frame: VideoFrame) -> list[_Person]:
-        from posecli.data.transforms import box_to_center_scale
+    def _detect_and_track(
+        self, frame: VideoFrame
+    ) -> tuple[list[_Person], dict[int, list[torch.Tensor]], dict[int, list[torch.Tensor]] | None]:
+        """People of ``frame`` with track ids, and their backbone taps ``{track_id: [tap (C, h, w)]}``
+        (and those of the mirrored crops with the flip test)."""
+        from posecli.data.transforms import box_to_center_scale, crop_to_frame
 
         t0 = time.perf_counter()
         if self._pushed % self.det_every == 0:
+            if hasattr(self.detector, "seek"):
+                self.detector.seek(frame.index)  # box files are looked up by frame, whatever ran before
             detections: list[Detection] = self.detector(frame.image)
         else:  # carry people on the tracker's predicted boxes between detections
             detections = [Detection(box=box, score=1.0) for _, box in self.tracker.predict()]  # type: ignore[attr-defined]
         t1 = time.perf_counter()
-        empty = np.zeros((NUM_KEYPOINTS, 3))
-        tracked = self.tracker.update([PoseInstance(keypoints=empty, box=d.box, score=d.score) for d in detections])
         self.times.detect += t1 - t0
-        self.times.track += time.perf_counter() - t1
         height, width = self.input_size
-        people = []
-        for person in tracked:
-            x1, y1, x2, y2 = (float(v) for v in person.box)
-            center, scale = box_to_center_scale(np.array([x1, y1, x2 - x1, y2 - y1]), width / height)
-            people.append(_Person(int(person.track_id), np.asarray(person.box, float), float(person.score), center, scale))
-        return people
+        geometry = []
+        for d in detections:
+            x1, y1, x2, y2 = (float(v) for v in d.box)
+            geometry.append(box_to_center_scale(np.array([x1, y1, x2 - x1, y2 - y1]), width / height))
+        taps: list[torch.Tensor] = []
+        flipped: list[torch.Tensor] | None = None
+        poses = np.zeros((len(detections), NUM_KEYPOINTS, 3))
+        if detections:
+            crops = torch.stack([self._crop(frame.image, c, s) for c, s in geometry])  # (N, 3, H, W)
+            taps = self._encode(crops)
+            flipped = self._encode(crops.flip(-1)) if self.flip_test else None
+            # A pose per person for the tracker: HRNet's heatmap layer on the stage-4 feature.
+            with torch.no_grad(), torch.autocast("cuda", enabled=self.half):
+                heatmaps = self.model.hrnet.final_layer(taps[-1])  # (N, K, h, w)
+            coords, scores = self.heatmap_codec.decode(heatmaps.float().cpu())
+            centers, scales = np.stack([c for c, _ in geometry]), np.stack([s for _, s in geometry])
+            poses[:, :, :2] = crop_to_frame(coords, centers, scales, self.input_size)
+            poses[:, :, 2] = scores * np.array([d.score for d in detections])[:, None]
+        t2 = time.perf_counter()
+        self.times.pose += t2 - t1
+        instances = [PoseInstance(keypoints=poses[i], box=d.box, score=d.score) for i, d in enumerate(detections)]
+        row_of = {id(p.box): i for i, p in enumerate(instances)}  # trackers return the same box objects
+        people, own, own_flipped = [], {}, {}
+        for person in self.tracker.update(instances):
+            i, track_id = row_of[id(person.box)], int(person.track_id)  # type: ignore[arg-type]
+            center, scale = geometry[i]
+            people.append(_Person(track_id, np.asarray(person.box, float), float(person.score), center, scale))
+            own[track_id] = [tap[i] for tap in taps]
+            if flipped is not None:
+                own_flipped[track_id] = [tap[i] for tap in flipped]
+        self.times.track += time.perf_counter() - t2
+        return people, own, (own_flipped if flipped is not None else None)
 
-    def _crop(self, image: np.ndarray, person: _Person) -> torch.Tensor:
-        """``(3, H, W)`` normalised crop of ``person`` from ``image`` (unbiased affine, bilinear)."""
+    def _encode(self, crops: torch.Tensor) -> list[torch.Tensor]:
+        """Backbone taps of crops ``(N, 3, H, W)`` → ``num_taps`` × ``(N, C, h, w)`` on the device."""
+        from posecli.models.inference import encode_in_batches
+
+        with torch.autocast("cuda", enabled=self.half):
+            return encode_in_batches(self.model, crops, self.batch_size)
+
+    def _crop(self, image: np.ndarray, center: np.ndarray, scale: np.ndarray) -> torch.Tensor:
+        """``(3, H, W)`` normalised crop around ``center``/``scale`` (unbiased affine, bilinear)."""
         from posecli.data.transforms import affine_matrix, normalize_frames
 
         height, width = self.input_size
-        matrix = affine_matrix(person.center, person.scale, 0.0, (height, width))
+        matrix = affine_matrix(center, scale, 0.0, (height, width))
         crop = cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR)
         return normalize_frames(torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))))
 
     def _predict(self, key: int, last: int | None) -> FrameResult:
-        from posecli.models.inference import predict_exact, support_frames
+        from posecli.models.inference import average_with_flipped, support_frames
 
         record = next(f for f in self._window if f.index == key)
         t0 = time.perf_counter()
         instances: list[PoseInstance] = []
         if record.people:
-            with torch.autocast("cuda", enabled=self.half):
+            ids = [p.track_id for p in record.people]
+            with torch.no_grad(), torch.autocast("cuda", enabled=self.half):
                 if self.mode == "reuse":
-                    output, ids = self._runner.predict(key, last_frame=last, track_ids=[p.track_id for p in record.people])
+                    output, _ = self._runner.predict(key, last_frame=last, track_ids=ids)
+                    if self.flip_test:
+                        mirrored, _ = self._flip_runner.predict(key, last_frame=last, track_ids=ids)
+                        output = average_with_flipped(output, mirrored)
                 else:
                     slots = support_frames(key, self._first or 0, last, self.model.num_frames)
-                    images = {f.index: f.image for f in self._window}
-                    clips = torch.stack([
-                        torch.stack([self._crop(images[s], person) for s in slots]) for person in record.people
-                    ])  # (P, T, 3, H, W)
-                    output = predict_exact(self.model, clips.to(self.device), batch_size=self.batch_size)
+                    output = self._exact_output(record, slots, flipped=False)
+                    if self.flip_test:
+                        output = average_with_flipped(output, self._exact_output(record, slots, flipped=True))
             instances = self._to_instances(output, record.people)
         self.times.pose += time.perf_counter() - t0
         # frames older than the window the next key frame needs are dropped (features and images)
         while self._window and self._window[0].index < key + 1 - self.lookahead:
             self._window.popleft()
         self._runner.evict(key + 1 - self.lookahead)
-        return FrameResult(key, record.timestamp, tuple(instances))
+        self._flip_runner.evict(key + 1 - self.lookahead)
+        result = FrameResult(key, record.timestamp, tuple(instances))
+        if self.smoother is not None:
+            result = self.smoother.smooth(result, record.timestamp)
+        return result
+
+    def _exact_output(self, record: _Frame, slots: tuple[int, ...], flipped: bool) -> Any:
+        """The reference protocol for the people of key frame ``record``: each person's key box crops
+        the supporting frames ``slots`` (the key slot reuses the taps of its own crop)."""
+        from posecli.models.inference import encode_in_batches
+
+        own = record.key_taps_flipped if flipped else record.key_taps
+        assert own is not None
+        images = {f.index: f.image for f in self._window}
+        others = [s for s in slots if s != record.index]
+        crops = [
+            self._crop(images[s], p.center, p.scale) for p in record.people for s in others  # type: ignore[arg-type]
+        ]
+        extra: list[torch.Tensor] = []
+        if crops:
+            batch = torch.stack(crops)  # (P·S', 3, H, W), person-major
+            extra = encode_in_batches(self.model, batch.flip(-1) if flipped else batch, self.batch_size)
+        stacked = []
+        for tap in range(self.model.num_taps):
+            per_person = []
+            for i, person in enumerate(record.people):
+                row = iter(range(i * len(others), (i + 1) * len(others)))
+                frames = [own[person.track_id][tap] if s == record.index else extra[tap][next(row)] for s in slots]
+                per_person.append(torch.stack(frames))  # (T, C, h, w)
+            stacked.append(torch.stack(per_person))  # (P, T, C, h, w)
+        return self.model.decode(stacked)
 
     def _to_instances(self, output: Any, people: list[_Person]) -> list[PoseInstance]:
         from posecli.data.transforms import crop_to_frame
@@ -345,26 +436,46 @@ class EmbeddedPersonDetector:
         return [Detection(box=p.box, score=p.score) for p in self.stage(frame)]
 
 
-def load_network(model: str, weights: Path | None, device: str) -> Any:
-    """A trained posecli network for ``model`` from the checkpoint ``weights``.
+def load_network(model: str | None, weights: Path | str | None, device: str, quiet: bool = False) -> Any:
+    """The posecli network with trained weights from ``weights``, on ``device``.
 
-    No FAMI-Pose/TDMI/HRNet posecli checkpoint is published, so ``weights`` is required; the message
-    says how to obtain one.
+    ``weights``: a posecli checkpoint (from ``posecli train`` or ``posecli weights import``), or the
+    name of a manifest entry (e.g. ``hrnet_w32_posetrack18_256x192_mmpose``), downloaded once into the
+    verified cache and converted on the fly; it must fill every weight. ``model``: the registered
+    name the weights must be (architecture and width), or None for whatever they hold. No trained
+    FAMI-Pose/TDMI checkpoint is published anywhere, so for those the message says how to make one.
     """
-    from posecli.models import list_models
+    from posecli.checkpoints import load_checkpoint, load_foreign_weights
+    from posecli.models import build_model, list_models, model_config
+    from posecli.weights import fetch, load_manifest
 
-    if model not in list_models():
+    if model is not None and model not in list_models():
         raise PoseCliError(f"--model {model}: unknown (choose {EMBEDDED_MODEL} or one of {', '.join(list_models())})")
+    manifest = load_manifest()
     if weights is None:
+        pulls = [e.name for e in manifest.values() if e.arch == model]
+        hint = f"--weights {pulls[0]} (downloaded once) or " if pulls else f"no trained {model} checkpoint is published; "
         raise PoseCliError(
-            f"--model {model} needs trained weights (--weights PATH): no trained {model} checkpoint is published; "
-            f"train one with `posecli train --config configs/...` or convert one with "
-            f"`posecli weights import FILE --arch {model}`"
+            f"--model {model} needs trained weights: {hint}a checkpoint from `posecli train --config configs/...` "
+            f"or from `posecli weights import FILE --arch {model}`"
         )
-    from posecli.checkpoints import load_checkpoint
-
+    if not Path(weights).exists() and str(weights) in manifest:
+        entry = manifest[str(weights)]
+        if entry.arch not in list_models():
+            raise PoseCliError(f"--weights {weights}: {entry.arch} weights are not a posecli pose network")
+        if model is not None and entry.arch != model:
+            raise PoseCliError(f"--weights {weights}: holds {entry.arch} weights, not {model}")
+        [file] = fetch(entry.name, quiet=quiet)
+        network = build_model(entry.arch, **entry.config)
+        report = load_foreign_weights(network, file)
+        if report.missing or report.mismatched:
+            raise PoseCliError(f"--weights {weights}: does not fill {entry.arch} ({report.summary()})")
+        return network.to(device)
     network = load_checkpoint(Path(weights), device=device)
-    arch = model.split("_", 1)[0]
-    if network.config.arch != arch:
-        raise PoseCliError(f"--weights {weights}: holds a {network.config.arch} model ({network.config.name}), not {model}")
+    if model is not None:
+        wanted, held = model_config(model), network.config
+        if (held.arch, held.width) != (wanted.arch, wanted.width):
+            raise PoseCliError(
+                f"--weights {weights}: holds a {held.arch} model of width {held.width} ({held.name}), not {model}"
+            )
     return network

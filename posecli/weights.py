@@ -14,7 +14,7 @@ import os
 import sys
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -56,6 +56,7 @@ class WeightsEntry:
     licence: str
     source: str
     files: tuple[WeightsFile, ...]
+    config: dict = field(default_factory=dict)  # model overrides the weights need, e.g. input_size
 
 
 def shipped_weights_dir() -> Path:
@@ -108,6 +109,7 @@ def load_manifest(path: Path | None = None) -> dict[str, WeightsEntry]:
                 licence=str(item["licence"]),
                 source=str(item["source"]),
                 files=files,
+                config=dict(item.get("config") or {}),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise PoseCliError(f"{path}: {name}: {error}") from error

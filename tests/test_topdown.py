@@ -4,6 +4,7 @@ an entering/leaving person, resume after an interruption."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -54,9 +55,7 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def _run(scene: dict, out: Path, **overrides) -> list:
-    options = jobs.EstimateOptions(
-        model="fami_hrnet_w32", weights=scene["weights"], boxes=scene["boxes"], overlay=False, **overrides
-    )
+    options = jobs.EstimateOptions(weights=scene["weights"], boxes=scene["boxes"], overlay=False, **overrides)
     jobs.estimate_videos([scene["video"]], out, options, quiet=True)
     return read_posetrack_json(out / "cross.posetrack.json")
 
@@ -131,8 +130,7 @@ def test_interrupted_network_run_resumes_byte_identical(scene: dict, tmp_path: P
     assert (tmp_path / "cut" / ".cross.progress" / "state.pkl").exists()
     monkeypatch.setattr(TopDownProcessor, "push", original_push)
     options = jobs.EstimateOptions(
-        model="fami_hrnet_w32", weights=scene["weights"], boxes=scene["boxes"], overlay=False, jsonl=True,
-        checkpoint_every=4,
+        weights=scene["weights"], boxes=scene["boxes"], overlay=False, jsonl=True, checkpoint_every=4
     )
     [summary] = jobs.estimate_videos([scene["video"]], tmp_path / "cut", options, quiet=True, resume=True)
     assert summary.resumed_from > 0
@@ -148,7 +146,11 @@ def test_network_without_weights_explains_how_to_get_them(scene: dict, tmp_path:
 
 def test_checkpoint_of_another_architecture_is_refused(scene: dict, tmp_path: Path) -> None:
     options = jobs.EstimateOptions(model="tdmi_hrnet_w32", weights=scene["weights"], overlay=False)
-    with pytest.raises(PoseCliError, match="holds a fami model"):
+    with pytest.raises(PoseCliError, match="holds a fami model of width 8"):
+        jobs.estimate_videos([scene["video"]], tmp_path, options, quiet=True)
+    # the right family but another width is refused too
+    options = jobs.EstimateOptions(model="fami_hrnet_w32", weights=scene["weights"], overlay=False)
+    with pytest.raises(PoseCliError, match=r"width 8 \(fami_hrnet_w32\), not fami_hrnet_w32"):
         jobs.estimate_videos([scene["video"]], tmp_path, options, quiet=True)
 
 
@@ -168,7 +170,7 @@ def test_rcnn_detector_comes_from_the_given_file_or_the_verified_cache(
 
     monkeypatch.setattr(jobs, "TorchvisionPersonDetector", RecordingDetector)
     monkeypatch.setattr(jobs, "fetch", fake_fetch)
-    base = {"model": "fami_hrnet_w32", "weights": scene["weights"], "detector": "rcnn"}
+    base = {"weights": scene["weights"], "detector": "rcnn"}
     given = jobs.build_processor(jobs.EstimateOptions(**base, detector_weights=tmp_path / "mine.pth"))
     assert isinstance(given.detector, RecordingDetector)
     assert built == [(tmp_path / "mine.pth", "fasterrcnn_resnet50_fpn", "cpu")] and fetched == []
@@ -178,3 +180,208 @@ def test_rcnn_detector_comes_from_the_given_file_or_the_verified_cache(
         jobs.build_processor(jobs.EstimateOptions(**{**base, "detector": "yolo"}))
     with pytest.raises(PoseCliError, match="--detector works with the network models"):
         jobs.build_processor(jobs.EstimateOptions(detector="rcnn"))
+    assert jobs.build_processor(jobs.EstimateOptions(weights=scene["weights"])).model.config.arch == "fami"
+
+
+# --- the processor itself: what the tracker sees, the exact protocol, flip test, det-every, smoothing ----
+
+
+def _frames(video: Path) -> list:
+    from posecli.video import VideoReader
+
+    with VideoReader(video) as reader:
+        return list(reader)
+
+
+def _lively(model: torch.nn.Module) -> torch.nn.Module:
+    """Variance-keeping weights (the reference init makes every output ≈ 1e-6) and open deformable
+    convolutions (mask bias 1: at the reference init the masks are ≈ 0, so FAMI's supporting frames
+    would not reach the output at all)."""
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+                torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                module.weight.mul_(0.5)
+            if "dcn_mask" in name and isinstance(module, torch.nn.Conv2d) and module.bias is not None:
+                module.bias.fill_(1.0)
+    return model.eval()
+
+
+def _processor(scene: dict, model: torch.nn.Module, tracker=None, **kwargs) -> TopDownProcessor:
+    from posecli.detection.precomputed import PrecomputedDetector
+    from posecli.tracking.bytetrack import ByteTracker
+
+    return TopDownProcessor(
+        model, PrecomputedDetector(scene["boxes"]), tracker or ByteTracker(), device="cpu", **kwargs
+    )
+
+
+def _run_processor(processor: TopDownProcessor, frames: list) -> list:
+    results = []
+    for frame in frames:
+        results.extend(processor.push(frame))
+    return results + processor.finish()
+
+
+def test_tracker_gets_each_persons_backbone_pose(scene: dict) -> None:
+    """The tracker's OKS cost and pose re-id need keypoints at update time: every person reaches it with
+    the pose HRNet's heatmap layer gives on its crop. For a single-frame HRNet that pose *is* the output."""
+    from posecli.tracking.bytetrack import ByteTracker
+
+    given: list[list] = []
+
+    class Recording(ByteTracker):
+        def update(self, instances):
+            given.append(instances)
+            return super().update(instances)
+
+    torch.manual_seed(0)
+    model = _lively(build_model("hrnet_w32", width=8, input_size=(128, 96)))
+    results = _run_processor(_processor(scene, model, Recording()), _frames(scene["video"]))
+    assert len(given) == FRAMES and sum(len(g) for g in given) > FRAMES
+    for frame, people in zip(results, given):
+        assert all(p.keypoints[:, 2].max() > 0 for p in people)  # scored joints: the tracker uses OKS
+        by_box = {tuple(p.box): p.keypoints for p in people}
+        for person in frame.instances:
+            assert np.allclose(by_box[tuple(person.box)], person.keypoints)
+
+
+@pytest.mark.parametrize("flip_test", [False, True])
+def test_exact_mode_is_the_reference_protocol(scene: dict, flip_test: bool) -> None:
+    """exact = the key frame's box crops frames t-2..t+2 and the whole network runs on that clip
+    (``predict_exact``); reusing each person's own key-frame crop must not change a thing."""
+    from posecli.models.inference import average_with_flipped, predict_exact, support_frames
+
+    torch.manual_seed(0)
+    model = _lively(build_model("fami_hrnet_w32", width=8, input_size=(128, 96)))
+    frames = _frames(scene["video"])[:12]
+    processor = _processor(scene, model, mode="exact", flip_test=flip_test)
+    seen: dict[int, tuple] = {}
+    original = processor._to_instances
+
+    def recording(output, people):
+        seen[len(seen)] = (output.heatmaps.clone(), people)
+        return original(output, people)
+
+    processor._to_instances = recording  # type: ignore[method-assign]
+    _run_processor(processor, frames)
+    for key in (0, 1, 5, 11):  # both boundaries and the middle
+        heatmaps, people = seen[key]
+        slots = support_frames(key, 0, len(frames) - 1)
+        clips = torch.stack([
+            torch.stack([processor._crop(frames[s].image, p.center, p.scale) for s in slots]) for p in people
+        ])  # (P, 5, 3, H, W)
+        expected = predict_exact(model, clips)
+        if flip_test:
+            expected = average_with_flipped(expected, predict_exact(model, clips.flip(-1)))
+        scale = expected.heatmaps.abs().max()
+        assert torch.allclose(heatmaps, expected.heatmaps, atol=1e-4 * float(scale)), key
+    # the supporting frames really matter here (else this test would prove nothing)
+    changed = clips.clone()
+    changed[:, 0] = 0
+    assert not torch.allclose(predict_exact(model, changed).heatmaps, predict_exact(model, clips).heatmaps)
+
+
+def test_flip_test_averages_with_the_mirrored_crops(scene: dict) -> None:
+    torch.manual_seed(0)
+    model = _lively(build_model("hrnet_w32", width=8, input_size=(128, 96)))
+    frames = _frames(scene["video"])[:6]
+    plain = _run_processor(_processor(scene, model), frames)
+    flipped = _run_processor(_processor(scene, model, flip_test=True), frames)
+    moved = [
+        float(np.abs(a.keypoints[:, :2] - b.keypoints[:, :2]).max())
+        for fa, fb in zip(plain, flipped) for a, b in zip(fa.instances, fb.instances)
+    ]
+    assert max(moved) > 0  # the mirrored pass changes the answer
+    for fa, fb in zip(plain, flipped):
+        assert [p.track_id for p in fa.instances] == [p.track_id for p in fb.instances]
+
+
+def test_det_every_with_a_box_file_uses_each_frames_own_boxes(scene: dict) -> None:
+    """Between detections the tracker's predicted boxes carry people; on detection frames the boxes
+    must be the file's boxes *of that frame* (the file is read by frame number, not call count)."""
+    from posecli.detection.precomputed import PrecomputedDetector
+
+    torch.manual_seed(0)
+    model = build_model("hrnet_w32", width=8, input_size=(128, 96))
+    results = _run_processor(_processor(scene, model, det_every=3), _frames(scene["video"]))
+    boxes = PrecomputedDetector(scene["boxes"])
+    for frame in results:
+        if frame.frame_index % 3:
+            continue
+        expected = np.stack([d.box for d in boxes.detections_at(frame.frame_index)])
+        for person in frame.instances:
+            assert np.abs(expected - person.box).sum(axis=1).min() < 1e-6, frame.frame_index
+
+
+def test_smoothing_applies_to_the_networks(scene: dict, tmp_path: Path) -> None:
+    """--smooth (One-Euro) on a single-frame HRNet: same people and boxes, steadier joints."""
+    torch.manual_seed(0)
+    weights = tmp_path / "hrnet.safetensors"
+    save_checkpoint(weights, _lively(build_model("hrnet_w32", width=8, input_size=(128, 96))))
+
+    def run(smooth: bool) -> list:
+        options = jobs.EstimateOptions(weights=weights, boxes=scene["boxes"], overlay=False, smooth=smooth)
+        jobs.estimate_videos([scene["video"]], tmp_path / str(smooth), options, quiet=True)
+        return read_posetrack_json(tmp_path / str(smooth) / "cross.posetrack.json")
+
+    def jitter(results: list) -> float:
+        tracks: dict[int, list] = {}
+        for frame in results:
+            for p in frame.instances:
+                tracks.setdefault(p.track_id, []).append(p.keypoints[:, :2])
+        steps = [np.abs(np.diff(np.stack(k), axis=0)).mean() for k in tracks.values() if len(k) > 2]
+        return float(np.mean(steps))
+
+    raw, smooth = run(False), run(True)
+    for a, b in zip(raw, smooth):
+        assert [p.track_id for p in a.instances] == [p.track_id for p in b.instances]
+        assert all(np.allclose(p.box, q.box) for p, q in zip(a.instances, b.instances))
+    assert jitter(smooth) < 0.8 * jitter(raw)
+
+
+def test_weights_by_manifest_name_are_downloaded_and_converted(
+    scene: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, served_dir: tuple[Path, str]
+) -> None:
+    """--weights NAME: a manifest entry for the architecture (here an mmpose-layout HRNet served from
+    localhost) is fetched into the verified cache once and loaded, every weight filled."""
+    import hashlib
+
+    import yaml
+
+    from posecli import pipeline, weights
+
+    root, base = served_dir
+    torch.manual_seed(0)
+    source = build_model("hrnet_w32", width=8, input_size=(128, 96))
+    mmpose = {
+        ("keypoint_head." + k.removeprefix("hrnet.") if k.startswith("hrnet.final_layer") else
+         "backbone." + k.removeprefix("hrnet.")): v
+        for k, v in source.state_dict().items()
+    }
+    torch.save({"state_dict": mmpose}, root / "tiny_hrnet.pth")
+    digest = hashlib.sha256((root / "tiny_hrnet.pth").read_bytes()).hexdigest()
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(yaml.safe_dump({"tiny_hrnet_mmpose": {
+        "kind": "download", "arch": "hrnet_w32", "licence": "MIT", "source": "test",
+        "config": {"width": 8, "input_size": [128, 96]},
+        "files": [{"name": "tiny_hrnet.pth", "sha256": digest, "url": f"{base}/tiny_hrnet.pth"}],
+    }}))
+    original = weights.load_manifest
+    monkeypatch.setattr(weights, "load_manifest", lambda path=None: original(manifest))
+    monkeypatch.setenv("POSECLI_CACHE", str(tmp_path / "cache"))
+    network = pipeline.load_network("hrnet_w32", "tiny_hrnet_mmpose", "cpu", quiet=True)
+    assert (tmp_path / "cache" / "tiny_hrnet_mmpose" / "tiny_hrnet.pth").is_file() or any(
+        (tmp_path / "cache").rglob("tiny_hrnet.pth")
+    )
+    loaded = network.state_dict()
+    for key, value in source.state_dict().items():
+        assert torch.equal(loaded[key], value), key
+    with pytest.raises(PoseCliError, match="holds hrnet_w32 weights, not hrnet_w48"):
+        pipeline.load_network("hrnet_w48", "tiny_hrnet_mmpose", "cpu", quiet=True)
+    # an entry that leaves weights unfilled is refused rather than run half-random
+    monkeypatch.setattr(weights, "load_manifest", lambda path=None: {
+        **original(manifest), "tiny_fami": replace(original(manifest)["tiny_hrnet_mmpose"], arch="fami_hrnet_w32"),
+    })
+    with pytest.raises(PoseCliError, match="does not fill fami_hrnet_w32"):
+        pipeline.load_network("fami_hrnet_w32", "tiny_fami", "cpu", quiet=True)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,26 +24,6 @@ def test_embedded_blazepose_files_verify() -> None:
 def test_unknown_name_lists_known_ones() -> None:
     with pytest.raises(PoseCliError, match="blazepose_full"):
         weights.get_entry("no_such_model")
-
-
-@pytest.fixture()
-def served_dir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
-    """A folder served over HTTP on 127.0.0.1; yields (folder, base URL)."""
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def log_message(self, *args) -> None:  # keep test output clean
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
 
 
 def _write_manifest(path: Path, url: str, sha256: str) -> None:

@@ -29,7 +29,7 @@ def estimate(
         typer.Option(
             "--model", "-m",
             help="blazepose_full (embedded, offline, CPU) or a network: hrnet_w32/w48, fami_hrnet_w32/w48, "
-            "tdmi_hrnet_w32/w48 (needs --weights).",
+            "tdmi_hrnet_w32/w48 (needs --weights; --weights alone runs the network it holds).",
         ),
     ] = "blazepose_full",
     weights: WeightsOption = None,
@@ -58,6 +58,12 @@ def estimate(
         int, typer.Option("--det-every", min=1, help="Networks: detect every K frames, tracker-predicted boxes between.")
     ] = 1,
     half: Annotated[bool, typer.Option("--half", help="Networks on CUDA: fp16 autocast.")] = False,
+    pose_batch_size: Annotated[
+        int, typer.Option("--pose-batch-size", min=1, help="Networks: person crops per forward pass.")
+    ] = 32,
+    flip_test: Annotated[
+        bool, typer.Option("--flip-test", help="Networks: also run mirrored crops and average (reference flip test).")
+    ] = False,
     out_dir: OutDirOption = None,
     overlay: Annotated[bool, typer.Option("--overlay/--no-overlay", help="Write <stem>.overlay.mp4.")] = True,
     coco: Annotated[bool, typer.Option("--coco", help="Also write <stem>.coco.json (COCO keypoint results).")] = False,
@@ -99,6 +105,8 @@ def estimate(
             boxes=boxes,
             det_every=det_every,
             half=half,
+            pose_batch_size=pose_batch_size,
+            flip_test=flip_test,
             tracker=tracker,
             stitch=stitch,
             smooth=smooth,

@@ -37,7 +37,11 @@ VideosArgument = Annotated[
 ]
 WeightsOption = Annotated[
     Path | None,
-    typer.Option("--weights", help="Weights file (or folder, for the embedded model) instead of the manifest's."),
+    typer.Option(
+        "--weights",
+        help="Networks: a posecli checkpoint or a manifest name (`posecli weights list`); embedded model: "
+        "a folder with its .tflite files.",
+    ),
 ]
 TrackerOption = Annotated[
     str, typer.Option("--tracker", help="bytetrack (Kalman boxes, IoU + pose cost, re-identification) or iou.")

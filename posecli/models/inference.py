@@ -32,6 +32,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from posecli.keypoints import FLIP_PAIRS
 from posecli.models.pose_model import PoseOutput, VideoPoseModel
 
 MODES = ("exact", "reuse")
@@ -93,18 +94,19 @@ class ReuseRunner:
         crops: ``{track_id: (3, H, W)}`` normalised RGB crops made with that person's own box in this
         frame (an empty dict records a frame with nobody in it).
         """
-        if self.first_frame is None:
-            self.first_frame = frame_index
         ids = list(crops)
         entry: dict[int, list[Tensor]] = {}
-        device = next(self.model.parameters()).device
-        for start in range(0, len(ids), self.batch_size):
-            chunk = ids[start : start + self.batch_size]
-            batch = torch.stack([crops[i] for i in chunk]).to(device)  # (N, 3, H, W)
-            taps = self.model.encode_frames(batch)  # num_taps × (N, C, h, w)
-            for row, track_id in enumerate(chunk):
-                entry[track_id] = [tap[row] for tap in taps]
-        self._cache[frame_index] = entry
+        if ids:
+            taps = encode_in_batches(self.model, torch.stack([crops[i] for i in ids]), self.batch_size)
+            entry = {track_id: [tap[row] for tap in taps] for row, track_id in enumerate(ids)}
+        self.add_taps(frame_index, entry)
+
+    def add_taps(self, frame_index: int, taps: dict[int, list[Tensor]]) -> None:
+        """Cache taps computed elsewhere: ``{track_id: [tap (C, h, w), …]}`` (``model.num_taps`` each),
+        e.g. by a pipeline that already ran the backbone on the crops to get poses for tracking."""
+        if self.first_frame is None:
+            self.first_frame = frame_index
+        self._cache[frame_index] = taps
 
     def evict(self, before: int) -> None:
         """Forget the cached frames with index < ``before``."""
@@ -142,6 +144,47 @@ class ReuseRunner:
                 per_person.append(torch.stack(frames))  # (T, C, h, w)
             stacked.append(torch.stack(per_person))  # (P, T, C, h, w)
         return self.model.decode(stacked), ids
+
+
+@torch.no_grad()
+def encode_in_batches(model: VideoPoseModel, crops: Tensor, batch_size: int = 32) -> list[Tensor]:
+    """``model.encode_frames`` over crops ``(N, 3, H, W)`` in chunks of ``batch_size``, on the model's
+    device → ``num_taps`` tensors ``(N, C, h, w)``."""
+    device = next(model.parameters()).device
+    parts = [model.encode_frames(crops[i : i + batch_size].to(device)) for i in range(0, crops.shape[0], batch_size)]
+    return [torch.cat([part[tap] for part in parts]) for tap in range(len(parts[0]))]
+
+
+def swap_flip_pairs(values: Tensor) -> Tensor:
+    """Swap the left/right joints (``keypoints.FLIP_PAIRS``) along dim 1 of ``(B, K, ...)``."""
+    order = list(range(values.shape[1]))
+    for a, b in FLIP_PAIRS:
+        order[a], order[b] = b, a
+    return values[:, order]
+
+
+def unflip_heatmaps(heatmaps: Tensor) -> Tensor:
+    """Heatmaps ``(B, K, h, w)`` of horizontally flipped crops back to the original orientation: mirror,
+    swap left/right joints, and shift one pixel right as the reference flip test does (``SHIFT_HEATMAP``)."""
+    back = swap_flip_pairs(heatmaps.flip(-1))
+    shifted = back.clone()
+    shifted[..., 1:] = back[..., :-1]
+    return shifted
+
+
+def average_with_flipped(output: PoseOutput, flipped: PoseOutput) -> PoseOutput:
+    """The flip test (spec §9): the mean of ``output`` and the unflipped ``flipped`` output.
+
+    Heatmaps as ``unflip_heatmaps``; SimCC logits: the x vector mirrored, joints swapped (y only
+    swapped), then averaged, as the official SimCC flip test does for Gaussian labels.
+    """
+    heatmaps = (output.heatmaps.float() + unflip_heatmaps(flipped.heatmaps.float())) / 2
+    simcc_x = simcc_y = None
+    if output.simcc_x is not None and output.simcc_y is not None:
+        assert flipped.simcc_x is not None and flipped.simcc_y is not None
+        simcc_x = (output.simcc_x.float() + swap_flip_pairs(flipped.simcc_x.float().flip(-1))) / 2
+        simcc_y = (output.simcc_y.float() + swap_flip_pairs(flipped.simcc_y.float())) / 2
+    return PoseOutput(heatmaps, simcc_x, simcc_y, output.backbone_heatmaps)
 
 
 def _concat_outputs(parts: list[PoseOutput]) -> PoseOutput:
