@@ -55,8 +55,9 @@ from posecli.data.posetrack import (
 from posecli.data.synthetic import write_synthetic_dataset
 from posecli.data.transforms import AugmentConfig, crop_to_frame, normalize_frames
 from posecli.errors import PoseCliError
-from posecli.keypoints import FLIP_PAIRS, NUM_KEYPOINTS, POSETRACK_CATEGORY_SKELETON, POSETRACK_KEYPOINTS
+from posecli.keypoints import NUM_KEYPOINTS, POSETRACK_CATEGORY_SKELETON, POSETRACK_KEYPOINTS
 from posecli.models import VideoPoseModel, build_from_config
+from posecli.models.inference import average_with_flipped
 from posecli.progress import progress_bar
 
 TARGET_KEYS = ("heatmaps", "target_weight", "simcc_x", "simcc_y")
@@ -573,13 +574,9 @@ def predict(
         for batch in loader:
             frames = normalize_frames(batch["frames"].to(device))
             output = model(frames)
-            heatmaps, simcc_x, simcc_y = output.heatmaps.float(), output.simcc_x, output.simcc_y
             if flip_test:
-                flipped = model(frames.flip(-1))
-                heatmaps = (heatmaps + _unflip_heatmaps(flipped.heatmaps.float())) / 2
-                if simcc_x is not None and flipped.simcc_x is not None and flipped.simcc_y is not None:
-                    simcc_x = (simcc_x + _swap_pairs(flipped.simcc_x.flip(-1))) / 2
-                    simcc_y = (simcc_y + _swap_pairs(flipped.simcc_y)) / 2
+                output = average_with_flipped(output, model(frames.flip(-1)))
+            heatmaps, simcc_x, simcc_y = output.heatmaps.float(), output.simcc_x, output.simcc_y
             weight = batch["target_weight"].to(device)[:, :, None, None]
             per_joint = ((heatmaps - batch["heatmaps"].to(device)) * weight).pow(2).mean(dim=(2, 3))  # (B, K)
             mse_sum += float(per_joint.mean(dim=1).sum())
@@ -596,23 +593,6 @@ def predict(
             out[index, :, 2] = scores * batch["score"].numpy()[:, None]
             advance(frames.shape[0])
     return out, mse_sum / max(count, 1)
-
-
-def _swap_pairs(values: Tensor) -> Tensor:
-    """Swap left/right joints along dim 1 of ``(B, K, ...)``."""
-    order = list(range(values.shape[1]))
-    for a, b in FLIP_PAIRS:
-        order[a], order[b] = b, a
-    return values[:, order]
-
-
-def _unflip_heatmaps(heatmaps: Tensor) -> Tensor:
-    """Heatmaps of a flipped clip ``(B, K, h, w)`` back to the original orientation, shifted one
-    pixel right as the reference flip test does (``SHIFT_HEATMAP``)."""
-    back = _swap_pairs(heatmaps.flip(-1))
-    shifted = back.clone()
-    shifted[..., 1:] = back[..., :-1]
-    return shifted
 
 
 def write_predictions(

@@ -228,7 +228,7 @@ def test_two_process_gloo_run_finishes_and_its_checkpoint_loads(data_root: Path,
 
 
 def test_flip_test_maps_heatmaps_back_and_swaps_sides() -> None:
-    from posecli.train import _unflip_heatmaps
+    from posecli.models.inference import unflip_heatmaps as _unflip_heatmaps
 
     heatmaps = torch.zeros(1, 17, 8, 6)
     heatmaps[0, 9, 3, 1] = 1.0  # left wrist at x = 1 in the flipped crop
@@ -236,6 +236,23 @@ def test_flip_test_maps_heatmaps_back_and_swaps_sides() -> None:
     # mirrored to x = 6 − 1 − 1 = 4, moved to the right wrist, shifted one pixel right
     # (the reference SHIFT_HEATMAP)
     assert back[0, 10, 3, 5] == 1.0 and back[0, 9].sum() == 0 and back.sum() == 1.0
+
+
+def test_flip_test_averages_simcc_vectors_mirrored_and_swapped() -> None:
+    from posecli.models.inference import average_with_flipped
+    from posecli.models.pose_model import PoseOutput
+
+    plain_x, plain_y = torch.zeros(1, 17, 10), torch.zeros(1, 17, 12)
+    flip_x, flip_y = torch.zeros(1, 17, 10), torch.zeros(1, 17, 12)
+    flip_x[0, 9, 2] = 2.0  # left wrist at bin 2 of the mirrored crop
+    flip_y[0, 9, 7] = 4.0
+    out = average_with_flipped(
+        PoseOutput(torch.zeros(1, 17, 4, 4), plain_x, plain_y), PoseOutput(torch.zeros(1, 17, 4, 4), flip_x, flip_y)
+    )
+    assert out.simcc_x is not None and out.simcc_y is not None
+    # x: mirrored to bin 10 − 1 − 2 = 7 on the right wrist, halved by the average; y: only swapped
+    assert out.simcc_x[0, 10, 7] == 1.0 and out.simcc_x.sum() == 1.0
+    assert out.simcc_y[0, 10, 7] == 2.0 and out.simcc_y[0, 9].sum() == 0
 
 
 def test_init_checkpoint_fills_the_backbone_only(tmp_path: Path) -> None:
