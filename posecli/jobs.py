@@ -23,7 +23,7 @@ from posecli.export.boxes import FrameDetections, read_boxes_json, write_boxes_j
 from posecli.export.coco import write_coco_json
 from posecli.export.jsonl import JsonlWriter
 from posecli.export.overlay import OverlayVideo
-from posecli.export.posetrack import write_posetrack_json
+from posecli.export.posetrack import read_posetrack_json, write_posetrack_json
 from posecli.keypoints import NUM_KEYPOINTS
 from posecli.pipeline import (
     EMBEDDED_MODEL,
@@ -387,39 +387,86 @@ def detect_videos(
 
 
 def track_boxes(
-    boxes_files: list[Path], out_dir: Path, *, tracker: str = "bytetrack", stitch: bool = False,
+    files: list[Path], out_dir: Path, *, tracker: str = "bytetrack", stitch: bool = False,
     exist_ok: bool = False, quiet: bool = False,
 ) -> list[BoxesSummary]:
-    """Give track ids to the boxes of ``<stem>.boxes.json`` files → ``<stem>.tracks.json``.
+    """Track saved frames again, without running any network, e.g. to compare trackers or stitching.
 
-    No network runs: this re-does only the association, e.g. with another tracker or with stitching.
+    ``<stem>.boxes.json`` / ``<stem>.tracks.json`` (boxes only) → ``<stem>.tracks.json``; a PoseTrack
+    2018 file such as ``estimate``'s ``<stem>.posetrack.json`` → ``<stem>.tracks.posetrack.json``, its
+    people re-tracked with their keypoints (so the tracker's OKS cost and pose re-id apply) and the
+    old ``track_id``s ignored.
     """
-    if not boxes_files:
-        raise PoseCliError("no boxes file given")
-    documents = [read_boxes_json(path) for path in boxes_files]
-    outputs = [out_dir / f"{path.name.removesuffix('.json').removesuffix('.boxes')}.tracks.json" for path in boxes_files]
+    if not files:
+        raise PoseCliError("no boxes or PoseTrack file given")
+    poses = [_is_posetrack_file(path) for path in files]
+    outputs = [
+        out_dir / (f"{path.name.removesuffix('.json').removesuffix('.posetrack')}.tracks.posetrack.json" if is_pose
+                   else f"{path.name.removesuffix('.json').removesuffix('.boxes')}.tracks.json")
+        for path, is_pose in zip(files, poses)
+    ]
     for path in outputs:
         if path.exists() and not exist_ok:
             raise PoseCliError(f"{path} already exists (pass --exist-ok to overwrite, or choose another --out-dir)")
+    loaded = [_load_for_tracking(path) if is_pose else None for path, is_pose in zip(files, poses)]
+    documents = [None if is_pose else read_boxes_json(path) for path, is_pose in zip(files, poses)]
     summaries = []
-    for source, document, output in zip(boxes_files, documents, outputs):
+    for source, output, pose_input, document in zip(files, outputs, loaded, documents):
+        if pose_input is not None:
+            frames, info, video_name = pose_input
+        else:
+            assert document is not None
+            frames = [
+                FrameResult(f.frame_index, f.timestamp, tuple(
+                    PoseInstance(keypoints=_no_keypoints(), box=d.box, score=d.score) for d in f.detections
+                ))
+                for f in document.frames
+            ]
+            info = VideoInfo(
+                path=Path(document.video.path), fps=document.video.fps, num_frames=document.video.num_frames,
+                width=document.video.width, height=document.video.height, rotation=0, backend="boxes",
+            )
         state = make_tracker(tracker)
+        state.reset()
         results = []
-        with progress_bar(source.name, len(document.frames), "frames", quiet) as advance:
-            for frame in document.frames:
-                people = [PoseInstance(keypoints=_no_keypoints(), box=d.box, score=d.score) for d in frame.detections]
+        with progress_bar(source.name, len(frames), "frames", quiet) as advance:
+            for frame in frames:
+                people = [p.with_track_id(None) for p in frame.instances]
                 results.append(FrameResult(frame.frame_index, frame.timestamp, tuple(state.update(people))))
                 advance(1)
         if stitch:
             results = stitch_tracklets(results)
-        info = VideoInfo(
-            path=Path(document.video.path), fps=document.video.fps, num_frames=document.video.num_frames,
-            width=document.video.width, height=document.video.height, rotation=0, backend="boxes",
-        )
-        write_tracks_json(output, results, info)
+        if pose_input is not None:
+            write_posetrack_json(output, results, info, video_name=video_name)
+        else:
+            write_tracks_json(output, results, info)
         ids = {p.track_id for r in results for p in r.instances}
         summaries.append(BoxesSummary(source, output, len(results), sum(len(r.instances) for r in results), len(ids)))
     return summaries
+
+
+def _is_posetrack_file(path: Path) -> bool:
+    """A PoseTrack 2018 document (``images`` + ``annotations``) rather than a posecli boxes file."""
+    from posecli.export._json import load_json
+
+    document = load_json(path)
+    return isinstance(document, dict) and "images" in document and "annotations" in document
+
+
+def _load_for_tracking(path: Path) -> tuple[list[FrameResult], VideoInfo, str]:
+    """Frames of a PoseTrack file, a ``VideoInfo`` from its images (size, frame rate from the
+    timestamps) and its video name (the folder of its image files)."""
+    from posecli.export._json import load_json
+
+    frames = read_posetrack_json(path)
+    images = load_json(path)["images"]
+    first = images[0] if images and isinstance(images[0], dict) else {}
+    width, height = int(first.get("width") or 0), int(first.get("height") or 0)
+    steps = [b.timestamp - a.timestamp for a, b in zip(frames, frames[1:]) if b.timestamp > a.timestamp]
+    fps = 1.0 / float(np.median(steps)) if steps else 25.0
+    name = Path(str(first.get("file_name", ""))).parent.name or path.name.removesuffix(".json").removesuffix(".posetrack")
+    info = VideoInfo(path=path, fps=fps, num_frames=len(frames), width=width, height=height, rotation=0, backend="posetrack")
+    return frames, info, name
 
 
 def _no_keypoints() -> np.ndarray:

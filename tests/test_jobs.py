@@ -178,3 +178,58 @@ def test_video_cut_before_its_index_is_one_line_exit_1(tmp_path: Path) -> None:
     result = runner.invoke(app, ["estimate", str(tmp_path / "cut.mp4"), "--out-dir", str(tmp_path / "o"), "-q"])
     assert result.exit_code == 1
     assert "cut.mp4" in result.output and "Traceback" not in result.output
+
+
+def test_track_retracks_saved_poses_with_their_keypoints(tmp_path: Path) -> None:
+    """`posecli track` on a PoseTrack file re-runs the association with the people's keypoints. On this
+    clip (seed 2: a crossing, an occlusion, a third person) box IoU alone swaps two people; with the
+    poses the ids hold."""
+    from posecli.data.synthetic import make_synthetic_video
+    from posecli.export.posetrack import write_posetrack_json
+    from posecli.structures import FrameResult, PoseInstance
+    from posecli.video import probe_video
+
+    video = tmp_path / "cross.mp4"
+    tracks = make_synthetic_video(video, frames=48, people=3, size=(320, 240), seed=2)
+    rng = np.random.default_rng(2)
+    frames, truth = [], []
+    for t in range(48):
+        people, owners = [], []
+        for track in tracks:
+            if not track.visible[t]:
+                continue
+            kp = track.keypoints[t].astype(np.float64).copy()
+            located = kp[:, 2] > 0
+            kp[located, :2] += rng.normal(0.0, 1.0, (int(located.sum()), 2))
+            kp[:, 2] = np.where(located, 0.9, 0.0)
+            # saved ids are deliberately useless (position in the frame): tracking must redo them
+            people.append(PoseInstance(keypoints=kp, box=track.boxes[t] + rng.normal(0, 1.0, 4), score=0.9,
+                                       track_id=len(people)))
+            owners.append(track.track_id)
+        frames.append(FrameResult(t, t / 25.0, tuple(people)))
+        truth.append(owners)
+    source = tmp_path / "cross.posetrack.json"
+    write_posetrack_json(source, frames, probe_video(video), video_name="cross")
+    blind = tmp_path / "blind.posetrack.json"
+    write_posetrack_json(blind, [
+        FrameResult(f.frame_index, f.timestamp, tuple(
+            PoseInstance(keypoints=np.zeros((17, 3)), box=p.box, score=p.score, track_id=p.track_id)
+            for p in f.instances
+        )) for f in frames
+    ], probe_video(video), video_name="blind")
+
+    def switches(path: Path) -> int:
+        result = runner.invoke(app, ["track", str(path), "--out-dir", str(tmp_path / "out"), "-q", "--exist-ok"])
+        assert result.exit_code == 0, result.output
+        out = read_posetrack_json(tmp_path / "out" / f"{path.name.removesuffix('.posetrack.json')}.tracks.posetrack.json")
+        count, last = 0, {}
+        for frame, owners, original in zip(out, truth, frames, strict=True):
+            assert len(frame.instances) == len(owners)
+            for person in frame.instances:
+                gt = owners[[np.allclose(person.box, p.box, atol=0.01) for p in original.instances].index(True)]
+                count += gt in last and last[gt] != person.track_id
+                last[gt] = person.track_id
+        return count
+
+    assert switches(source) == 0
+    assert switches(blind) > 0  # the same boxes without keypoints: the poses are what kept the ids

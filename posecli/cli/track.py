@@ -1,4 +1,7 @@
-"""``posecli track``: track ids for saved boxes, without running any network → ``<stem>.tracks.json``."""
+"""``posecli track``: track ids for saved boxes or poses, without running any network.
+
+``<stem>.boxes.json`` → ``<stem>.tracks.json``; a PoseTrack file (``<stem>.posetrack.json`` from
+``estimate``) → ``<stem>.tracks.posetrack.json``, re-tracked with its keypoints."""
 
 from __future__ import annotations
 
@@ -19,21 +22,27 @@ from posecli.cli.options import (
 
 
 def track(
-    boxes: Annotated[list[Path], typer.Argument(help="<stem>.boxes.json files written by `posecli detect`.")],
+    boxes: Annotated[
+        list[Path],
+        typer.Argument(
+            help="<stem>.boxes.json files from `posecli detect`, or PoseTrack files from `posecli estimate` "
+            "(re-tracked with their keypoints)."
+        ),
+    ],
     tracker: TrackerOption = "bytetrack",
     stitch: Annotated[bool, typer.Option("--stitch", help="Merge tracklets broken by gaps (offline pass).")] = False,
     out_dir: OutDirOption = None,
     exist_ok: ExistOkOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Give each person a track id across frames and write <stem>.tracks.json."""
+    """Give each person a track id across frames: <stem>.tracks.json, or <stem>.tracks.posetrack.json."""
     from posecli import jobs
 
     summaries = jobs.track_boxes(
         boxes, resolve_out_dir(out_dir, "track"), tracker=tracker, stitch=stitch, exist_ok=exist_ok, quiet=quiet
     )
     table = Table(title="posecli track")
-    for column in ("boxes file", "frames", "boxes", "tracks", "output"):
+    for column in ("input", "frames", "people", "tracks", "output"):
         table.add_column(column, overflow="fold")
     for s in summaries:
         table.add_row(str(s.source), str(s.frames), str(s.boxes), str(s.tracks), str(s.output))
