@@ -70,7 +70,9 @@ class EstimateOptions:
     pose_batch_size: int = 32  # networks: person crops per backbone / temporal forward pass
     flip_test: bool = False  # networks: also run mirrored crops and average (the reference flip test)
     tracker: str = "bytetrack"  # bytetrack | iou
-    stitch: bool = False  # offline pass merging tracklets broken by gaps (overlay drawn afterwards)
+    # offline pass merging tracklets broken by gaps (a person hidden, or lost in a jump) and numbering
+    # ids 0, 1, …; the overlay and JSON lines are then written afterwards from the final ids
+    stitch: bool = True
     smooth: bool = False  # One-Euro smoothing of keypoints per track (meant for single-frame models)
     overlay: bool = True
     coco: bool = False

@@ -233,3 +233,22 @@ def test_track_retracks_saved_poses_with_their_keypoints(tmp_path: Path) -> None
 
     assert switches(source) == 0
     assert switches(blind) > 0  # the same boxes without keypoints: the poses are what kept the ids
+
+
+@pytest.mark.slow
+def test_example_clip_gives_two_people_with_one_id_each(tmp_path: Path) -> None:
+    """The README's first command, as a user sees it: the man on the roof (who back-flips down, upside
+    down and against the sun for half a second) and the walker who enters at about frame 40 and leaves
+    at about frame 200 keep one track id each."""
+    result = runner.invoke(app, ["estimate", str(EXAMPLE), "--out-dir", str(tmp_path), "--no-overlay", "-q"])
+    assert result.exit_code == 0, result.output
+    frames = read_posetrack_json(tmp_path / "demo.posetrack.json")
+    assert len(frames) == 230
+    assert {p.track_id for f in frames for p in f.instances} == {0, 1}
+    both = [f for f in frames if 45 <= f.frame_index < 195]
+    assert sum(len(f.instances) == 2 for f in both) >= 0.85 * len(both)
+    assert sum(len(f.instances) >= 1 for f in frames) >= 0.95 * len(frames)
+    # the roof man is id 0 from the first frame to the landing (frames 200+), never the walker's id
+    first, landing = frames[0].instances, [f for f in frames if f.frame_index in range(200, 225)]
+    assert [p.track_id for p in first] == [0]
+    assert all([p.track_id for p in f.instances] == [0] for f in landing if f.instances)

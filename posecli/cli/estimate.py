@@ -70,8 +70,13 @@ def estimate(
     jsonl: Annotated[bool, typer.Option("--jsonl", help="Also write <stem>.jsonl, one line per frame, streamed.")] = False,
     tracker: TrackerOption = "bytetrack",
     stitch: Annotated[
-        bool, typer.Option("--stitch", help="Merge tracklets broken by gaps after the whole video is seen.")
-    ] = False,
+        bool,
+        typer.Option(
+            "--stitch/--no-stitch",
+            help="After the whole video, merge tracks broken by gaps and number ids 0, 1, … (overlay and JSON "
+            "lines are then written in a second pass; --no-stitch streams them).",
+        ),
+    ] = True,
     smooth: Annotated[bool, typer.Option("--smooth", help="One-Euro smoothing of keypoints per track.")] = False,
     resume: Annotated[
         bool,

@@ -25,7 +25,7 @@ def test_arguments_reach_the_library(tmp_path: Path, monkeypatch: pytest.MonkeyP
     result = runner.invoke(
         app,
         ["estimate", str(video), "--out-dir", str(tmp_path / "out"), "--coco", "--no-overlay", "--device", "cpu",
-         "-q", "--tracker", "iou", "--stitch", "--resume", "--checkpoint-every", "7", "--model", "fami_hrnet_w48",
+         "-q", "--tracker", "iou", "--no-stitch", "--resume", "--checkpoint-every", "7", "--model", "fami_hrnet_w48",
          "--weights", "fami.safetensors", "--mode", "exact", "--detector", "rcnn", "--detector-weights", "rcnn.pth",
          "--det-every", "3"],
     )
@@ -37,7 +37,7 @@ def test_arguments_reach_the_library(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert (options.weights, options.mode, options.det_every) == (Path("fami.safetensors"), "exact", 3)
     assert (options.detector, options.detector_weights) == ("rcnn", Path("rcnn.pth"))
     assert (options.coco, options.overlay, options.jsonl) == (True, False, False)
-    assert (options.tracker, options.stitch, options.smooth, options.checkpoint_every) == ("iou", True, False, 7)
+    assert (options.tracker, options.stitch, options.smooth, options.checkpoint_every) == ("iou", False, False, 7)
     assert received["exist_ok"] is False and received["quiet"] is True and received["resume"] is True
 
 
