@@ -113,8 +113,9 @@ def test_reuse_and_exact_agree_on_who_is_where(scene: dict, tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-def test_interrupted_network_run_resumes_byte_identical(scene: dict, tmp_path: Path, monkeypatch) -> None:
-    _run(scene, tmp_path / "whole", mode="reuse", jsonl=True, checkpoint_every=4)
+@pytest.mark.parametrize("mode", ["reuse", "exact"])
+def test_interrupted_network_run_resumes_byte_identical(scene: dict, tmp_path: Path, monkeypatch, mode: str) -> None:
+    _run(scene, tmp_path / "whole", mode=mode, jsonl=True, checkpoint_every=4)
     original_push = TopDownProcessor.push
     calls = {"n": 0}
 
@@ -126,11 +127,11 @@ def test_interrupted_network_run_resumes_byte_identical(scene: dict, tmp_path: P
 
     monkeypatch.setattr(TopDownProcessor, "push", crashing_push)
     with pytest.raises(KeyboardInterrupt):
-        _run(scene, tmp_path / "cut", mode="reuse", jsonl=True, checkpoint_every=4)
+        _run(scene, tmp_path / "cut", mode=mode, jsonl=True, checkpoint_every=4)
     assert (tmp_path / "cut" / ".cross.progress" / "state.pkl").exists()
     monkeypatch.setattr(TopDownProcessor, "push", original_push)
     options = jobs.EstimateOptions(
-        weights=scene["weights"], boxes=scene["boxes"], overlay=False, jsonl=True, checkpoint_every=4
+        weights=scene["weights"], boxes=scene["boxes"], overlay=False, jsonl=True, checkpoint_every=4, mode=mode
     )
     [summary] = jobs.estimate_videos([scene["video"]], tmp_path / "cut", options, quiet=True, resume=True)
     assert summary.resumed_from > 0
@@ -385,3 +386,24 @@ def test_weights_by_manifest_name_are_downloaded_and_converted(
     })
     with pytest.raises(PoseCliError, match="does not fill fami_hrnet_w32"):
         pipeline.load_network("fami_hrnet_w32", "tiny_fami", "cpu", quiet=True)
+
+
+@pytest.mark.slow
+def test_several_videos_in_one_call(scene: dict, tmp_path: Path) -> None:
+    import shutil
+
+    second = tmp_path / "again.mp4"
+    shutil.copy(scene["video"], second)
+    options = jobs.EstimateOptions(weights=scene["weights"], boxes=scene["boxes"], overlay=True)
+    summaries = jobs.estimate_videos([scene["video"], second], tmp_path / "out", options, quiet=True)
+    assert [s.video for s in summaries] == [scene["video"], second]
+    first = read_posetrack_json(tmp_path / "out" / "cross.posetrack.json")
+    again = read_posetrack_json(tmp_path / "out" / "again.posetrack.json")
+    assert (tmp_path / "out" / "cross.overlay.mp4").is_file() and (tmp_path / "out" / "again.overlay.mp4").is_file()
+    # each video starts from a fresh tracker: the same clip gives the same ids and keypoints
+    for a, b in zip(first, again, strict=True):
+        assert [p.track_id for p in a.instances] == [p.track_id for p in b.instances]
+        assert all(np.allclose(p.keypoints, q.keypoints) for p, q in zip(a.instances, b.instances))
+    # two inputs with one stem would overwrite each other: refused before any work
+    with pytest.raises(PoseCliError, match="would both write"):
+        jobs.estimate_videos([scene["video"], scene["video"]], tmp_path / "dup", options, quiet=True)

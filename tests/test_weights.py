@@ -134,3 +134,42 @@ def test_malformed_manifest_names_entry(tmp_path: Path) -> None:
     manifest.write_text("broken:\n  kind: download\n  arch: x\n  licence: MIT\n  source: s\n  files: [{name: a, sha256: " + "a" * 64 + "}]\n")
     with pytest.raises(PoseCliError, match="broken: a download entry needs a url"):
         weights.load_manifest(manifest)
+
+
+def test_weights_commands_list_pull_and_verify(
+    served_dir: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI a user runs: list shows the status, pull downloads (once), verify catches a corrupted cache."""
+    from typer.testing import CliRunner
+
+    from posecli.cli import app
+    from posecli.cli import weights as weights_cli
+
+    runner = CliRunner()
+    root, base = served_dir
+    payload = b"some weights" * 1000
+    (root / "tiny.bin").write_bytes(payload)
+    manifest = tmp_path / "manifest.yaml"
+    _write_manifest(manifest, f"{base}/tiny.bin", hashlib.sha256(payload).hexdigest())
+    monkeypatch.setattr(weights, "load_manifest", lambda path=None: _original_load(manifest))
+    monkeypatch.setattr(weights_cli, "load_manifest", weights.load_manifest)
+    monkeypatch.setenv("POSECLI_CACHE", str(tmp_path / "cache"))
+
+    listed = runner.invoke(app, ["weights", "list"])
+    assert listed.exit_code == 0 and "tiny" in listed.output and "not downloaded" in listed.output
+    pulled = runner.invoke(app, ["weights", "pull", "tiny", "-q"])
+    assert pulled.exit_code == 0, pulled.output
+    cached = tmp_path / "cache" / "tiny" / "tiny.bin"
+    assert cached.read_bytes() == payload
+    assert "cached" in runner.invoke(app, ["weights", "list"]).output
+    verified = runner.invoke(app, ["weights", "verify", "tiny"])
+    assert verified.exit_code == 0 and "ok" in verified.output
+    cached.write_bytes(b"bit rot")
+    broken = runner.invoke(app, ["weights", "verify", "tiny"])
+    assert broken.exit_code == 1 and "sha256 mismatch" in broken.output
+    assert "corrupt" in runner.invoke(app, ["weights", "list"]).output
+    # pull repairs a corrupt cache entry from the server
+    assert runner.invoke(app, ["weights", "pull", "tiny", "-q"]).exit_code == 0
+    assert cached.read_bytes() == payload
+    unknown = runner.invoke(app, ["weights", "pull", "nope"])
+    assert unknown.exit_code == 1 and "nope" in unknown.output and "Traceback" not in unknown.output
