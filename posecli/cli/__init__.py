@@ -37,6 +37,10 @@ class _ErrorReportingGroup(TyperGroup):
         except KeyboardInterrupt:
             err_console.print("[red]posecli: interrupted[/red]")
             raise typer.Exit(code=130) from None
+        except BrokenPipeError:
+            # the reader of our output went away (`posecli ... | head`): nothing left to say to it
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            raise typer.Exit(code=0) from None
         except Exception as error:  # noqa: BLE001 - every failure must be one line, not a traceback
             # usage errors and exits of the command-line layer (Typer may vendor its own click)
             if type(error).__module__.split(".")[0] in ("typer", "click"):
