@@ -9,9 +9,16 @@ its own model without any yaml.
 
 - official ``deep-high-resolution-net`` HRNet (bare keys ``conv1.*`` … ``final_layer.*``) → ``hrnet.``;
 - DCPose (``rough_pose_estimation_net.*``) → ``hrnet.``;
-- mmpose HRNet: ``backbone.*`` → ``hrnet.*`` with mmcv's ``norm{i}`` → ``bn{i}``, and
-  ``keypoint_head.final_layer.*`` (0.x) / ``head.final_layer.*`` (1.x) → ``hrnet.final_layer.*``;
-- reference FAMI-Pose / TDMI state dicts (``hrnet.*`` + top-level temporal modules): unchanged.
+- mmpose HRNet: ``backbone.*`` → ``hrnet.*`` and ``keypoint_head.final_layer.*`` (0.x) /
+  ``head.final_layer.*`` (1.x) → ``hrnet.final_layer.*``. Below the prefix the names match the
+  official ones one-to-one: mmcv's ``build_norm_layer(cfg, n, postfix=i)`` names a BatchNorm
+  ``bn{i}`` (abbreviation "bn"), so mmpose's stem and blocks have ``bn1``/``bn2``/``bn3`` like
+  ``pose_hrnet``, and transitions, fuse layers and downsamples are the same ``nn.Sequential`` indices;
+- reference FAMI-Pose / TDMI state dicts (``hrnet.*`` + top-level temporal modules): unchanged;
+- posecli checkpoints (``.safetensors`` with posecli metadata; the same key names): unchanged, layout
+  ``posecli``, e.g. to re-import weights into a model built with other overrides.
+
+``strict=True`` refuses any missing, unexpected or shape-mismatched key (nothing is written).
 
 Wrappers are unpacked (``state_dict`` / ``model`` entries), ``module.`` is stripped anywhere and a
 leading ``preact.`` removed, as the reference evaluator does.
@@ -20,7 +27,6 @@ leading ``preact.`` removed, as the reference evaluator does.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +107,8 @@ def load_checkpoint(path: Path, device: str = "cpu") -> VideoPoseModel:
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as error:
-        raise PoseCliError(f"{path}: weights do not match the saved config: {str(error).splitlines()[0]}") from None
+        first_line = str(error).splitlines()[0]
+        raise PoseCliError(f"{path}: weights do not match the saved config: {first_line}") from None
     return model.to(device)
 
 
@@ -141,16 +148,16 @@ def remap_keys(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
         out = {}
         for key, value in cleaned.items():
             if key.startswith("backbone."):
-                key = "hrnet." + re.sub(r"(^|\.)norm(\d)\.", r"\1bn\2.", key.removeprefix("backbone."))
+                key = "hrnet." + key.removeprefix("backbone.")
             elif key.startswith(("keypoint_head.final_layer.", "head.final_layer.")):
                 key = "hrnet.final_layer." + key.rsplit(".", 1)[1]
             out[key] = value
         return out, "mmpose-hrnet"
-    if any(k.startswith("rough_pose_estimation_net.") for k in keys):
-        return {
-            ("hrnet." + k.removeprefix("rough_pose_estimation_net.") if k.startswith("rough_pose_estimation_net.")
-             else k): v for k, v in cleaned.items()
-        }, "dcpose"
+    dcpose = "rough_pose_estimation_net."
+    if any(k.startswith(dcpose) for k in keys):
+        renamed = {("hrnet." + k.removeprefix(dcpose) if k.startswith(dcpose) else k): v
+                   for k, v in cleaned.items()}
+        return renamed, "dcpose"
     if any(k.split(".", 1)[0] in HRNET_TOP_LEVEL for k in keys):
         return {
             ("hrnet." + k if k.split(".", 1)[0] in HRNET_TOP_LEVEL else k): v for k, v in cleaned.items()
@@ -158,15 +165,29 @@ def remap_keys(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
     return cleaned, "reference"
 
 
-def load_foreign_weights(model: VideoPoseModel, src: Path) -> ImportReport:
-    """Fill ``model`` in place from a foreign checkpoint (any layout above), non-strictly.
+def _is_posecli_checkpoint(src: Path) -> bool:
+    """Whether ``src`` is a safetensors file carrying posecli checkpoint metadata."""
+    if src.suffix != ".safetensors":
+        return False
+    try:
+        with safe_open(str(src), framework="pt") as f:
+            return (f.metadata() or {}).get("posecli_format") == FORMAT
+    except Exception:  # noqa: BLE001 - unreadable files are reported by read_foreign_state_dict
+        return False
+
+
+def load_foreign_weights(model: VideoPoseModel, src: Path, strict: bool = False) -> ImportReport:
+    """Fill ``model`` in place from a foreign checkpoint (any layout above).
 
     This is the reference ``MODEL.PRETRAINED`` step, e.g. the PoseTrack-trained HRNet-W48 that FAMI-Pose
     and TDMI start from. Keys the file lacks keep their current values; the report lists them, and the
-    file's surplus and shape-mismatched keys. Nothing matching at all is an error.
+    file's surplus and shape-mismatched keys. Nothing matching at all is an error, and with ``strict``
+    any missing, unexpected or mismatched key is (one line, the model left unchanged).
     """
     src = Path(src)
     state, layout = remap_keys(read_foreign_state_dict(src))
+    if _is_posecli_checkpoint(src):
+        layout = "posecli"
     own = model.state_dict()
     report = ImportReport(layout)
     usable = {}
@@ -181,25 +202,34 @@ def load_foreign_weights(model: VideoPoseModel, src: Path) -> ImportReport:
     report.missing = sorted(set(own) - set(usable))
     if not usable:
         raise PoseCliError(
-            f"{src}: no key matches {model.config.name} ({layout} layout; first file key: {next(iter(state))}); "
-            "is the architecture right?"
+            f"{src}: no key matches {model.config.name} ({layout} layout; "
+            f"first file key: {next(iter(state))}); is the architecture right?"
         )
+    if strict and (report.missing or report.unexpected or report.mismatched):
+        kinds = {"missing": report.missing, "unexpected": report.unexpected, "mismatched": report.mismatched}
+        first = [f"{title} {keys[0]}" for title, keys in kinds.items() if keys]
+        raise PoseCliError(f"{src}: strict import into {model.config.name} failed: {report.summary()} "
+                           f"(first {'; first '.join(first)})")
     model.load_state_dict(usable, strict=False)
     return report
 
 
-def import_checkpoint(src: Path, arch: str, out: Path, **overrides: Any) -> ImportReport:
+def import_checkpoint(
+    src: Path, arch: str, out: Path, strict: bool = False, **overrides: Any
+) -> ImportReport:
     """Load a foreign checkpoint into ``build_model(arch, **overrides)`` and save it as a posecli checkpoint.
 
-    Keys the file lacks keep their fresh initialisation (e.g. the temporal module when importing a
-    plain HRNet into ``fami_hrnet_w48``); see ``load_foreign_weights`` for the report.
+    overrides: ``ModelConfig`` fields, e.g. ``head="simcc"``, ``input_size=(256, 192)``. Keys the file
+    lacks keep their fresh initialisation (e.g. the temporal module when importing a plain HRNet into
+    ``fami_hrnet_w48``) unless ``strict``, which refuses any missing, unexpected or mismatched key and
+    writes nothing; see ``load_foreign_weights`` for the report.
     """
     src, out = Path(src), Path(out)
     try:
         model = build_model(arch, **overrides)
     except ValueError as error:
         raise PoseCliError(f"--arch {arch}: {error}") from None
-    report = load_foreign_weights(model, src)
+    report = load_foreign_weights(model, src, strict=strict)
     extra = {"imported_from": src.name, "source_layout": report.source_layout, "missing": len(report.missing)}
     save_checkpoint(out, model, extra=extra)
     return report

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,8 @@ def _threads() -> None:
 
 def _random_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """A state dict with fresh random values, so a successful load is visible."""
-    return {k: (torch.randn_like(v) if v.is_floating_point() else v + 3) for k, v in model.state_dict().items()}
+    state = model.state_dict()
+    return {k: (torch.randn_like(v) if v.is_floating_point() else v + 3) for k, v in state.items()}
 
 
 def test_save_load_round_trip(tmp_path: Path) -> None:
@@ -82,14 +82,21 @@ def test_import_official_hrnet(tmp_path: Path) -> None:
 
 
 def _mmpose_layout(state: dict[str, torch.Tensor], version: int) -> dict[str, torch.Tensor]:
-    """posecli HRNet keys → mmpose names: backbone.*, mmcv norm{i}, head final_layer."""
+    """Official HRNet keys → an mmpose HRNet checkpoint's: ``backbone.*`` and the head's ``final_layer``.
+
+    mmpose builds its norms with mmcv's ``build_norm_layer(cfg, n, postfix=i)``, which names a
+    BatchNorm ``bn{i}`` (abbreviation "bn"): the stem is ``backbone.bn1``/``bn2``, Bottlenecks
+    ``backbone.layer1.0.bn3``, BasicBlocks ``….branches.0.0.bn2``; downsample, transition and fuse
+    layers are ``nn.Sequential`` with the same indices as the official code. So below the prefix the
+    names equal the official ones; only the head moves (0.x ``keypoint_head.``, 1.x ``head.``).
+    """
     out = {}
     for key, value in state.items():
         if key.startswith("final_layer."):
             head = "keypoint_head" if version == 0 else "head"
             out[f"{head}.{key}"] = value
         else:
-            out["backbone." + re.sub(r"(^|\.)bn(\d)\.", r"\1norm\2.", key)] = value
+            out["backbone." + key] = value
     return out
 
 
@@ -98,17 +105,26 @@ def test_import_mmpose_hrnet_into_fami(tmp_path: Path, version: int) -> None:
     hrnet = HRNet(8)
     state = _random_state(hrnet)
     layout = _mmpose_layout(state, version)
-    assert "backbone.norm1.weight" in layout and "backbone.layer1.0.norm3.weight" in layout
+    for key in ("backbone.bn1.weight", "backbone.bn2.running_var", "backbone.layer1.0.bn3.weight",
+                "backbone.layer1.0.downsample.1.running_mean", "backbone.stage2.0.branches.0.0.bn2.bias",
+                "backbone.transition1.1.0.1.weight", "backbone.stage4.2.fuse_layers.0.3.1.weight",
+                ("keypoint_head" if version == 0 else "head") + ".final_layer.weight"):
+        assert key in layout, key
+    assert not any("norm" in k for k in layout)
     src = tmp_path / "mmpose.pth"
     torch.save({"meta": {"mmpose": "x"}, "state_dict": layout}, src)
     out = tmp_path / "fami.safetensors"
     report = import_checkpoint(src, "fami_hrnet_w32", out, **TINY)
     assert report.source_layout == "mmpose-hrnet"
     assert len(report.loaded) == 1_754 and not report.unexpected
-    assert report.missing and all(not k.startswith("hrnet.") for k in report.missing)  # temporal part stays init
+    # the temporal part stays at its init
+    assert report.missing and all(not k.startswith("hrnet.") for k in report.missing)
     model = load_checkpoint(out)
-    assert torch.equal(model.state_dict()["hrnet.final_layer.weight"], state["final_layer.weight"])
-    assert torch.equal(model.state_dict()["hrnet.layer1.0.bn3.running_var"], state["layer1.0.bn3.running_var"])
+    loaded = model.state_dict()
+    for key in ("final_layer.weight", "layer1.0.bn3.running_var", "bn1.weight"):
+        assert torch.equal(loaded[f"hrnet.{key}"], state[key]), key
+    strict = import_checkpoint(src, "hrnet_w32", tmp_path / "hrnet.safetensors", strict=True, **TINY)
+    assert strict.source_layout == "mmpose-hrnet" and len(strict.loaded) == 1_754 and not strict.missing
 
 
 def test_import_reference_fami_layout_and_mismatch(tmp_path: Path) -> None:
@@ -124,11 +140,13 @@ def test_import_reference_fami_layout_and_mismatch(tmp_path: Path) -> None:
     assert report.mismatched == ["dcn_1.bias: (5,) vs (8,)"] and report.missing == ["dcn_1.bias"]
     assert "1 unexpected" in report.summary()
     model = load_checkpoint(tmp_path / "x.safetensors")
-    assert torch.equal(model.state_dict()["feat_global_offset_layers.9.weight"], state["feat_global_offset_layers.9.weight"])
+    key = "feat_global_offset_layers.9.weight"
+    assert torch.equal(model.state_dict()[key], state[key])
 
 
 def test_import_dcpose_prefix() -> None:
-    remapped, layout = remap_keys({"rough_pose_estimation_net.conv1.weight": torch.zeros(1), "other.x": torch.zeros(1)})
+    state = {"rough_pose_estimation_net.conv1.weight": torch.zeros(1), "other.x": torch.zeros(1)}
+    remapped, layout = remap_keys(state)
     assert layout == "dcpose" and set(remapped) == {"hrnet.conv1.weight", "other.x"}
 
 
@@ -160,3 +178,52 @@ def test_load_foreign_weights_in_place(tmp_path: Path) -> None:
     assert report.source_layout == "official-hrnet" and len(report.loaded) == 1_754
     assert torch.equal(model.state_dict()["hrnet.conv1.weight"], hrnet_state["conv1.weight"])
     assert torch.equal(model.state_dict()["dcn_1.weight"], before)
+    # strict: the bare HRNet lacks the temporal keys → refused, and the model is left as it was
+    fresh = build_model("tdmi_hrnet_w32", **TINY)
+    conv1 = fresh.state_dict()["hrnet.conv1.weight"].clone()
+    message = "strict import into tdmi_hrnet_w32 failed: .*, 438 missing, 0 unexpected"
+    with pytest.raises(PoseCliError, match=message):
+        load_foreign_weights(fresh, src, strict=True)
+    assert torch.equal(fresh.state_dict()["hrnet.conv1.weight"], conv1)
+
+
+def test_strict_import_refuses_any_mismatch(tmp_path: Path) -> None:
+    source = build_model("fami_hrnet_w32", **TINY)
+    full = _random_state(source)
+    cases = {
+        "missing dcn_1.bias": {k: v for k, v in full.items() if k != "dcn_1.bias"},
+        "unexpected extra.weight": {**full, "extra.weight": torch.zeros(1)},
+        "mismatched dcn_1.bias": {**full, "dcn_1.bias": torch.zeros(5)},
+    }
+    for message, state in cases.items():
+        src = tmp_path / "epoch_1_state.pth"
+        torch.save({"state_dict": state}, src)
+        out = tmp_path / "strict.safetensors"
+        expected = f"strict import into fami_hrnet_w32 failed: .*first {message}"
+        with pytest.raises(PoseCliError, match=expected):
+            import_checkpoint(src, "fami_hrnet_w32", out, strict=True, **TINY)
+        assert not out.exists()
+    torch.save({"state_dict": full}, tmp_path / "ok.pth")
+    report = import_checkpoint(
+        tmp_path / "ok.pth", "fami_hrnet_w32", tmp_path / "ok.safetensors", strict=True, **TINY
+    )
+    assert report.source_layout == "reference" and len(report.loaded) == len(full)
+
+
+def test_import_posecli_checkpoint_layout(tmp_path: Path) -> None:
+    model = build_model("tdmi_hrnet_w32", head="simcc", **TINY)
+    state = _random_state(model)
+    model.load_state_dict(state)
+    src = tmp_path / "native.safetensors"
+    save_checkpoint(src, model)
+    report = import_checkpoint(
+        src, "tdmi_hrnet_w32", tmp_path / "copy.safetensors", strict=True, head="simcc", **TINY
+    )
+    assert report.source_layout == "posecli" and len(report.loaded) == len(state)
+    copy = load_checkpoint(tmp_path / "copy.safetensors")
+    assert torch.equal(copy.state_dict()["mlp_head_y.weight"], state["mlp_head_y.weight"])
+    # a plain safetensors file with the same keys but no posecli metadata is the reference layout
+    plain = tmp_path / "plain.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(plain))
+    assert import_checkpoint(plain, "tdmi_hrnet_w32", tmp_path / "p.safetensors", head="simcc",
+                             **TINY).source_layout == "reference"

@@ -5,11 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from unittest import mock
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
-from posecli.checkpoints import ImportReport, read_checkpoint_metadata
+from posecli.checkpoints import ImportReport, load_checkpoint, read_checkpoint_metadata, save_checkpoint
 from posecli.cli import app
+from posecli.cli.weights_import import parse_model_overrides
+from posecli.errors import PoseCliError
+from posecli.models import build_model
 from posecli.models.backbones.hrnet import HRNet
 
 runner = CliRunner()
@@ -17,7 +21,8 @@ runner = CliRunner()
 
 def test_help() -> None:
     result = runner.invoke(app, ["weights", "import", "--help"])
-    assert result.exit_code == 0 and "--arch" in result.output
+    assert result.exit_code == 0
+    assert all(flag in result.output for flag in ("--arch", "--set", "--strict"))
 
 
 def test_passes_keywords_and_reports(tmp_path: Path) -> None:
@@ -27,7 +32,9 @@ def test_passes_keywords_and_reports(tmp_path: Path) -> None:
     with mock.patch("posecli.checkpoints.import_checkpoint", return_value=report) as call:
         result = runner.invoke(app, ["weights", "import", str(src), "--arch", "fami_hrnet_w48"])
     assert result.exit_code == 0, result.output
-    call.assert_called_once_with(src=src, arch="fami_hrnet_w48", out=tmp_path / "w.fami_hrnet_w48.safetensors")
+    call.assert_called_once_with(
+        src=src, arch="fami_hrnet_w48", out=tmp_path / "w.fami_hrnet_w48.safetensors", strict=False
+    )
     assert "12 missing" in result.output and "and 4 more" in result.output
 
 
@@ -55,5 +62,89 @@ def test_real_import_end_to_end(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     config, extra = read_checkpoint_metadata(out)
     assert config.name == "hrnet_w32" and extra["source_layout"] == "official-hrnet"
-    result = runner.invoke(app, ["weights", "import", str(src), "--arch", "resnet", "--out", str(out), "--exist-ok"])
+    args = ["weights", "import", str(src), "--arch", "resnet", "--out", str(out), "--exist-ok"]
+    result = runner.invoke(app, args)
     assert result.exit_code == 1 and "unknown model" in result.output
+
+
+def test_set_overrides_are_typed_and_passed(tmp_path: Path) -> None:
+    src = tmp_path / "w.pth"
+    src.write_bytes(b"x")
+    args = ["--set", "head=simcc", "--set", "input_size=256,192", "--set", "freeze_backbone=false",
+            "--set", "simcc_split_ratio=2", "--set", "model.width=8", "--set", "heatmap_size=none",
+            "--strict"]
+    with mock.patch("posecli.checkpoints.import_checkpoint", return_value=ImportReport("reference")) as call:
+        result = runner.invoke(app, ["weights", "import", str(src), "--arch", "fami_hrnet_w48", *args])
+    assert result.exit_code == 0, result.output
+    call.assert_called_once_with(
+        src=src, arch="fami_hrnet_w48", out=tmp_path / "w.fami_hrnet_w48.safetensors", strict=True,
+        head="simcc", input_size=(256, 192), freeze_backbone=False, simcc_split_ratio=2.0, width=8,
+        heatmap_size=None,
+    )
+
+
+def test_parse_model_overrides() -> None:
+    assert parse_model_overrides(["input_size=256x192", "input_size = [384, 288]", "mi_estimator=kl"]) == {
+        "input_size": (384, 288), "mi_estimator": "kl"
+    }
+    assert parse_model_overrides(["freeze_backbone=true", "num_frames=none", "init_std=1e-3"]) == {
+        "freeze_backbone": True, "num_frames": None, "init_std": 0.001
+    }
+    bad = {
+        "head": "expected key=value", "colour=red": "unknown model setting", "name=x": "set by --arch",
+        "arch=tdmi": "set by --arch", "input_size=256": "two integers", "width=wide": "an integer",
+        "freeze_backbone=maybe": "true or false", "init_std=small": "a number", "width=none": "an integer",
+    }
+    for item, message in bad.items():
+        with pytest.raises(PoseCliError, match=message):
+            parse_model_overrides([item])
+
+
+def test_bad_set_is_one_line_and_imports_nothing(tmp_path: Path) -> None:
+    src = tmp_path / "w.pth"
+    src.write_bytes(b"x")
+    with mock.patch("posecli.checkpoints.import_checkpoint") as call:
+        for item in ("colour=red", "input_size=1,2,3", "head=resnet", "width=6"):
+            result = runner.invoke(app, ["weights", "import", str(src), "--arch", "hrnet_w32", "--set", item])
+            assert result.exit_code == 1, item
+            assert len(result.output.strip().splitlines()) == 1 and "--set" in result.output, result.output
+    call.assert_not_called()
+
+
+def test_real_import_into_simcc_256x192_and_strict(tmp_path: Path) -> None:
+    """An official-layout HRNet file goes into a SimCC 256×192 model; --strict refuses the missing head."""
+    torch.set_num_threads(1)
+    state = HRNet(8).state_dict()
+    src = tmp_path / "pose_hrnet.pth"
+    torch.save(state, src)
+    out = tmp_path / "simcc.safetensors"
+    sets = ["--set", "width=8", "--set", "head=simcc", "--set", "input_size=256,192"]
+    base = ["weights", "import", str(src), "--arch", "hrnet_w32", "--out", str(out)]
+    result = runner.invoke(app, [*base, *sets, "--strict"])
+    assert result.exit_code == 1 and not out.exists()
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "strict" in result.output and "missing mlp_head_x.bias" in result.output
+    result = runner.invoke(app, [*base, *sets])
+    assert result.exit_code == 0, result.output
+    assert "1754 loaded, 4 missing" in result.output and "mlp_head_x.weight" in result.output
+    config, _ = read_checkpoint_metadata(out)
+    assert config.head == "simcc" and config.input_size == (256, 192) and config.simcc_split_ratio == 2.0
+    model = load_checkpoint(out)
+    assert model.state_dict()["mlp_head_x.weight"].shape == (384, 64 * 48)
+    assert torch.equal(model.state_dict()["hrnet.conv1.weight"], state["conv1.weight"])
+    # every key present and shaped right: --strict succeeds
+    plain = tmp_path / "plain.safetensors"
+    result = runner.invoke(app, ["weights", "import", str(src), "--arch", "hrnet_w32", "--out", str(plain),
+                                 "--set", "width=8", "--strict"])
+    assert result.exit_code == 0 and "0 missing, 0 unexpected, 0 shape-mismatched" in result.output
+
+
+def test_posecli_checkpoint_reimport(tmp_path: Path) -> None:
+    src = tmp_path / "mine.safetensors"
+    save_checkpoint(src, build_model("hrnet_w32", width=8, input_size=(64, 64)))
+    out = tmp_path / "again.safetensors"
+    result = runner.invoke(app, ["weights", "import", str(src), "--arch", "hrnet_w32", "--out", str(out),
+                                 "--set", "width=8", "--set", "input_size=64,64", "--strict"])
+    assert result.exit_code == 0, result.output
+    assert "posecli layout: 1754 loaded" in result.output
+    assert read_checkpoint_metadata(out)[1]["source_layout"] == "posecli"

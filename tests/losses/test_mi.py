@@ -124,7 +124,8 @@ def test_tdmi_terms(estimator: str) -> None:
     for name, value in (("motion", motion), ("multimodal", multimodal), ("regular", regular)):
         assert terms[name].item() == pytest.approx(value, rel=1e-4, abs=1e-7), name
     cfg = model_config("tdmi_hrnet_w48", mi_estimator=estimator, tdmi_beta=0.5)
-    loss = build_loss(cfg)(PoseOutput(hm, features=feats), {"heatmaps": hm, "target_weight": torch.ones(2, 5)})
+    targets = {"heatmaps": hm, "target_weight": torch.ones(2, 5)}
+    loss = build_loss(cfg)(PoseOutput(hm, features=feats), targets)
     assert loss["mse"].item() == 0.0
     assert loss["loss"].item() == pytest.approx(motion + 0.5 * multimodal + regular, rel=1e-4, abs=1e-7)
 
@@ -137,6 +138,89 @@ def test_loss_errors() -> None:
     with pytest.raises(ValueError, match="lack 'target_weight'"):
         build_loss(cfg)(PoseOutput(hm), {"heatmaps": hm})
     with pytest.raises(ValueError, match="SimCC"):
-        build_loss(model_config("hrnet_w32", head="simcc"))(PoseOutput(hm), {"target_weight": torch.ones(1, 17)})
+        simcc_loss = build_loss(model_config("hrnet_w32", head="simcc"))
+        simcc_loss(PoseOutput(hm), {"target_weight": torch.ones(1, 17)})
     with pytest.raises(ValueError, match="estimator"):
         mi_surrogate(hm, hm, estimator="mine")
+
+
+def _torch_hand(
+    f1: torch.Tensor, f2: torch.Tensor, estimator: str, detach_first: bool = True
+) -> torch.Tensor:
+    """The surrogate written out in torch (differentiable), detaching f1 unless told otherwise."""
+    a = (f1.detach() if detach_first else f1).reshape(-1, f1.shape[-2] * f1.shape[-1]) / T
+    b = f2.reshape(-1, f2.shape[-2] * f2.shape[-1]) / T
+    log_q = torch.log_softmax(b, 1)
+    inp = torch.softmax(a, 1) if estimator == "reference" else torch.log_softmax(a, 1)
+    return (log_q.exp() * (log_q - inp)).mean()
+
+
+def _leaves(names: list[str], channels: int = 4) -> dict[str, torch.Tensor]:
+    return {n: (torch.randn(2, channels, 3, 3, dtype=torch.float64) * 0.05).requires_grad_() for n in names}
+
+
+def _grads(value: torch.Tensor, leaves: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | None]:
+    grads = torch.autograd.grad(value, list(leaves.values()), allow_unused=True, retain_graph=True)
+    return dict(zip(leaves, grads))
+
+
+def _assert_grads(got: dict, want: dict, group: str) -> None:
+    for name, expected in want.items():
+        if expected is None:
+            assert got[name] is None or not got[name].any(), f"{group}: {name} must get no gradient"
+        else:
+            assert got[name] is not None and got[name].abs().max() > 0, f"{group}: {name} gets no gradient"
+            close = torch.allclose(got[name], expected, rtol=1e-6, atol=1e-12)
+            assert close, f"{group}: wrong gradient to {name}"
+
+
+@pytest.mark.parametrize("estimator", ["reference", "kl"])
+def test_tdmi_gradients_follow_the_detach_rules(estimator: str) -> None:
+    """KL*(M⁺, M⁻) sends gradient to both M⁺ and M⁻; every KL(X→Y) and KL_y(X) term none to X."""
+    feats = _leaves(["motion", "motion_useful", "motion_noisy", "appearance", "fused"])
+    feats.update(_leaves(["label_motion_useful", "label_appearance"], 5))
+    hm = (torch.randn(2, 5, 3, 3, dtype=torch.float64) * 0.05).requires_grad_()
+    leaves = {**feats, "heatmaps": hm}
+    terms = tdmi_mi_terms(feats, hm, T, estimator)
+    m, u, n, a, f = (feats[k] for k in ("motion", "motion_useful", "motion_noisy", "appearance", "fused"))
+    lu, la = feats["label_motion_useful"], feats["label_appearance"]
+
+    def h(x: torch.Tensor, y: torch.Tensor, detach_first: bool = True) -> torch.Tensor:
+        return _torch_hand(x, y, estimator, detach_first)
+
+    hand = {
+        "motion": 2 * h(u, n, detach_first=False) - h(m, u),
+        "multimodal": h(u, a) - h(u, f) - h(a, f),
+        "regular": h(lu, hm) - h(u, f) + h(la, hm) - h(a, f),
+    }
+    receives = {  # which inputs each group must send gradient to
+        "motion": {"motion_useful", "motion_noisy"},
+        "multimodal": {"appearance", "fused"},
+        "regular": {"heatmaps", "fused"},
+    }
+    for group, value in hand.items():
+        got = _grads(terms[group], leaves)
+        want = _grads(value, leaves)
+        assert {k for k, g in want.items() if g is not None} == receives[group]  # the hand version's own rule
+        _assert_grads(got, want, group)
+    # M⁺ is KL*'s first argument: its gradient is more than the −KL(M→M⁺) part it gets as a second argument
+    only_second = torch.autograd.grad(-h(m, u), u)[0]
+    assert not torch.allclose(_grads(terms["motion"], leaves)["motion_useful"], only_second)
+
+
+@pytest.mark.parametrize("estimator", ["reference", "kl"])
+def test_fami_gradients_reach_only_second_arguments(estimator: str) -> None:
+    feats = _leaves(["key", "agg_sup", "agg_final"])
+    feats.update(_leaves(["label_key", "label_agg_sup", "label_agg_final"], 5))
+    hm = (torch.randn(2, 5, 3, 3, dtype=torch.float64) * 0.05).requires_grad_()
+    leaves = {**feats, "heatmaps": hm}
+    terms = fami_mi_terms(feats, hm, T, estimator)
+    second = {"m1": "heatmaps", "m2": "agg_final", "m3": "heatmaps", "m4": "agg_final", "m5": "heatmaps",
+              "m6": "agg_final"}
+    for term, target in second.items():
+        got = _grads(terms[term], leaves)
+        for name, grad in got.items():
+            if name == target:
+                assert grad is not None and grad.abs().max() > 0, f"{term}: no gradient to {name}"
+            else:
+                assert grad is None or not grad.any(), f"{term}: {name} must get no gradient"

@@ -90,11 +90,39 @@ def test_unfrozen_fami_backbone_gets_gradients() -> None:
     assert model.hrnet.conv1.weight.grad is not None
 
 
-@pytest.mark.parametrize("name", ["fami_hrnet_w32", "tdmi_hrnet_w32"])
-def test_256x192_input(name: str) -> None:
-    """The GTM and heads are not tied to 96×72 maps (spec §12c): 256×192 gives 64×48 maps, k = 2."""
-    model = build_model(name, width=8, input_size=(256, 192), head="simcc").eval()
+# (H, W) → heatmap (h, w), side the GTM conv tower ends at, SimCC bins (x, y) with the default k
+SIZES = {(384, 288): ((96, 72), 3, (432, 576)), (256, 192): ((64, 48), 2, (384, 512))}
+REAL_CASES = [(name, size, "heatmap") for size in SIZES for name in list_models()] + [
+    ("fami_hrnet_w48", (384, 288), "simcc"),
+    ("tdmi_hrnet_w32", (256, 192), "simcc"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("name", "size", "head"), REAL_CASES, ids=lambda v: "x".join(map(str, v)) if
+                         isinstance(v, tuple) else str(v))
+def test_real_input_sizes(name: str, size: tuple[int, int], head: str) -> None:
+    """Width-8 models end to end at the real crop sizes. At 384×288 the GTM tower ends at 3×3 and
+    index 6 only flattens (the reference shape); at 256×192 it ends at 2×2 and is pooled (spec §12c)."""
+    (h, w), gtm_side, (bins_x, bins_y) = SIZES[size]
+    model = build_model(name, width=8, input_size=size, head=head).eval()
+    seen: list[tuple[int, ...]] = []
+    if name.startswith("fami"):
+        flatten = model.temporal.feat_global_offset_layers[6]
+        flatten.register_forward_hook(
+            lambda m, args, out: seen.extend([tuple(args[0].shape), tuple(out.shape)])
+        )
     with torch.no_grad():
-        out = model(torch.randn(1, 5, 3, 256, 192))
-    assert out.heatmaps.shape == (1, 17, 64, 48)
-    assert out.simcc_x.shape == (1, 17, 384) and out.simcc_y.shape == (1, 17, 512)
+        out = model(torch.randn(1, model.num_frames, 3, *size))
+    assert out.heatmaps.shape == (1, 17, h, w) and torch.isfinite(out.heatmaps).all()
+    if name.startswith("hrnet"):
+        assert out.backbone_heatmaps is None
+    else:
+        assert out.backbone_heatmaps.shape == (1, 17, h, w)
+    if name.startswith("fami"):
+        assert seen == [(4, 16, gtm_side, gtm_side), (4, 144)]  # 4 supporting frames, 16·3·3 features
+    if head == "simcc":
+        assert out.simcc_x.shape == (1, 17, bins_x) and out.simcc_y.shape == (1, 17, bins_y)
+        assert torch.isfinite(out.simcc_x).all() and torch.isfinite(out.simcc_y).all()
+    else:
+        assert out.simcc_x is None
