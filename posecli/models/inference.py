@@ -136,13 +136,12 @@ class ReuseRunner:
             raise KeyError(f"frames {sorted(missing)} needed by key frame {key_frame} are not cached")
         stacked: list[Tensor] = []
         for tap in range(self.model.num_taps):
-            per_person = []
+            gathered = []
             for track_id in ids:
                 own = key_entry[track_id][tap]
                 # a slot without this person (missed detection, new track) takes the key frame's taps
-                frames = [self._cache[f][track_id][tap] if track_id in self._cache[f] else own for f in slots]
-                per_person.append(torch.stack(frames))  # (T, C, h, w)
-            stacked.append(torch.stack(per_person))  # (P, T, C, h, w)
+                gathered += [self._cache[f][track_id][tap] if track_id in self._cache[f] else own for f in slots]
+            stacked.append(torch.stack(gathered).unflatten(0, (len(ids), len(slots))))  # (P, T, C, h, w), one copy
         return self.model.decode(stacked), ids
 
 

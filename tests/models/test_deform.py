@@ -13,8 +13,13 @@ from posecli.models.deform import DeformConv2d, deform_conv2d_grid_sample, modul
     ("size", "channels", "groups", "padding", "dilation", "stride"),
     [((24, 18), 48, 12, 3, 3, 1), ((16, 16), 8, 2, 1, 1, 1), ((9, 7), 16, 4, 3, 3, 1), ((12, 10), 8, 1, 1, 1, 2)],
 )
+@pytest.mark.parametrize("block", [None, 1, 2000])  # whole map / one row per block / a few rows per block
 def test_equals_torchvision(size: tuple[int, int], channels: int, groups: int, padding: int, dilation: int,
-                            stride: int) -> None:
+                            stride: int, block: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from posecli.models import deform
+
+    if block is not None:
+        monkeypatch.setattr(deform, "CHUNK_FLOATS", block)
     torch.manual_seed(0)
     h, w = size
     ho = (h + 2 * padding - dilation * 2 - 1) // stride + 1
@@ -34,6 +39,8 @@ def test_equals_torchvision(size: tuple[int, int], channels: int, groups: int, p
     grads_ours = torch.autograd.grad(ours.square().sum(), inputs)
     for g_ref, g_ours in zip(grads_ref, grads_ours):
         assert (g_ref - g_ours).abs().max() <= 1e-4 * max(1.0, g_ref.abs().max().item())
+    with torch.no_grad():  # inference masks the samples in place
+        assert (deform_conv2d_grid_sample(x, offset, weight, bias, mask, stride, padding, dilation) - ref).abs().max() <= 1e-4
 
 
 def test_float32_module_dispatch() -> None:
