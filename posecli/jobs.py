@@ -8,13 +8,16 @@ runs, ``.<stem>.progress/`` holds resumable progress (``posecli.progress_state``
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from posecli.background import BackgroundCalls, Prefetcher
 from posecli.detection.base import Detector
 from posecli.detection.precomputed import PrecomputedDetector
 from posecli.detection.torchvision_rcnn import TorchvisionPersonDetector
@@ -180,6 +183,7 @@ def estimate_videos(
     exist_ok: bool = False,
     resume: bool = False,
     quiet: bool = False,
+    overlap: bool = True,
 ) -> list[VideoSummary]:
     """Estimate and track poses in every video (file or frame folder); one summary per video.
 
@@ -208,7 +212,9 @@ def estimate_videos(
             summaries.append(VideoSummary(video, info.num_frames, 0.0, 0, 0.0, tuple(paths.values()), skipped=True))
             continue
         processor = build_processor(options, video, quiet=quiet)
-        summaries.append(estimate_video(video, info, paths, folder, processor, options, resume=resume, quiet=quiet))
+        summaries.append(
+            estimate_video(video, info, paths, folder, processor, options, resume=resume, quiet=quiet, overlap=overlap)
+        )
     return summaries
 
 
@@ -222,8 +228,13 @@ def estimate_video(
     *,
     resume: bool = False,
     quiet: bool = False,
+    overlap: bool = True,
 ) -> VideoSummary:
-    """Run ``processor`` over one video and write its outputs (see the module docstring)."""
+    """Run ``processor`` over one video and write its outputs (see the module docstring).
+
+    overlap: decode ahead and draw/encode the overlay in background threads (``posecli.background``);
+    False runs every stage in this thread (the benchmarks compare the two).
+    """
     fingerprint = {**options.fingerprint(), "video": str(video), "num_frames": info.num_frames}
     processor.reset()
     loaded = load_snapshot(progress_dir, fingerprint) if resume else None
@@ -240,7 +251,7 @@ def estimate_video(
 
     times = processor.times
     start = time.perf_counter()
-    overlay = OverlayVideo(paths["overlay"], info) if options.overlay and not options.stitch else None
+    overlay = _open_overlay(paths["overlay"], info, overlap) if options.overlay and not options.stitch else None
     jsonl = JsonlWriter(paths["jsonl"]) if options.jsonl and not options.stitch else None
     pending: dict[int, np.ndarray] = {}  # images whose results are still inside the processor
 
@@ -257,8 +268,12 @@ def estimate_video(
 
     truncated = False
     try:
-        with VideoReader(video) as reader, progress_bar(video.name, info.num_frames or None, "frames", quiet) as advance:
-            for frame in _timed(reader, times):
+        with (
+            VideoReader(video) as reader,
+            progress_bar(video.name, info.num_frames or None, "frames", quiet) as advance,
+            _frames(reader, overlap) as frames,
+        ):
+            for frame in _timed(frames, times):
                 pending[frame.index] = frame.image
                 if frame.index < resumed_from:  # finished before the interruption: redraw only
                     emit(results[frame.index], new=False)
@@ -274,7 +289,7 @@ def estimate_video(
             raise PoseCliError(f"{video}: no frame could be decoded")
         if options.stitch:
             results = stitch_tracklets(results)
-            overlay, jsonl = _write_streams_after(video, info, paths, options, results, quiet)
+            overlay, jsonl = _write_streams_after(video, info, paths, options, results, quiet, overlap)
         t0 = time.perf_counter()
         write_posetrack_json(paths["posetrack"], results, info, video_name=_stem(video))
         if "coco" in paths:
@@ -306,8 +321,9 @@ def estimate_video(
 
 
 def _write_streams_after(
-    video: Path, info: VideoInfo, paths: dict[str, Path], options: EstimateOptions, results: list[FrameResult], quiet: bool
-) -> tuple[OverlayVideo | None, JsonlWriter | None]:
+    video: Path, info: VideoInfo, paths: dict[str, Path], options: EstimateOptions, results: list[FrameResult],
+    quiet: bool, overlap: bool,
+) -> tuple[_Overlay | None, JsonlWriter | None]:
     """Second pass for stitched runs: the track ids change after the whole video is seen, so the
     overlay and the JSON lines are written from the final results (the video is decoded again)."""
     jsonl = JsonlWriter(paths["jsonl"]) if options.jsonl else None
@@ -316,17 +332,61 @@ def _write_streams_after(
             jsonl.write(result)
     if not options.overlay:
         return None, jsonl
-    overlay = OverlayVideo(paths["overlay"], info)
+    overlay = _open_overlay(paths["overlay"], info, overlap)
     by_index = {r.frame_index: r for r in results}
-    with VideoReader(video) as reader, progress_bar(f"{video.name} overlay", len(results), "frames", quiet) as advance:
-        for frame in reader:
+    with (
+        VideoReader(video) as reader,
+        progress_bar(f"{video.name} overlay", len(results), "frames", quiet) as advance,
+        _frames(reader, overlap) as frames,
+    ):
+        for frame in frames:
             if frame.index in by_index:
                 overlay.write(frame.image, by_index[frame.index])
                 advance(1)
     return overlay, jsonl
 
 
-def _timed(reader: VideoReader, times: StageTimes) -> Iterator[VideoFrame]:
+class _Overlay(Protocol):
+    def write(self, image: np.ndarray, result: FrameResult) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class _BackgroundOverlay:
+    """An ``OverlayVideo`` whose drawing and encoding run in a background thread (``posecli.background``)."""
+
+    def __init__(self, overlay: OverlayVideo) -> None:
+        self._overlay = overlay
+        self._calls = BackgroundCalls(overlay.write)
+
+    def write(self, image: np.ndarray, result: FrameResult) -> None:
+        self._calls.put(image, result)
+
+    def close(self) -> None:
+        self._calls.close()
+        self._overlay.close()
+
+    def abort(self) -> None:
+        try:
+            self._calls.close()
+        except Exception:  # noqa: BLE001 - the run failed already; discarding the file is all that is left
+            pass
+        self._overlay.abort()
+
+
+def _open_overlay(path: Path, info: VideoInfo, overlap: bool) -> _Overlay:
+    overlay = OverlayVideo(path, info)
+    return _BackgroundOverlay(overlay) if overlap else overlay
+
+
+def _frames(reader: VideoReader, overlap: bool) -> contextlib.AbstractContextManager[Iterable[VideoFrame]]:
+    """The reader's frames, decoded ahead in a background thread with ``overlap``."""
+    return Prefetcher(reader, depth=4) if overlap else contextlib.nullcontext(reader)
+
+
+def _timed(reader: Iterable[VideoFrame], times: StageTimes) -> Iterator[VideoFrame]:
     """Frames of ``reader``, adding the decode time of each to ``times.decode``."""
     iterator = iter(reader)
     while True:
