@@ -5,10 +5,10 @@ stays bounded whatever the length of the video. Three backends give the same fra
 
 * ``decord`` (tried first when installed): sequential decoding and exact seeking by frame index.
   On the 2-core development machine it decodes slower than PyAV (``benchmarks/RESULTS.md``).
-* ``pyav``: used automatically when decord cannot open a file, when decord fails while decoding (decord
-  0.6.0 stops on VP9 streams after a few frames: the reader then continues with PyAV from the first frame
-  decord did not deliver, so no frame is lost or repeated), and for rotated videos (decord 0.6.0 applies
-  the display matrix itself and returns 4-channel frames).
+* ``pyav``: used automatically for VP9 streams (decord 0.6.0 stops on them after a few frames) and
+  rotated videos (decord 0.6.0 applies the display matrix itself and returns 4-channel frames), and
+  when decord cannot open a file or fails while decoding: the reader then continues with PyAV from the
+  first frame decord did not deliver, so no frame is lost or repeated.
 * ``frames``: a folder of images in the PoseTrack layout (``000000.jpg`` ... or ``00000001.jpg`` ...),
   sorted by the number in the file name.
 
@@ -49,6 +49,7 @@ SEEK_MIN_FRAMES = 120  # below this, decoding from the first frame costs about a
 REORDER_MARGIN = 32  # packets beyond the target scanned for its timestamp; > any codec's reorder depth
 DEFAULT_FOLDER_FPS = 25.0  # PoseTrack sequences carry no frame rate; 25 is the common camera rate
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+DECORD_FAILING_CODECS = frozenset({"vp9"})  # decord 0.6.0 decodes these wrongly or stops early
 
 
 class VideoWarning(UserWarning):
@@ -62,7 +63,8 @@ class VideoInfo:
     fps: frames per second (average rate); num_frames: frame count from the container index, or an
     estimate from the duration when the container has none (``frame_count_exact`` False), 0 if
     unknown; width/height: displayed size, after rotation; rotation: clockwise degrees applied to the
-    stored frames (0/90/180/270); backend: ``decord``, ``pyav`` or ``frames`` (what ``auto`` starts with).
+    stored frames (0/90/180/270); backend: ``decord``, ``pyav`` or ``frames`` (what ``auto`` starts with);
+    codec: FFmpeg's codec name.
     """
 
     path: Path
@@ -73,6 +75,7 @@ class VideoInfo:
     rotation: int
     backend: str
     frame_count_exact: bool = True
+    codec: str = ""  # FFmpeg's name of the video codec (h264, vp9, …); "" for frame folders
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,8 +108,10 @@ def probe_video(path: str | Path, backend: str = "auto", fps: float | None = Non
         return _probe_folder(path, fps)
     info = _probe_pyav(path)
     if backend == "auto":
-        # decord cannot honour rotation metadata correctly, so rotated videos go straight to PyAV.
-        chosen = "decord" if info.rotation == 0 and _decord_available() else "pyav"
+        # decord cannot honour rotation metadata correctly, and decord 0.6.0 stops on VP9 streams after a
+        # frame or two (the fall-back then costs a second open and re-decoding): both go straight to PyAV.
+        decord_ok = info.rotation == 0 and info.codec not in DECORD_FAILING_CODECS
+        chosen = "decord" if decord_ok and _decord_available() else "pyav"
     else:
         chosen = backend
     if chosen == "decord":
@@ -126,6 +131,7 @@ def probe_video(path: str | Path, backend: str = "auto", fps: float | None = Non
         rotation=info.rotation,
         backend=chosen,
         frame_count_exact=info.frame_count_exact,
+        codec=info.codec,
     )
 
 
@@ -139,6 +145,7 @@ def _probe_pyav(path: Path) -> VideoInfo:
         if not container.streams.video:
             raise PoseCliError(f"{path}: the file has no video stream")
         stream = container.streams.video[0]
+        codec = str(stream.codec_context.name or "")
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
         fps = float(rate) if rate else 0.0
         first = _first_frame(container, stream, path)
@@ -159,7 +166,7 @@ def _probe_pyav(path: Path) -> VideoInfo:
         raise PoseCliError(f"{path}: the video stream has no frame rate")
     if rotation in (90, 270):
         width, height = height, width
-    return VideoInfo(path, fps, count, width, height, rotation, "pyav", exact)
+    return VideoInfo(path, fps, count, width, height, rotation, "pyav", exact, codec)
 
 
 def _first_frame(container: Any, stream: Any, path: Path) -> Any:
