@@ -69,7 +69,7 @@ class EstimateOptions:
     detector_weights: Path | None = None  # rcnn weights file (default: the manifest's, downloaded once)
     boxes: Path | None = None  # networks: precomputed person boxes instead of a detector
     det_every: int = 1  # networks: detect every K frames, tracker-predicted boxes in between
-    half: bool = False  # networks on CUDA: fp16 autocast
+    half: bool = False  # networks: fp16 autocast on CUDA, bf16 on the CPU
     pose_batch_size: int = 32  # networks: person crops per backbone / temporal forward pass
     flip_test: bool = False  # networks: also run mirrored crops and average (the reference flip test)
     tracker: str = "bytetrack"  # bytetrack | iou

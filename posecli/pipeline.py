@@ -194,7 +194,11 @@ class TopDownProcessor:
         self.device = torch.device(device)
         self.det_every = max(1, det_every)
         self.batch_size = batch_size
-        self.half = half and self.device.type == "cuda"
+        self.half = half
+        # --half: fp16 on CUDA; bf16 on the CPU (much faster where the CPU has bf16 instructions;
+        # benchmarks/bench_fastpaths.py and bench_modes.py measure speed and AP)
+        low = torch.float16 if self.device.type == "cuda" else torch.bfloat16
+        self._autocast: dict[str, Any] = {"device_type": self.device.type, "dtype": low}
         self.flip_test = flip_test
         self.smoother = smoother
         self.lookahead = model.num_frames // 2
@@ -299,7 +303,7 @@ class TopDownProcessor:
             taps = self._encode(crops)
             flipped = self._encode(crops.flip(-1)) if self.flip_test else None
             # A pose per person for the tracker: HRNet's heatmap layer on the stage-4 feature.
-            with torch.no_grad(), torch.autocast("cuda", enabled=self.half):
+            with torch.no_grad(), torch.autocast(**self._autocast, enabled=self.half):
                 heatmaps = self.model.hrnet.final_layer(taps[-1])  # (N, K, h, w)
             coords, scores = self.heatmap_codec.decode(heatmaps.float().cpu())
             centers, scales = np.stack([c for c, _ in geometry]), np.stack([s for _, s in geometry])
@@ -324,7 +328,7 @@ class TopDownProcessor:
         """Backbone taps of crops ``(N, 3, H, W)`` → ``num_taps`` × ``(N, C, h, w)`` on the device."""
         from posecli.models.inference import encode_in_batches
 
-        with torch.autocast("cuda", enabled=self.half):
+        with torch.autocast(**self._autocast, enabled=self.half):
             return encode_in_batches(self.model, crops, self.batch_size)
 
     def _crop(self, image: np.ndarray, center: np.ndarray, scale: np.ndarray) -> torch.Tensor:
@@ -344,7 +348,7 @@ class TopDownProcessor:
         instances: list[PoseInstance] = []
         if record.people:
             ids = [p.track_id for p in record.people]
-            with torch.no_grad(), torch.autocast("cuda", enabled=self.half):
+            with torch.no_grad(), torch.autocast(**self._autocast, enabled=self.half):
                 if self.mode == "reuse":
                     output, _ = self._runner.predict(key, last_frame=last, track_ids=ids)
                     if self.flip_test:

@@ -407,3 +407,18 @@ def test_several_videos_in_one_call(scene: dict, tmp_path: Path) -> None:
     # two inputs with one stem would overwrite each other: refused before any work
     with pytest.raises(PoseCliError, match="would both write"):
         jobs.estimate_videos([scene["video"], scene["video"]], tmp_path / "dup", options, quiet=True)
+
+
+def test_half_runs_the_networks_in_bf16_on_the_cpu(scene: dict) -> None:
+    torch.manual_seed(0)
+    model = _lively(build_model("fami_hrnet_w32", width=8, input_size=(128, 96)))
+    frames = _frames(scene["video"])[:8]
+    full = _run_processor(_processor(scene, model), frames)
+    processor = _processor(scene, model, half=True)
+    processor.push(frames[0])
+    [cached] = processor._runner._cache.values()
+    assert all(tap.dtype == torch.bfloat16 for taps in cached.values() for tap in taps)
+    half = _run_processor(_processor(scene, model, half=True), frames)
+    for a, b in zip(full, half, strict=True):
+        assert [p.track_id for p in a.instances] == [p.track_id for p in b.instances]
+        assert all(np.isfinite(p.keypoints).all() for p in b.instances)
