@@ -491,7 +491,9 @@ class PredictionSource:
                     return seq
             return None
         assert self.path is not None
-        for candidate in (f"{gt.name}.json", gt.path.name, f"{gt.folder}.json"):
+        # posecli estimate writes <stem>.posetrack.json: its output folder pairs with the GT as it is
+        names = (gt.name, gt.folder)
+        for candidate in (f"{gt.name}.json", gt.path.name, f"{gt.folder}.json", *(f"{n}.posetrack.json" for n in names)):
             file = self.path / candidate
             if not file.is_file():
                 continue

@@ -524,3 +524,14 @@ def test_reads_2018_predictions_with_15_category_names(write_case) -> None:
     # Same people as the 17-name file: perfect predictions -> 100 everywhere.
     np.testing.assert_allclose(result.ap.ap, 100.0)
     assert result.total_mota == pytest.approx(100.0)
+
+
+def test_estimate_output_names_pair_with_their_gt(write_case) -> None:
+    """`posecli estimate` writes <stem>.posetrack.json; its output folder is a valid PRED folder."""
+    gt = [SynthFrame([gt_person(1, (100.0, 100.0))])]
+    pred = [SynthFrame([pr_person(1, (100.0, 100.0), 0.9)])]
+    pred_dir, gt_dir = write_case({SEQ: gt}, {SEQ: pred})
+    (pred_dir / f"{SEQ}.json").rename(pred_dir / f"{SEQ}.posetrack.json")
+    result = evaluate_posetrack(pred_dir, gt_dir)
+    assert result.total_ap == pytest.approx(100.0)
+    assert not any("no prediction" in r or "not used" in r for r in result.reasons)
