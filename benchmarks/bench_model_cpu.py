@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 import torchvision
+from _report import write_section
 from torch import nn
 
 from posecli.models import build_model
@@ -119,17 +120,6 @@ def _machine() -> str:
     return f"{cpu}, {torch.get_num_threads()} torch threads, Linux {platform.release()}"
 
 
-def write_section(body: str) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find(SECTION + "\n")
-    if start >= 0:
-        end = text.find("\n## ", start + len(SECTION))
-        text = text[:start] + body + (text[end + 1 :] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + body
-    RESULTS.write_text(text.rstrip("\n") + "\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -211,7 +201,7 @@ def main() -> None:
         "",
     ]
     if not args.no_write:
-        write_section("\n".join(lines))
+        write_section(SECTION, "\n".join(lines))
         print(f"wrote {SECTION} in {RESULTS}")
 
 
