@@ -86,7 +86,7 @@ def test_tiny_model_lowers_its_loss_and_raises_its_training_ap(
         arch,
         data_root,
         "model.input_size=[96, 64]",
-        "train.max_steps=40",
+        "train.max_steps=60",
         "train.epochs=100",
         "data.flip_prob=0",
         "data.sigma=2",
@@ -96,14 +96,16 @@ def test_tiny_model_lowers_its_loss_and_raises_its_training_ap(
     before = train_set_ap(config, build_training_model(config), tmp_path / "before")
     result = fit(config, tmp_path / "run", quiet=True)
     steps = [r for r in records(result.out_dir) if "train/loss" in r]
-    assert [r["step"] for r in steps] == list(range(1, 41))
+    assert [r["step"] for r in steps] == list(range(1, 61))
     assert {"train/mse", "train/mi", "samples_per_s", "lr"} <= set(steps[0])
     first = sum(r["train/mse"] for r in steps[:5]) / 5
     last = sum(r["train/mse"] for r in steps[-5:]) / 5
     assert last < 0.8 * first
     assert sum(r["train/loss"] for r in steps[-5:]) < sum(r["train/loss"] for r in steps[:5])
     after = train_set_ap(config, load_checkpoint(result.last_checkpoint), tmp_path / "after")
-    assert after > before + 5, (before, after)
+    # 60 steps take both archs from ~0-2 AP to 25-36; 40 steps left TDMI at the mercy of float32
+    # rounding (0.2 AP with one deformable-conv implementation, 5.2 with another).
+    assert after > before + 10, (before, after)
 
 
 def _weights(path: Path) -> dict[str, torch.Tensor]:
