@@ -436,9 +436,20 @@ def _load_resume(
     payload = torch.load(state_path, map_location=device, weights_only=False)
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
-    scaler.load_state_dict(payload["scaler"])
+    restore_scaler(scaler, payload["scaler"])
     _set_rng_state(payload["rng"])
     return TrainState(**payload["train_state"])
+
+
+def restore_scaler(scaler: torch.amp.GradScaler, saved: dict[str, Any]) -> None:
+    """Load a checkpoint's loss-scaler state into ``scaler``.
+
+    A run saved without float16 loss scaling (fp32, bf16 or on the CPU) holds an empty state, which
+    ``GradScaler.load_state_dict`` refuses; a float16 run resumed from it starts from a fresh scale.
+    """
+    if scaler.is_enabled() and not saved:
+        return
+    scaler.load_state_dict(saved)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from posecli.train import (
     build_training_model,
     fit,
     predict,
+    restore_scaler,
     write_predictions,
 )
 
@@ -479,6 +480,21 @@ def test_tensorboard_mirrors_the_log_when_installed(tmp_path: Path) -> None:
     events.Reload()
     assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [(3, 0.5)]
     assert json.loads((tmp_path / "log.jsonl").read_text())["train/loss"] == 0.5
+
+
+def test_a_float16_resume_of_a_run_saved_without_loss_scaling_starts_a_fresh_scale() -> None:
+    """A run saved on the CPU or in bf16 holds an empty scaler state; resuming it with fp16 AMP must
+    not fail (GradScaler refuses an empty state), while a saved live scale is restored."""
+    fresh = torch.amp.GradScaler("cpu", enabled=True, init_scale=1024.0)
+    restore_scaler(fresh, {})
+    assert fresh.get_scale() == 1024.0
+    saved = torch.amp.GradScaler("cpu", enabled=True, init_scale=8.0).state_dict()
+    restored = torch.amp.GradScaler("cpu", enabled=True)
+    restore_scaler(restored, saved)
+    assert restored.get_scale() == 8.0
+    off = torch.amp.GradScaler("cpu", enabled=False)
+    restore_scaler(off, saved)  # a disabled scaler ignores any state
+    assert not off.is_enabled()
 
 
 @pytest.mark.gpu
