@@ -10,7 +10,6 @@ import os
 import warnings
 from typing import Annotated, Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -28,11 +27,11 @@ def _show_warning(message: Warning | str, category: type[Warning], *args: Any, *
 class _ErrorReportingGroup(TyperGroup):
     """Root group that turns exceptions from any subcommand into one line and exit code 1."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # a click Context (Typer may vendor its own click)
         warnings.showwarning = _show_warning
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, typer.Exit, typer.Abort):
+        except (typer.Exit, typer.Abort):
             raise
         except KeyboardInterrupt:
             err_console.print("[red]posecli: interrupted[/red]")
