@@ -15,13 +15,20 @@ validates and converts, following ``shared/spec/posetrack.md`` §2–§3:
   parent folder of ``image[0].name``.
 
 Malformed input raises :class:`~posecli.errors.PoseCliError` as ``<file>: <field path>: <problem>``.
+That includes a NaN or infinite number in any field that is read (the JSON constants ``NaN`` and
+``Infinity``, or a number beyond the float range such as ``1e400``): the spec (§12.3) refuses a
+non-numeric coordinate or score, and poseval, which would read them, ranks a NaN score and matches a NaN
+coordinate arbitrarily. Track ids must fit in int64 and image ids must be numbers or strings.
+Two things poseval reads silently get an :class:`EvalInputWarning` naming the file: an image id shared
+by several images (poseval, and posecli, attach its people to each) and annotations whose ``image_id``
+matches no image (never scored).
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,10 +37,17 @@ from typing import Any
 import numpy as np
 
 from posecli.errors import PoseCliError
+from posecli.export._json import INT64_MAX, INT64_MIN, load_json, short
 from posecli.keypoints import POSETRACK_KEYPOINTS, POSEVAL_JOINT_NAMES
 
 NUM_JOINTS = 15
 MISSING_SCORE = -9999.0  # poseval's score for a joint whose file gives none
+
+
+
+class EvalInputWarning(UserWarning):
+    """Input that poseval reads silently but that is probably a mistake (shared image ids, orphans)."""
+
 
 # poseval's own spelling of its 15 joints in 2018 `categories` (it looks names up, not slots).
 _JOINT_INDEX_OF_NAME: dict[str, int] = {name: j for j, name in enumerate(POSEVAL_JOINT_NAMES)}
@@ -100,14 +114,12 @@ def list_json_files(path: Path) -> list[Path]:
 
 
 def read_json(path: Path) -> Any:
-    """Parse one JSON file; a syntax error becomes a one-line ``PoseCliError``."""
-    try:
-        with open(path, "rb") as f:
-            return json.load(f)
-    except json.JSONDecodeError as error:
-        raise PoseCliError(f"{path}: (json): not valid JSON ({error.msg} at line {error.lineno})") from None
-    except OSError as error:
-        raise PoseCliError(f"{path}: (file): cannot be read ({error.strerror})") from None
+    """Parse one JSON file through posecli's one loader; any failure is a one-line ``PoseCliError``.
+
+    NaN, Infinity and overflowing numbers are let through here and refused by the field checks below,
+    which name the field (poseval itself would read them; see the module docstring).
+    """
+    return load_json(path, finite=False)
 
 
 def read_sequences(
@@ -149,30 +161,48 @@ def read_sequences(
 
 
 def _number(value: Any, path: Path, where: str) -> float:
-    """A finite-or-not float from a JSON number (or a one-element list of one, as 2017 files write)."""
+    """A finite float from a JSON number (or a one-element list of one, as 2017 files write)."""
     if isinstance(value, list) and len(value) == 1:
         value = value[0]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise PoseCliError(f"{path}: {where}: expected a number, got {json.dumps(value)[:40]}")
-    return float(value)
+        raise PoseCliError(f"{path}: {where}: expected a number, got {short(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the float range
+        number = math.inf
+    if not math.isfinite(number):
+        raise PoseCliError(f"{path}: {where}: expected a finite number, got {short(value)}")
+    return number
 
 
-def _track_id(value: Any, path: Path, where: str) -> int:
+def _integer(value: Any, path: Path, where: str, what: str = "track id", bounded: bool = True) -> int:
+    """An integral JSON number (``3`` or ``3.0``); with ``bounded`` it must fit in int64 (track ids are
+    stored in int64 arrays)."""
     number = _number(value, path, where)
-    if not math.isfinite(number) or number != int(number):
-        raise PoseCliError(f"{path}: {where}: expected an integer track id, got {value}")
+    if number != int(number):
+        raise PoseCliError(f"{path}: {where}: expected an integer {what}, got {short(value)}")
+    if bounded and not INT64_MIN <= int(number) <= INT64_MAX:
+        raise PoseCliError(f"{path}: {where}: {what} {short(value)} is out of range (it must fit in 64 bits)")
     return int(number)
 
 
 def _number_array(values: Any, path: Path, where: str) -> np.ndarray:
-    """A float64 vector from a JSON list of numbers, naming the first element that is not one."""
+    """A float64 vector from a JSON list of finite numbers, naming the first element that is not one."""
     if not isinstance(values, list):
         raise PoseCliError(f"{path}: {where}: expected a list of numbers")
     # numpy would silently accept "12" or None (as NaN): check the JSON types first.
     if not all(type(v) is float or type(v) is int for v in values):
         i, value = next((i, v) for i, v in enumerate(values) if not (type(v) is float or type(v) is int))
-        raise PoseCliError(f"{path}: {where}[{i}]: expected a number, got {json.dumps(value)[:40]}")
-    return np.asarray(values, dtype=np.float64)
+        raise PoseCliError(f"{path}: {where}[{i}]: expected a number, got {short(value)}")
+    try:
+        array = np.asarray(values, dtype=np.float64)
+    except OverflowError:  # an integer beyond the float range
+        array = None
+    if array is None or not np.isfinite(array).all():
+        for i, value in enumerate(values):
+            _number(value, path, f"{where}[{i}]")
+    assert array is not None
+    return array
 
 
 def _frame_key(image_name: str) -> tuple[str, str, int | None]:
@@ -184,7 +214,8 @@ def _frame_key(image_name: str) -> tuple[str, str, int | None]:
     folder = parts[-2] if len(parts) >= 2 else ""
     key = "/".join(parts[-2:])
     stem = parts[-1].rsplit(".", 1)[0] if "." in parts[-1] else parts[-1]
-    number = int(stem) if stem.isdigit() else None
+    # ASCII only: str.isdigit() also accepts "²", which int() refuses; 18 digits keep it an int64
+    number = int(stem) if stem.isascii() and stem.isdigit() and len(stem) <= 18 else None
     return folder, key, number
 
 
@@ -283,11 +314,12 @@ def _read_2018(
     for a, ann in enumerate(annotations):
         if not isinstance(ann, dict) or "image_id" not in ann:
             raise PoseCliError(f"{path}: annotations[{a}].image_id: missing")
-        by_image.setdefault(ann["image_id"], []).append(a)
+        by_image.setdefault(_image_id(ann["image_id"], path, f"annotations[{a}].image_id"), []).append(a)
 
     layout = "fixed PoseTrack slots; --mode posetrack21 ignores categories" if fixed_slots else None
     people = _annotations_2018(annotations, path, role, num_names, slot_of_joint, layout)
     videos: dict[str, list[FrameData]] = {}
+    image_ids: list[Any] = []
     for i, image in enumerate(images):
         where = f"images[{i}]"
         if not isinstance(image, dict):
@@ -297,6 +329,8 @@ def _read_2018(
             raise PoseCliError(f"{path}: {where}.file_name: missing or not a string")
         if "id" not in image:
             raise PoseCliError(f"{path}: {where}.id: missing")
+        image_id = _image_id(image["id"], path, f"{where}.id")
+        image_ids.append(image_id)
         is_labeled = image.get("is_labeled")
         regions: list[np.ndarray] = []
         if role == "gt":
@@ -306,7 +340,7 @@ def _read_2018(
                 raise PoseCliError(f"{path}: {where}.ignore_regions_x/y: expected two lists of equal length")
             for k, (xs, ys) in enumerate(zip(xs_all, ys_all, strict=True)):
                 regions.append(_polygon(xs, ys, path, f"{where}.ignore_regions[{k}]"))
-        index = np.asarray(by_image.get(image["id"], []), dtype=np.int64)  # people in annotations order
+        index = np.asarray(by_image.get(image_id, []), dtype=np.int64)  # people in annotations order
         folder, key, number = _frame_key(name)
         frame = FrameData(
             image_name=name,
@@ -327,11 +361,47 @@ def _read_2018(
         )
         videos.setdefault(folder, []).append(frame)
 
+    _warn_about_image_ids(path, image_ids, by_image)
     missing_scores = bool(people["scores_missing"].any())
     return [
         SequenceData(folder, folder, path, "2018", frames, missing_scores=missing_scores)
         for folder, frames in videos.items()
     ]
+
+
+def _image_id(value: Any, path: Path, where: str) -> Any:
+    """An image id as poseval compares them (``==``): a number or a string; lists and objects refused."""
+    if isinstance(value, (list, dict)):
+        raise PoseCliError(f"{path}: {where}: expected an integer or string image id, got {short(value)}")
+    return value
+
+
+def _warn_about_image_ids(path: Path, image_ids: list[Any], by_image: dict[Any, list[int]]) -> None:
+    """Warn (poseval is silent) about an image id shared by several images, whose people poseval
+    attaches to each of them, and about annotations whose ``image_id`` matches no image (never scored).
+
+    image_ids: ``images[i].id`` in file order; by_image: annotation rows by image id.
+    """
+    first_with_id: dict[Any, int] = {}
+    for i, image_id in enumerate(image_ids):
+        first = first_with_id.setdefault(image_id, i)
+        if first != i:
+            count = sum(1 for other in image_ids if other == image_id)
+            warnings.warn(
+                f"{path}: images[{i}].id: image id {short(image_id)} is also used by images[{first}] "
+                f"({count} images share it; poseval attaches its people to each of them)",
+                EvalInputWarning,
+                stacklevel=3,
+            )
+            break  # one line per file is enough
+    orphans = sum(len(rows) for image_id, rows in by_image.items() if image_id not in first_with_id)
+    if orphans:
+        warnings.warn(
+            f"{path}: annotations: {orphans} annotation(s) have an image_id that matches no image "
+            "and are never scored",
+            EvalInputWarning,
+            stacklevel=3,
+        )
 
 
 def _stack_rows(rows: list[Any], where: list[str], path: Path, length: int, what: str) -> np.ndarray:
@@ -345,10 +415,15 @@ def _stack_rows(rows: list[Any], where: list[str], path: Path, length: int, what
         if len(row) != length:
             raise PoseCliError(f"{path}: {at}: expected {what}, got {len(row)} numbers")
     flat = list(itertools.chain.from_iterable(rows))
-    if not set(map(type, flat)) <= {int, float}:
+    try:
+        array = np.asarray(flat, dtype=np.float64) if set(map(type, flat)) <= {int, float} else None
+    except OverflowError:  # an integer beyond the float range
+        array = None
+    if array is None or not np.isfinite(array).all():
         for row, at in zip(rows, where, strict=True):
-            _number_array(row, path, at)
-    return np.asarray(flat, dtype=np.float64).reshape(len(rows), length)
+            _number_array(row, path, at)  # raises, naming the first bad number
+    assert array is not None
+    return array.reshape(len(rows), length)
 
 
 def _annotations_2018(
@@ -374,7 +449,7 @@ def _annotations_2018(
             raise PoseCliError(
                 f"{path}: annotations[{a}].track_id: missing (poseval needs a track id on every person)"
             )
-        track_ids[a] = _track_id(ann["track_id"], path, f"annotations[{a}].track_id")
+        track_ids[a] = _integer(ann["track_id"], path, f"annotations[{a}].track_id")
         kps_rows.append(ann.get("keypoints"))
         raw_scores = ann.get("scores")
         if isinstance(raw_scores, list) and len(raw_scores) > 0:
@@ -410,7 +485,8 @@ def _annotations_2018(
     heads = np.full((count, 4), np.nan)
     if head_rows:
         hb = _stack_rows(head_rows, [f"annotations[{a}].bbox_head" for a in head_at], path, 4, "[x, y, w, h]")
-        heads[head_at] = np.concatenate([hb[:, :2], hb[:, :2] + hb[:, 2:]], axis=1)  # xywh -> xyxy
+        with np.errstate(over="ignore"):  # a 1e308 box overflows to inf, which then matches nothing
+            heads[head_at] = np.concatenate([hb[:, :2], hb[:, :2] + hb[:, 2:]], axis=1)  # xywh -> xyxy
     boxes = np.full((count, 4), np.nan)
     if box_rows:
         boxes[box_at] = _stack_rows(
@@ -456,7 +532,10 @@ def _read_2017(path: Path, data: dict[str, Any], role: str) -> list[SequenceData
             labeled = labeled[0] if labeled else None
         regions: list[np.ndarray] = []
         if role == "gt":
-            for k, region in enumerate(entry.get("ignore_regions") or []):
+            regions_2017 = entry.get("ignore_regions") or []
+            if not isinstance(regions_2017, list):
+                raise PoseCliError(f"{path}: {where}.ignore_regions: expected a list")
+            for k, region in enumerate(regions_2017):
                 points = region.get("point") if isinstance(region, dict) else None
                 if not isinstance(points, list):
                     raise PoseCliError(f"{path}: {where}.ignore_regions[{k}].point: missing")
@@ -488,7 +567,7 @@ def _person_2017(rect: Any, path: Path, where: str) -> tuple[Any, ...]:
         raise PoseCliError(f"{path}: {where}: expected an object")
     if "track_id" not in rect:
         raise PoseCliError(f"{path}: {where}.track_id: missing (poseval needs a track id on every person)")
-    track_id = _track_id(rect["track_id"], path, f"{where}.track_id")
+    track_id = _integer(rect["track_id"], path, f"{where}.track_id")
     head = np.full(4, np.nan)
     if all(k in rect for k in ("x1", "y1", "x2", "y2")):
         head = np.array([_number(rect[k], path, f"{where}.{k}") for k in ("x1", "y1", "x2", "y2")])
@@ -515,7 +594,7 @@ def _person_2017(rect: Any, path: Path, where: str) -> tuple[Any, ...]:
             pwhere = f"{where}.annopoints[0].point[{k}]"
             if not isinstance(point, dict) or "id" not in point:
                 raise PoseCliError(f"{path}: {pwhere}.id: missing")
-            joint = _track_id(point["id"], path, f"{pwhere}.id")
+            joint = _integer(point["id"], path, f"{pwhere}.id", what="joint id", bounded=False)
             x = _number(point.get("x"), path, f"{pwhere}.x")
             y = _number(point.get("y"), path, f"{pwhere}.y")
             # First point with an id wins; ids outside 0-14 are ignored (poseval does the same).
@@ -531,7 +610,8 @@ def _person_2017(rect: Any, path: Path, where: str) -> tuple[Any, ...]:
     if present.any():
         # 2017 files carry no person box; the extent of the joints stands in (used by OKS only).
         lo, hi = xy[present].min(axis=0), xy[present].max(axis=0)
-        box = np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
+        with np.errstate(over="ignore"):  # joints near +-1e308 give an infinite extent
+            box = np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
     return (track_id, xy, present, scores, head, box, person_score, has_points, score_missing)
 
 

@@ -62,9 +62,10 @@ def match_frame(
             labels=np.zeros((num_pr, NUM_JOINTS), dtype=bool),
         )
     both = pr_present[:, None, :] & gt_present[None, :, :]  # (P, G, 15)
-    pixel = np.linalg.norm(pr_xy[:, None, :, :] - gt_xy[None, :, :, :], axis=-1)  # (P, G, 15)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # A zero head size gives inf (or NaN for a zero distance): it matches nothing, as in poseval.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        # Coordinates near the float limit (1e308) overflow to an infinite distance: no match, as in
+        # poseval. A zero head size gives inf (or NaN for a zero distance): it matches nothing either.
+        pixel = np.linalg.norm(pr_xy[:, None, :, :] - gt_xy[None, :, :, :], axis=-1)  # (P, G, 15)
         dist = np.where(both, pixel / head_sizes(gt_heads)[None, :, None], np.inf)
         match = both & (dist <= PCKH_THRESHOLD)
         gt_count = gt_present.sum(axis=1)  # (G,)

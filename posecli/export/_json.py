@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -18,35 +19,86 @@ from posecli.errors import PoseCliError
 from posecli.keypoints import NUM_KEYPOINTS
 from posecli.structures import PoseInstance
 
+COORD_LIMIT = 1e7  # pixels: a bound on coordinates read back (see ``coordinates``)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # integers are stored in numpy int64 arrays downstream
+_FLOAT_MAX = sys.float_info.max
 COORD_DECIMALS = 2  # 1/100 pixel: far below any annotation noise, keeps files small
 SCORE_DECIMALS = 6  # enough to keep scores tie-free for ranking in evaluation
 
 
-def load_json(path: Path) -> Any:
-    """Parse ``path`` as JSON, or raise one line naming the file (missing, unreadable, invalid)."""
+def load_json(path: Path, *, finite: bool = True) -> Any:
+    """Parse the file at ``path`` as JSON, or raise one line naming the file (see ``parse_json``).
+
+    The one JSON loader of posecli's readers (export formats and ``posecli eval``): a missing path, a
+    folder or FIFO, an unreadable file, invalid UTF-8, bad syntax, absurd nesting and oversized integers
+    all become ``PoseCliError("<file>: <problem>")``.
+    """
     if not path.exists():
         raise PoseCliError(f"{path}: no such file")
+    if not path.is_file():
+        # a FIFO would block forever, a folder cannot be read
+        raise PoseCliError(f"{path}: not a regular file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise PoseCliError(f"{path}: cannot read the file ({error})") from None
-    return parse_json(path, text)
+        data = path.read_bytes()
+    except OSError as error:
+        raise PoseCliError(f"{path}: cannot read the file ({error.strerror or error})") from None
+    return parse_json(path, data, finite=finite)
 
 
-def parse_json(path: Path, text: str, where: str = "") -> Any:
-    """Parse JSON ``text`` read from ``path`` (``where``: e.g. ``"line 3: "`` for JSON lines)."""
+def parse_json(path: Path, text: str | bytes, where: str = "", *, finite: bool = True) -> Any:
+    """Parse JSON ``text`` read from ``path`` (``where``: e.g. ``"line 3: "`` for JSON lines).
+
+    Bytes are decoded as JSON allows (UTF-8, or UTF-16/32 with their byte order). NaN, Infinity and
+    numbers too large for a float (``1e400``) become non-finite floats; with ``finite`` (posecli's own
+    formats) the first one is an error naming its field. Without it the caller's field checks refuse
+    them where they are read, so an unread field cannot stop a file that is otherwise fine.
+    """
+    constants: list[str] = []
+
+    def constant(name: str) -> float:
+        constants.append(name)
+        return float(name)  # "NaN", "Infinity", "-Infinity" are all spellings float() knows
+
     try:
-        return json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=constant)
     except json.JSONDecodeError as error:
         raise PoseCliError(
             f"{path}: {where}not valid JSON ({error.msg} at line {error.lineno} col {error.colno})"
         ) from None
+    except UnicodeDecodeError as error:
+        bad = error.object[error.start : error.start + 1].hex()
+        raise PoseCliError(
+            f"{path}: {where}not valid UTF-8 text (byte 0x{bad} at offset {error.start})"
+        ) from None
+    except RecursionError:
+        raise PoseCliError(f"{path}: {where}lists or objects nested too deeply to read") from None
     except ValueError as error:
-        raise PoseCliError(f"{path}: {where}{error}") from None
+        # e.g. an integer longer than Python's int conversion limit (4300 digits)
+        reason = str(error).split(":")[0].strip()
+        raise PoseCliError(f"{path}: {where}not readable as JSON ({reason})") from None
+    if finite:
+        bad_field = _first_non_finite(value)
+        if bad_field is not None:
+            name = constants[0] if constants else "a number too large for a float"
+            fail(path, f"{where}{bad_field}", f"{name} is not allowed in posecli JSON files")
+    return value
 
 
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not allowed in posecli JSON files")
+def _first_non_finite(value: Any) -> str | None:
+    """The field path of the first NaN or infinite float in a parsed document, else None.
+
+    Iterative, not recursive: the parser accepts nesting deeper than a recursive walk could follow.
+    """
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        field, item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return field or "(top level)"
+        if isinstance(item, dict):
+            stack.extend((_join(field, str(k)), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            stack.extend((f"{field}[{i}]", v) for i, v in reversed(list(enumerate(item))))
+    return None
 
 
 def fail(path: Path, field: str, problem: str) -> NoReturn:
@@ -78,16 +130,21 @@ def number(path: Path, field: str, value: Any) -> float:
     """A finite int or float (booleans refused)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         fail(path, field, f"expected a number, got {_kind(value)}")
+    if isinstance(value, int) and abs(value) > _FLOAT_MAX:
+        fail(path, field, "expected a finite number, got an integer too large for a float")
     if not math.isfinite(value):
-        fail(path, field, "expected a finite number")
+        fail(path, field, f"expected a finite number, got {value}")
     return float(value)
 
 
 def integer(path: Path, field: str, value: Any, minimum: int | None = None) -> int:
+    """An int (booleans refused) that fits in 64 bits, optionally ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, int):
         fail(path, field, f"expected an integer, got {_kind(value)}")
     if minimum is not None and value < minimum:
-        fail(path, field, f"expected an integer >= {minimum}, got {value}")
+        fail(path, field, f"expected an integer >= {minimum}, got {short(value)}")
+    if not INT64_MIN <= value <= INT64_MAX:
+        fail(path, field, f"integer {short(value)} is out of range (it must fit in 64 bits)")
     return value
 
 
@@ -97,9 +154,21 @@ def numbers(path: Path, field: str, value: Any, length: int | None = None) -> np
     return np.array([number(path, f"{field}[{i}]", v) for i, v in enumerate(items)], dtype=np.float64)
 
 
+def coordinates(path: Path, field: str, values: np.ndarray) -> np.ndarray:
+    """``values`` (image coordinates or sizes, pixels) if every one is within ``COORD_LIMIT``.
+
+    Trackers square and multiply coordinates (IoU areas, Kalman covariances): beyond this bound that
+    overflows, and no video is anywhere near this large.
+    """
+    outside = np.abs(values) > COORD_LIMIT
+    if outside.any():
+        fail(path, field, f"{values[outside][0]:g} is beyond +-{COORD_LIMIT:g} pixels")
+    return values
+
+
 def xywh(path: Path, field: str, value: Any) -> np.ndarray:
     """A ``[x, y, w, h]`` box as ``(4,)`` ``x1, y1, x2, y2``; negative sizes refused."""
-    x, y, w, h = numbers(path, field, value, 4)
+    x, y, w, h = coordinates(path, field, numbers(path, field, value, 4))
     if w < 0 or h < 0:
         fail(path, field, f"box width and height must be >= 0, got {w:g} x {h:g}")
     return np.array([x, y, x + w, y + h], dtype=np.float64)
@@ -136,6 +205,7 @@ def keypoint_array(path: Path, field: str, value: Any) -> np.ndarray:
     """17 rows ``[x, y, score]`` → ``(17, 3)`` float64; scores must be >= 0 (heatmap peaks may exceed 1)."""
     rows = expect_list(path, field, value, NUM_KEYPOINTS)
     array = np.stack([numbers(path, f"{field}[{k}]", row, 3) for k, row in enumerate(rows)])
+    coordinates(path, field, array[:, :2])
     if (array[:, 2] < 0).any():
         fail(path, field, "keypoint scores must be >= 0")
     return array
@@ -179,6 +249,19 @@ def _join(field: str, key: str) -> str:
     if not field:
         return key
     return f"{field} {key}" if field.endswith(":") else f"{field}.{key}"
+
+
+def short(value: Any, limit: int = 40) -> str:
+    """``value`` as JSON-like text cut to ``limit`` characters, for error messages.
+
+    Never fails: integers past Python's digit limit and deep nesting are described, not printed.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**limit:
+        return f"an integer of about {int(math.log10(abs(value)))} digits"
+    if isinstance(value, (list, dict)):
+        return _kind(value)
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _kind(value: Any) -> str:

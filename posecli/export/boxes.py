@@ -29,6 +29,7 @@ from posecli.atomic import atomic_write_json
 from posecli.export._json import (
     box_to_xywh,
     coord,
+    coordinates,
     expect_dict,
     expect_list,
     fail,
@@ -38,6 +39,7 @@ from posecli.export._json import (
     numbers,
     require,
     score,
+    short,
     xywh,
 )
 from posecli.keypoints import NUM_KEYPOINTS
@@ -162,7 +164,7 @@ def _read_document(path: Path, formats: tuple[str, ...]) -> tuple[str, VideoHead
     kind = require(path, "", document, "format")
     if kind not in formats:
         expected = " or ".join(repr(f) for f in formats)
-        fail(path, "format", f"expected {expected}, got {kind!r}")
+        fail(path, "format", f"expected {expected}, got {short(kind)}")
     version = integer(path, "version", require(path, "", document, "version"))
     if version != FORMAT_VERSION:
         fail(path, "version", f"unsupported version {version} (this posecli reads version {FORMAT_VERSION})")
@@ -172,13 +174,21 @@ def _read_document(path: Path, formats: tuple[str, ...]) -> tuple[str, VideoHead
         fail(path, "video.path", "expected a string")
     header = VideoHeader(
         path=source,
-        fps=number(path, "video.fps", require(path, "video", video, "fps")),
+        fps=_positive(path, "video.fps", require(path, "video", video, "fps")),
         num_frames=integer(path, "video.num_frames", require(path, "video", video, "num_frames"), minimum=0),
         width=integer(path, "video.width", require(path, "video", video, "width"), minimum=1),
         height=integer(path, "video.height", require(path, "video", video, "height"), minimum=1),
     )
     frames = expect_list(path, "frames", require(path, "", document, "frames"))
     return kind, header, frames
+
+
+def _positive(path: Path, field: str, value: Any) -> float:
+    """A finite number > 0 (a frame rate)."""
+    result = number(path, field, value)
+    if result <= 0:
+        fail(path, field, f"expected a number > 0, got {result:g}")
+    return result
 
 
 def _read_frames(
@@ -216,6 +226,7 @@ def _read_frames(
                     if rows
                     else np.zeros((0, 2))
                 )
+                coordinates(path, f"{field_}.landmarks", landmarks)
             detections.append((box, det_score, track_id, landmarks))
         if with_tracks:
             ids = [d[2] for d in detections]

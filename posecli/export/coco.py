@@ -22,6 +22,7 @@ from posecli.atomic import atomic_write_json
 from posecli.export._json import (
     box_to_xywh,
     coord,
+    coordinates,
     expect_dict,
     expect_list,
     fail,
@@ -32,6 +33,7 @@ from posecli.export._json import (
     posetrack_image_id_base,
     require,
     score,
+    short,
 )
 from posecli.keypoints import NUM_KEYPOINTS
 from posecli.structures import FrameResult, PoseInstance
@@ -110,14 +112,18 @@ def read_coco_json(path: str | Path) -> list[FrameResult]:
         image_id = integer(path, f"{field}.image_id", require(path, field, entry, "image_id"))
         category = entry.get("category_id", PERSON_CATEGORY_ID)
         if category != PERSON_CATEGORY_ID:
-            fail(path, f"{field}.category_id", f"expected {PERSON_CATEGORY_ID} (person), got {category!r}")
+            expected = f"expected {PERSON_CATEGORY_ID} (person), got {short(category)}"
+            fail(path, f"{field}.category_id", expected)
         flat = numbers(
             path, f"{field}.keypoints", require(path, field, entry, "keypoints"), 3 * NUM_KEYPOINTS
         )
         coco = flat.reshape(NUM_KEYPOINTS, 3)
+        coordinates(path, f"{field}.keypoints", coco[:, :2])
         if (coco[:, 2] < 0).any():
             fail(path, f"{field}.keypoints", "keypoint scores must be >= 0")
-        x, y, w, h = numbers(path, f"{field}.bbox", require(path, field, entry, "bbox"), 4)
+        x, y, w, h = coordinates(
+            path, f"{field}.bbox", numbers(path, f"{field}.bbox", require(path, field, entry, "bbox"), 4)
+        )
         if w < 0 or h < 0:
             fail(path, f"{field}.bbox", f"box width and height must be >= 0, got {w:g} x {h:g}")
         person_score = number(path, f"{field}.score", require(path, field, entry, "score"))

@@ -106,10 +106,12 @@ def iter_jsonl(path: str | Path) -> Iterator[FrameResult]:
     path = Path(path)
     if not path.exists():
         raise PoseCliError(f"{path}: no such file")
+    if not path.is_file():
+        raise PoseCliError(f"{path}: not a regular file")
     try:
-        handle = open(path, encoding="utf-8")  # noqa: SIM115
+        handle = open(path, "rb")  # noqa: SIM115 - bytes: each line is decoded (and checked) on its own
     except OSError as error:
-        raise PoseCliError(f"{path}: cannot read the file ({error})") from None
+        raise PoseCliError(f"{path}: cannot read the file ({error.strerror or error})") from None
     with handle:
         previous = -1
         for number_, line in enumerate(handle, start=1):

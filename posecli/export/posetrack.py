@@ -29,6 +29,7 @@ keypoint with v > 0. Frames come back in frame order, one ``FrameResult`` per li
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,10 @@ import numpy as np
 
 from posecli.atomic import atomic_write_json
 from posecli.export._json import (
+    COORD_LIMIT,
     box_to_xywh,
     coord,
+    coordinates,
     expect_dict,
     expect_list,
     fail,
@@ -48,6 +51,7 @@ from posecli.export._json import (
     posetrack_image_id_base,
     require,
     score,
+    short,
 )
 from posecli.keypoints import NUM_KEYPOINTS, POSETRACK_CATEGORY_SKELETON, POSETRACK_KEYPOINTS
 from posecli.structures import FrameResult, PoseInstance
@@ -154,6 +158,23 @@ def read_posetrack_json(path: str | Path, fps: float | None = None) -> list[Fram
 
     Raises ``PoseCliError("<file>: <field path>: <problem>")`` on any malformed content.
     """
+    return read_posetrack_file(path, fps).frames
+
+
+@dataclass(frozen=True, eq=False)
+class PoseTrackFile:
+    """A read PoseTrack 2018 file: ``frames`` (see ``read_posetrack_json``), the frame size of its first
+    image (``width``/``height``, 0 when not given) and ``video_name``, the folder of its first image
+    file (empty when there is none)."""
+
+    frames: list[FrameResult]
+    width: int
+    height: int
+    video_name: str
+
+
+def read_posetrack_file(path: str | Path, fps: float | None = None) -> PoseTrackFile:
+    """``read_posetrack_json`` plus the validated frame size and video name (``posecli track``)."""
     path = Path(path)
     document = expect_dict(path, "(top level)", load_json(path))
     slots = _category_slots(path, document)
@@ -189,13 +210,31 @@ def read_posetrack_json(path: str | Path, fps: float | None = None) -> list[Fram
             fail(path, f"{field}.image_id", f"no image with id {image_id}")
         category = annotation.get("category_id", PERSON_CATEGORY_ID)
         if category != PERSON_CATEGORY_ID:
-            fail(path, f"{field}.category_id", f"expected {PERSON_CATEGORY_ID} (person), got {category!r}")
+            expected = f"expected {PERSON_CATEGORY_ID} (person), got {short(category)}"
+            fail(path, f"{field}.category_id", expected)
         people[image_id].append(_read_person(path, field, annotation, slots))
     results = [
         FrameResult(frame_index=index, timestamp=timestamp, instances=tuple(people[image_id]))
         for image_id, (index, timestamp) in frames.items()
     ]
-    return sorted(results, key=lambda r: r.frame_index)
+    first = images[0] if images else {}
+    name = first.get("file_name")
+    return PoseTrackFile(
+        frames=sorted(results, key=lambda r: r.frame_index),
+        width=_size(path, "images[0].width", first.get("width")),
+        height=_size(path, "images[0].height", first.get("height")),
+        video_name=Path(name).parent.name if isinstance(name, str) else "",
+    )
+
+
+def _size(path: Path, field: str, value: Any) -> int:
+    """A frame width or height: 0 when absent (null), else an integer in ``0..COORD_LIMIT``."""
+    if value is None:
+        return 0
+    size = integer(path, field, value, minimum=0)
+    if size > COORD_LIMIT:
+        fail(path, field, f"{size} is beyond {COORD_LIMIT:g} pixels")
+    return size
 
 
 def _category_slots(path: Path, document: dict[str, Any]) -> list[int]:
@@ -216,13 +255,13 @@ def _category_slots(path: Path, document: dict[str, Any]) -> list[int]:
         if name not in POSETRACK_KEYPOINTS:
             hint = (
                 " (COCO keypoint names are not accepted: PoseTrack uses head_bottom/head_top)"
-                if "eye" in str(name)
+                if isinstance(name, str) and "eye" in name
                 else ""
             )
-            fail(path, f"{field}[{k}]", f"unknown keypoint name {name!r}{hint}")
+            fail(path, f"{field}[{k}]", f"unknown keypoint name {short(name)}{hint}")
         slot = POSETRACK_KEYPOINTS.index(name)
         if slot in slots:
-            fail(path, f"{field}[{k}]", f"keypoint name {name!r} listed twice")
+            fail(path, f"{field}[{k}]", f"keypoint name {short(name)} listed twice")
         slots.append(slot)
     return slots
 
@@ -234,7 +273,12 @@ def _frame_index(path: Path, field: str, image: dict[str, Any], position: int) -
     if not isinstance(name, str):
         fail(path, f"{field}.file_name", "expected a string")
     stem = Path(name).stem
-    return int(stem) if stem.isdigit() else position
+    if not (stem.isascii() and stem.isdigit()):  # str.isdigit() also accepts "²", which int() refuses
+        return position
+    digits = stem.lstrip("0") or "0"
+    if len(digits) > 18:  # frame indices are int64 downstream
+        fail(path, f"{field}.file_name", f"frame number {short(digits)}… is too large")
+    return int(digits)
 
 
 def _read_person(path: Path, field: str, annotation: dict[str, Any], slots: list[int]) -> PoseInstance:
@@ -248,6 +292,7 @@ def _read_person(path: Path, field: str, annotation: dict[str, Any], slots: list
             f"expected {3 * len(slots)} numbers (3 per category keypoint), got {len(flat)}",
         )
     triples = flat.reshape(len(slots), 3)
+    coordinates(path, f"{field}.keypoints", triples[:, :2])
     raw_scores = annotation.get("scores")
     if raw_scores:
         joint_scores = numbers(path, f"{field}.scores", raw_scores, len(slots))
@@ -260,7 +305,8 @@ def _read_person(path: Path, field: str, annotation: dict[str, Any], slots: list
         unset = x == 0 and y == 0 and v == 0
         keypoints[slot] = (x, y, 0.0 if unset else max(joint_scores[k], 0.0))
     if "bbox" in annotation:
-        x, y, w, h = numbers(path, f"{field}.bbox", annotation["bbox"], 4)
+        box_field = f"{field}.bbox"
+        x, y, w, h = coordinates(path, box_field, numbers(path, box_field, annotation["bbox"], 4))
         if w < 0 or h < 0:
             fail(path, f"{field}.bbox", f"box width and height must be >= 0, got {w:g} x {h:g}")
         box = np.array([x, y, x + w, y + h])

@@ -111,7 +111,7 @@ def test_broken_prediction_json_is_one_line_naming_the_file(tmp_path: Path) -> N
     assert isinstance(result.exception, SystemExit)  # handled, not an escaped exception
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1, result.output
-    assert lines[0].startswith(f"posecli eval: error: {pred / SEQ}.json: (json): not valid JSON")
+    assert lines[0].startswith(f"posecli eval: error: {pred / SEQ}.json: not valid JSON (")
     assert "Traceback" not in result.output
 
 

@@ -202,7 +202,7 @@ def test_unreadable_files(tmp_path: Path) -> None:
         read_posetrack_json(bad)
     nan = tmp_path / "nan.json"
     nan.write_text('{"images": [], "annotations": [], "categories": [], "x": NaN}')
-    with pytest.raises(PoseCliError, match=r"nan\.json: NaN is not allowed"):
+    with pytest.raises(PoseCliError, match=r"nan\.json: x: NaN is not allowed"):
         read_posetrack_json(nan)
     listed = tmp_path / "list.json"
     listed.write_text("[]")
