@@ -5,10 +5,11 @@ stays bounded whatever the length of the video. Three backends give the same fra
 
 * ``decord`` (tried first when installed): sequential decoding and exact seeking by frame index.
   On the 2-core development machine it decodes slower than PyAV (``benchmarks/RESULTS.md``).
-* ``pyav``: used automatically for VP9 streams (decord 0.6.0 stops on them after a few frames) and
-  rotated videos (decord 0.6.0 applies the display matrix itself and returns 4-channel frames), and
-  when decord cannot open a file or fails while decoding: the reader then continues with PyAV from the
-  first frame decord did not deliver, so no frame is lost or repeated.
+* ``pyav``: used automatically for VP9 streams (decord 0.6.0 stops on them after a few frames),
+  rotated videos (decord 0.6.0 applies the display matrix itself and returns 4-channel frames) and
+  file names that are not valid UTF-8 (decord cannot encode them), and when decord cannot open a file
+  or fails while decoding: the reader then continues with PyAV from the first frame decord did not
+  deliver, so no frame is lost or repeated.
 * ``frames``: a folder of images in the PoseTrack layout (``000000.jpg`` ... or ``00000001.jpg`` ...),
   sorted by the number in the file name.
 
@@ -20,18 +21,40 @@ frames upright, read from the display-matrix side data (or the legacy ``rotate``
 convention as the ``rotate`` tag phones write. Frames are rotated before they are yielded, and
 ``width``/``height`` are the displayed (rotated) size.
 
-Bad input raises ``PoseCliError`` with one line naming the file. A stream that ends early (a file cut
-mid-stream, corrupt data) yields the frames that decode, sets ``VideoReader.truncated`` and emits a
-``VideoWarning`` naming the file and the number of frames reached.
+Damaged input. Bad input (a missing path, a FIFO or device, not a video, nothing decodable) raises
+``PoseCliError`` with one line naming the file, before anything blocks on it. Damage inside a video
+that otherwise decodes is skipped: PyAV drops a packet that does not decode (or resynchronises after
+bad container data) and goes on with the next one, and a frame image that does not read cleanly is
+left out of a folder. Frames keep their true index: a PyAV frame's index is the rank of its timestamp
+among the timestamps of the stream's packets (one packet per frame, as in MP4, MKV, WebM and AVI), so
+the frame after a lost one is not renumbered. Lost frames are simply missing from the iteration
+(``VideoReader.lost`` lists their index ranges), unless the reader was made with ``fill_gaps``: then
+each lost frame in the middle is stood in for by the frame decoded before it (``VideoFrame.held``),
+so a consumer that needs consecutive frames gets them. A stream that ends before the container's
+frame count (a cut file) loses its tail. After an iteration with any loss, ``VideoReader.truncated``
+is True and one ``VideoWarning`` names the file and the frame ranges lost. Frames that decode with
+concealed errors (FFmpeg patches damaged blocks without reporting it) cannot be told apart and are
+kept.
+
+Library chatter: decord's bundled FFmpeg is set to quiet, and what OpenCV's image decoders print to
+stderr while a frame image is read is captured (a libjpeg "Corrupt JPEG data" line marks that image
+as damaged), so only posecli's own lines reach the terminal. PyAV keeps FFmpeg quiet by default.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import heapq
+import os
 import re
+import stat
+import sys
+import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -50,10 +73,13 @@ REORDER_MARGIN = 32  # packets beyond the target scanned for its timestamp; > an
 DEFAULT_FOLDER_FPS = 25.0  # PoseTrack sequences carry no frame rate; 25 is the common camera rate
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 DECORD_FAILING_CODECS = frozenset({"vp9"})  # decord 0.6.0 decodes these wrongly or stops early
+DEMUX_RETRIES = 8  # consecutive demuxer errors after which the rest of a file counts as unreadable
+RANGES_SHOWN = 6  # lost frame ranges (or skipped images) named in a warning; the rest are counted
+AV_LOG_QUIET = -8  # FFmpeg's log level that prints nothing
 
 
 class VideoWarning(UserWarning):
-    """A recoverable problem with an input video (truncated stream, assumed frame rate)."""
+    """A recoverable problem with an input video (lost frames, unreadable images, assumed frame rate)."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +90,8 @@ class VideoInfo:
     estimate from the duration when the container has none (``frame_count_exact`` False), 0 if
     unknown; width/height: displayed size, after rotation; rotation: clockwise degrees applied to the
     stored frames (0/90/180/270); backend: ``decord``, ``pyav`` or ``frames`` (what ``auto`` starts with);
-    codec: FFmpeg's codec name.
+    codec: FFmpeg's codec name; frame_count_slack: how many frames an estimated count may overstate
+    the stream by (a stream shorter than that is reported as cut).
     """
 
     path: Path
@@ -76,16 +103,48 @@ class VideoInfo:
     backend: str
     frame_count_exact: bool = True
     codec: str = ""  # FFmpeg's name of the video codec (h264, vp9, …); "" for frame folders
+    frame_count_slack: int = 0  # 0 for an exact count; 1 for a track's own duration; more for a container's
 
 
 @dataclass(frozen=True, eq=False)
 class VideoFrame:
     """One decoded frame. index: 0-based position in the stream; timestamp: seconds from the stream
-    start; image: ``(H, W, 3)`` uint8 RGB, rotation applied, C-contiguous."""
+    start; image: ``(H, W, 3)`` uint8 RGB, rotation applied, C-contiguous; held: True when this frame
+    could not be decoded and ``image`` is the previous decoded frame's (``VideoReader(fill_gaps=True)``)."""
 
     index: int
     timestamp: float
     image: np.ndarray
+    held: bool = False
+
+
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as printable text: bytes of a file name that are not valid UTF-8 appear as ``\\xff``.
+
+    Paths made from such names hold lone surrogates, which a strict UTF-8 stream refuses to print.
+    """
+    return os.fsdecode(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def check_input_path(path: str | Path) -> os.stat_result:
+    """Refuse what cannot be read as a video without blocking: a missing path, or something that is
+    neither a regular file nor a folder (a FIFO would block ``open`` until a writer appears; a device
+    or socket never ends). Returns the ``stat`` of ``path``."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise PoseCliError(f"{shown_path(path)}: no such file or folder") from None
+    except OSError as error:
+        raise PoseCliError(f"{shown_path(path)}: cannot read ({_short(error)})") from None
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        kind = (
+            "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode)
+            else "a socket" if stat.S_ISSOCK(info.st_mode)
+            else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+            else "not a regular file"
+        )
+        raise PoseCliError(f"{shown_path(path)}: {kind}, not a video file or a frame folder")
+    return info
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -96,43 +155,45 @@ def probe_video(path: str | Path, backend: str = "auto", fps: float | None = Non
     """Open ``path`` (a video file or a frame folder), check that a first frame decodes, describe it.
 
     ``fps`` is used for frame folders only (default 25, with a ``VideoWarning``). Raises
-    ``PoseCliError`` for a missing path, a folder without frames, a file that is not a video, or a
-    video without a decodable frame.
+    ``PoseCliError`` for a missing path, a FIFO, socket or device, a folder without readable frames,
+    a file that is not a video, or a video without a decodable frame.
     """
     path = Path(path)
     if backend not in BACKENDS:
-        raise PoseCliError(f"{path}: unknown video backend '{backend}' (choose from {', '.join(BACKENDS)})")
-    if not path.exists():
-        raise PoseCliError(f"{path}: no such file or folder")
-    if path.is_dir() or backend == "frames":
+        raise PoseCliError(
+            f"{shown_path(path)}: unknown video backend '{backend}' (choose from {', '.join(BACKENDS)})"
+        )
+    is_dir = stat.S_ISDIR(check_input_path(path).st_mode)
+    if is_dir or backend == "frames":
         return _probe_folder(path, fps)
     info = _probe_pyav(path)
     if backend == "auto":
-        # decord cannot honour rotation metadata correctly, and decord 0.6.0 stops on VP9 streams after a
-        # frame or two (the fall-back then costs a second open and re-decoding): both go straight to PyAV.
-        decord_ok = info.rotation == 0 and info.codec not in DECORD_FAILING_CODECS
+        # decord cannot honour rotation metadata correctly, decord 0.6.0 stops on VP9 streams after a
+        # frame or two (the fall-back then costs a second open and re-decoding), and decord cannot
+        # encode a file name that is not valid UTF-8: all three go straight to PyAV.
+        decord_ok = info.rotation == 0 and info.codec not in DECORD_FAILING_CODECS and _utf8_name(path)
         chosen = "decord" if decord_ok and _decord_available() else "pyav"
     else:
         chosen = backend
     if chosen == "decord":
         if not _decord_available():
-            raise PoseCliError(f"{path}: the decord backend is not installed (use the pyav backend)")
+            raise PoseCliError(
+                f"{shown_path(path)}: the decord backend is not installed (use the pyav backend)"
+            )
         if info.rotation != 0:
             raise PoseCliError(
-                f"{path}: rotated video ({info.rotation}°): decord cannot apply rotation; "
+                f"{shown_path(path)}: rotated video ({info.rotation}°): decord cannot apply rotation; "
                 "use the pyav backend"
             )
-    return VideoInfo(
-        path=info.path,
-        fps=info.fps,
-        num_frames=info.num_frames,
-        width=info.width,
-        height=info.height,
-        rotation=info.rotation,
-        backend=chosen,
-        frame_count_exact=info.frame_count_exact,
-        codec=info.codec,
-    )
+    return replace(info, backend=chosen)
+
+
+def _utf8_name(path: Path) -> bool:
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _probe_pyav(path: Path) -> VideoInfo:
@@ -140,10 +201,13 @@ def _probe_pyav(path: Path) -> VideoInfo:
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError, OSError) as error:
-        raise PoseCliError(f"{path}: not a readable video file ({_short(error)})") from None
+        raise PoseCliError(f"{shown_path(path)}: not a readable video file ({_short(error)})") from None
     with container:
         if not container.streams.video:
-            raise PoseCliError(f"{path}: the file has no video stream")
+            if not container.streams:
+                # e.g. an MP4 whose writer stopped before the first frame: its muxer wrote no track.
+                raise PoseCliError(f"{shown_path(path)}: no decodable video frame (the file holds no frames)")
+            raise PoseCliError(f"{shown_path(path)}: the file has no video stream")
         stream = container.streams.video[0]
         codec = str(stream.codec_context.name or "")
         rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -153,20 +217,32 @@ def _probe_pyav(path: Path) -> VideoInfo:
         width, height = first.width, first.height
         count = int(stream.frames or 0)
         exact = count > 0
+        slack = 0
         if not exact and fps > 0:
-            # No frame index (e.g. WebM/MKV): estimate from the stream or container duration.
-            if stream.duration is not None and stream.time_base is not None:
-                seconds = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                seconds = container.duration / av.time_base
-            else:
-                seconds = 0.0
+            # No frame index (e.g. WebM/MKV): estimate from the video track's own duration, else the
+            # container's (which may also cover a longer audio track, hence the larger slack).
+            seconds, slack = _track_seconds(stream), 1
+            if seconds is None:
+                seconds = container.duration / av.time_base if container.duration is not None else 0.0
+                slack = max(2, round(0.1 * seconds * fps))
             count = max(round(seconds * fps), 1)
     if fps <= 0:
-        raise PoseCliError(f"{path}: the video stream has no frame rate")
+        raise PoseCliError(f"{shown_path(path)}: the video stream has no frame rate")
     if rotation in (90, 270):
         width, height = height, width
-    return VideoInfo(path, fps, count, width, height, rotation, "pyav", exact, codec)
+    return VideoInfo(path, fps, count, width, height, rotation, "pyav", exact, codec, slack)
+
+
+def _track_seconds(stream: Any) -> float | None:
+    """Duration of the video track alone: the stream's, or the ``DURATION`` tag Matroska muxers write."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    tag = next((v for k, v in (stream.metadata or {}).items() if k.upper().startswith("DURATION")), None)
+    match = re.fullmatch(r"(\d+):(\d{1,2}):(\d{1,2}(?:\.\d+)?)", str(tag or "").strip())
+    if match is None:
+        return None
+    hours, minutes, seconds = match.groups()
+    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
 def _first_frame(container: Any, stream: Any, path: Path) -> Any:
@@ -175,8 +251,8 @@ def _first_frame(container: Any, stream: Any, path: Path) -> Any:
         for frame in container.decode(stream):
             return frame
     except (av.error.FFmpegError, ValueError) as error:
-        raise PoseCliError(f"{path}: no decodable video frame ({_short(error)})") from None
-    raise PoseCliError(f"{path}: no decodable video frame (the video stream is empty)")
+        raise PoseCliError(f"{shown_path(path)}: no decodable video frame ({_short(error)})") from None
+    raise PoseCliError(f"{shown_path(path)}: no decodable video frame (the video stream is empty)")
 
 
 def _rotation_of(frame: Any, stream: Any) -> int:
@@ -198,19 +274,25 @@ _FPS_NOTED: set[Path] = set()  # folders already warned about (see _probe_folder
 
 def _probe_folder(path: Path, fps: float | None) -> VideoInfo:
     files = _frame_files(path)
-    image = _read_image(files[0])
+    image = None
+    for file in files:  # the first image that reads cleanly gives the size
+        image, _ = _read_image(file)
+        if image is not None:
+            break
+    if image is None:
+        raise PoseCliError(f"{shown_path(path)}: no frame image in the folder is readable")
     if fps is None:
         # Probing and then reading a folder would say this twice; once per folder is enough.
         if path.resolve() not in _FPS_NOTED:
             _FPS_NOTED.add(path.resolve())
             warnings.warn(
-                f"{path}: a frame folder has no frame rate; assuming {DEFAULT_FOLDER_FPS:g} fps",
+                f"{shown_path(path)}: a frame folder has no frame rate; assuming {DEFAULT_FOLDER_FPS:g} fps",
                 VideoWarning,
                 stacklevel=3,
             )
         fps = DEFAULT_FOLDER_FPS
     if fps <= 0:
-        raise PoseCliError(f"{path}: fps must be positive, got {fps}")
+        raise PoseCliError(f"{shown_path(path)}: fps must be positive, got {fps}")
     height, width = image.shape[:2]
     return VideoInfo(path, float(fps), len(files), width, height, 0, "frames", True)
 
@@ -218,10 +300,11 @@ def _probe_folder(path: Path, fps: float | None) -> VideoInfo:
 def _frame_files(path: Path) -> list[Path]:
     """Image files of a frame folder, sorted by the number in their name (then by name)."""
     if not path.is_dir():
-        raise PoseCliError(f"{path}: the frames backend needs a folder of images")
+        raise PoseCliError(f"{shown_path(path)}: the frames backend needs a folder of images")
+    # is_file() is False for FIFOs and devices, so a named pipe called 000001.jpg is never opened.
     files = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     if not files:
-        raise PoseCliError(f"{path}: folder holds no frame images ({', '.join(IMAGE_SUFFIXES)})")
+        raise PoseCliError(f"{shown_path(path)}: folder holds no frame images ({', '.join(IMAGE_SUFFIXES)})")
 
     def key(p: Path) -> tuple[int, int, str]:
         digits = re.findall(r"\d+", p.stem)
@@ -230,12 +313,69 @@ def _frame_files(path: Path) -> list[Path]:
     return sorted(files, key=key)
 
 
-def _read_image(file: Path) -> np.ndarray:
-    """``(H, W, 3)`` uint8 RGB."""
-    data = cv2.imread(str(file), cv2.IMREAD_COLOR)
-    if data is None:
-        raise PoseCliError(f"{file}: not a readable image")
-    return cv2.cvtColor(data, cv2.COLOR_BGR2RGB)
+def _read_image(file: Path) -> tuple[np.ndarray | None, str]:
+    """``(H, W, 3)`` uint8 RGB, or None and why the image cannot be used.
+
+    The bytes are read by Python (any file name works) and decoded by OpenCV while its stderr is
+    captured: libjpeg reports recoverable damage only there, as a "Corrupt JPEG data" warning, and
+    still returns a (partly grey or shifted) picture, which is refused here.
+    """
+    try:
+        data = np.fromfile(file, np.uint8)
+    except OSError as error:
+        return None, _short(error)
+    if data.size == 0:
+        return None, "empty file"
+    with _captured_stderr() as messages:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    damage = next((m for m in messages if m.startswith(_DAMAGE_MESSAGES)), None)
+    if damage is not None:
+        return None, damage.split(":")[0].lower()
+    if image is None:
+        return None, "not a readable image"
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB), ""
+
+
+# What image libraries print about damaged data (libjpeg warnings and errors, libpng errors).
+_DAMAGE_MESSAGES = ("Corrupt JPEG data", "Premature end of JPEG file", "libpng error")
+_LIBRARY_MESSAGES = (
+    *_DAMAGE_MESSAGES, "libpng warning", "Invalid JPEG", "Unsupported JPEG", "Bogus", "Warning:"
+)
+_STDERR_LOCK = threading.Lock()  # one capture at a time: file descriptor 2 is shared by the process
+
+
+@contextlib.contextmanager
+def _captured_stderr() -> Iterator[list[str]]:
+    """Collect the lines C libraries write to file descriptor 2 inside the block.
+
+    Lines that look like an image library's are kept (and not shown); anything else that arrived
+    meanwhile (another thread's output) is written back to stderr unchanged.
+    """
+    lines: list[str] = []
+    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        try:
+            saved = os.dup(2)
+        except OSError:  # no stderr at all: nothing to capture
+            yield lines
+            return
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            others = []
+            for line in sink.read().decode("utf-8", "replace").splitlines(keepends=True):
+                if line.lstrip().startswith(_LIBRARY_MESSAGES):
+                    lines.append(line.strip())
+                else:
+                    others.append(line)
+            if others:
+                with contextlib.suppress(OSError):
+                    os.write(2, "".join(others).encode("utf-8"))
 
 
 def _decord_available() -> bool:
@@ -244,6 +384,28 @@ def _decord_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+_DECORD_QUIETED = False
+
+
+def _quiet_decord() -> None:
+    """Set decord's bundled FFmpeg to print nothing (once).
+
+    decord ships its own copy of libavutil, which logs decoder errors ("[h264 @ 0x…] error while
+    decoding") straight to stderr; posecli reports damage itself, as one warning.
+    """
+    global _DECORD_QUIETED
+    if _DECORD_QUIETED:
+        return
+    _DECORD_QUIETED = True
+    import decord
+
+    bundled = Path(decord.__file__).resolve().parent.parent / "decord.libs"
+    for library in bundled.glob("libavutil*.so*"):
+        with contextlib.suppress(OSError, AttributeError):
+            # The wheel has loaded this very file already; dlopen hands back the same copy.
+            ctypes.CDLL(str(library)).av_log_set_level(AV_LOG_QUIET)
 
 
 def _short(error: BaseException) -> str:
@@ -255,6 +417,27 @@ def _short(error: BaseException) -> str:
     return text[0] if text else type(error).__name__
 
 
+def _spans(indices: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, merged ``(first, last)`` inclusive ranges."""
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(indices):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def _describe(spans: list[tuple[int, int]]) -> str:
+    """``frame 4``, ``frames 3–6, 20 and 33–39``, … (at most ``RANGES_SHOWN`` ranges named)."""
+    named = [f"{a}" if a == b else f"{a}–{b}" for a, b in spans[:RANGES_SHOWN]]
+    if len(spans) > RANGES_SHOWN:
+        named.append(f"{len(spans) - RANGES_SHOWN} more ranges")
+    text = named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
+    single = len(spans) == 1 and spans[0][0] == spans[0][1]
+    return ("frame " if single else "frames ") + text
+
+
 # ----------------------------------------------------------------------------------------------------
 # Reading
 
@@ -263,23 +446,40 @@ class VideoReader:
     """Iterate over the frames of a video file or a frame folder, in order, one at a time.
 
     ``backend``: ``auto`` (decord, else PyAV), ``decord``, ``pyav`` or ``frames``; ``start``: index of
-    the first frame to yield (a resumed run); ``fps``: frame rate of a frame folder. Use as a context
-    manager or iterate directly; each iteration restarts from ``start``. After an iteration,
-    ``truncated`` is True if the stream ended before ``info.num_frames`` or on a decoding error, and
-    ``backend_used`` lists the backends used in order (``["decord", "pyav"]`` after a fallback).
+    the first frame to yield (a resumed run); ``fps``: frame rate of a frame folder; ``fill_gaps``:
+    yield a stand-in (``VideoFrame.held``, the image of the frame decoded before it) for every lost
+    frame before the last decoded one, so that indices come out consecutive. Use as a context manager
+    or iterate directly; each iteration restarts from ``start``. After an iteration, ``lost`` lists
+    the inclusive index ranges of frames that could not be decoded (a cut tail included),
+    ``truncated`` is True after any loss or skipped corrupt data (and one ``VideoWarning`` said so),
+    and ``backend_used`` lists the backends used in order (``["decord", "pyav"]`` after a fallback).
     """
 
     def __init__(
-        self, path: str | Path, backend: str = "auto", start: int = 0, fps: float | None = None
+        self,
+        path: str | Path,
+        backend: str = "auto",
+        start: int = 0,
+        fps: float | None = None,
+        fill_gaps: bool = False,
     ) -> None:
         if start < 0:
-            raise PoseCliError(f"{path}: start frame must be >= 0, got {start}")
+            raise PoseCliError(f"{shown_path(path)}: start frame must be >= 0, got {start}")
         self.info = probe_video(path, backend=backend, fps=fps)
         self.start = start
+        self.fill_gaps = fill_gaps
         self.truncated = False
+        self.lost: list[tuple[int, int]] = []
         self.backend_used: list[str] = []
         self._closer: contextlib.ExitStack | None = None
         self._seeked_to: int | None = None  # timestamp the last PyAV iteration seeked to (for tests)
+        # Per iteration: ranges the backends found lost, images left out, failed packet or demuxer
+        # reads, one past the highest index seen, and frames really decoded.
+        self._lost: list[tuple[int, int]] = []
+        self._skipped: list[tuple[Path, str]] = []
+        self._errors = 0
+        self._end = start
+        self._decoded = 0
 
     def __enter__(self) -> Self:
         return self
@@ -302,9 +502,11 @@ class VideoReader:
     def __iter__(self) -> Iterator[VideoFrame]:
         self.close()
         self.truncated = False
+        self.lost = []
         self.backend_used = []
+        self._lost, self._skipped, self._errors = [], [], 0
+        self._end, self._decoded = self.start, 0
         self._closer = contextlib.ExitStack()
-        reached = self.start
         backend = self.info.backend
         if backend == "frames":
             frames = self._iter_folder()
@@ -312,21 +514,73 @@ class VideoReader:
             frames = self._iter_decord(self._closer)
         else:
             frames = self._iter_pyav(self._closer, self.start)
+        previous: VideoFrame | None = None
         for frame in frames:
-            reached = frame.index + 1
+            if self.fill_gaps:
+                yield from self._stand_ins(previous, frame)
+            previous = frame
+            self._end = max(self._end, frame.index + 1)
+            self._decoded += 1
             yield frame
         self.close()
-        # Fewer frames than the container index promised, or a decoding error (set by a backend) before
-        # the promised count was reached.
-        short = self.info.frame_count_exact and reached < self.info.num_frames
-        self.truncated = short or (self.truncated and not self.info.frame_count_exact)
-        if self.truncated:
-            warnings.warn(
-                f"{self.info.path}: stream ended early at frame {reached} of {self.info.num_frames} "
-                "(truncated or corrupt file); continuing with the frames decoded",
-                VideoWarning,
-                stacklevel=2,
+        self._report()
+
+    def _stand_ins(self, previous: VideoFrame | None, frame: VideoFrame) -> Iterator[VideoFrame]:
+        """Held frames for the indices between ``previous`` (or ``start``) and ``frame``; timestamps
+        are interpolated between the two decoded neighbours."""
+        first = previous.index + 1 if previous is not None else self.start
+        for index in range(first, frame.index):
+            if previous is not None:
+                share = (index - previous.index) / (frame.index - previous.index)
+                timestamp = previous.timestamp + share * (frame.timestamp - previous.timestamp)
+            else:  # lost frames before the first decoded one: it stands in for them too
+                timestamp = frame.timestamp - (frame.index - index) / self.info.fps
+            yield VideoFrame(index, timestamp, (previous or frame).image, held=True)
+
+    def _report(self) -> None:
+        """Set ``lost`` and ``truncated`` and say, in one warning, what the iteration lost."""
+        info = self.info
+        lost = list(self._lost)
+        end = max([self._end] + [last + 1 for _, last in lost])
+        if info.backend != "frames":
+            promised = info.num_frames - (0 if info.frame_count_exact else info.frame_count_slack)
+            if end < promised:  # the stream ended before the container's frame count
+                lost.append((end, info.num_frames - 1))
+        self.lost = [(max(a, self.start), b) for a, b in _spans(lost) if b >= self.start]
+        self.truncated = bool(self.lost) or self._errors > 0
+        if not self.truncated:
+            return
+        where = shown_path(info.path)
+        if self._skipped:
+            named = [f"{shown_path(file.name)} ({why})" for file, why in self._skipped[:RANGES_SHOWN]]
+            if len(self._skipped) > RANGES_SHOWN:
+                named.append(f"{len(self._skipped) - RANGES_SHOWN} more")
+            count = len(self._skipped)
+            message = (
+                f"{where}: {count} frame image{'s' if count > 1 else ''} could not be read and "
+                f"{'were' if count > 1 else 'was'} skipped: {', '.join(named)}; "
+                "the other frames keep their indices"
             )
+        elif self.lost:
+            total = max(info.num_frames, end)
+            about = "" if info.frame_count_exact else "about "
+            held = " (lost frames inside the video are filled with the frame before them)"
+            message = (
+                f"{where}: {_describe(self.lost)} of {about}{total} could not be decoded "
+                f"(truncated or corrupt file); continuing with the {self._decoded} frames decoded"
+                f"{held if self.fill_gaps else ''}"
+            )
+        else:
+            message = (
+                f"{where}: skipped {self._errors} corrupt packet{'s' if self._errors > 1 else ''} while "
+                "decoding; no frame is missing"
+            )
+        warnings.warn(message, VideoWarning, stacklevel=3)
+
+    def _note_lost(self, first: int, last: int, keep_from: int) -> None:
+        first = max(first, keep_from)
+        if first <= last:
+            self._lost.append((first, last))
 
     # -- backends -------------------------------------------------------------------------------------
 
@@ -334,11 +588,15 @@ class VideoReader:
         files = _frame_files(self.info.path)
         self.backend_used.append("frames")
         for index in range(self.start, len(files)):
-            image = _read_image(files[index])
+            image, problem = _read_image(files[index])
+            if image is None:  # left out; the index stays free so the others keep theirs
+                self._skipped.append((files[index], problem))
+                self._lost.append((index, index))
+                continue
             if image.shape[:2] != (self.info.height, self.info.width):
                 raise PoseCliError(
-                    f"{files[index]}: frame size {image.shape[1]}x{image.shape[0]} differs from the first "
-                    f"frame's {self.info.width}x{self.info.height}"
+                    f"{shown_path(files[index])}: frame size {image.shape[1]}x{image.shape[0]} differs from "
+                    f"the first frame's {self.info.width}x{self.info.height}"
                 )
             yield VideoFrame(index, index / self.info.fps, image)
 
@@ -346,53 +604,132 @@ class VideoReader:
         """Decode with PyAV; frame ``start`` is reached by seeking when that is exact, else by decoding
         from the first frame and discarding (unconverted) the frames before it.
 
-        Index = position in presentation order, which is what decord counts too, so the backends agree
-        frame for frame. Seeking needs the presentation timestamp of frame ``start``; a demux-only scan
-        (no decoding) finds it, and the decoded frame must carry exactly that timestamp, otherwise the
-        reader decodes from the beginning instead.
+        Seeking needs the presentation timestamp of frame ``start``; a demux-only scan (no decoding)
+        finds it, and the first frame decoded at or after it must carry exactly that timestamp,
+        otherwise (the seek landed elsewhere, or that frame is damaged) the reader decodes from the
+        beginning instead.
         """
-        path = self.info.path
         self.backend_used.append("pyav")
-        target = _seek_target(path, start) if start >= SEEK_MIN_FRAMES else None
+        target = _seek_target(self.info.path, start) if start >= SEEK_MIN_FRAMES else None
         self._seeked_to = None
         if target is not None:
             container = self._open_pyav(closer)
             stream = container.streams.video[0]
             container.seek(target, stream=stream, backward=True, any_frame=False)
-            frames = self._decode(container, stream)
-            for frame in frames:
-                if frame.pts is None or frame.pts >= target:
-                    if frame.pts == target:
-                        self._seeked_to = target
-                        yield self._to_video_frame(frame, start, stream)
-                        for index, later in enumerate(frames, start=start + 1):
-                            yield self._to_video_frame(later, index, stream)
-                        return
-                    break
-            # The seek did not land on the frame found by the scan: decode from the start instead.
+            noted, errors = len(self._lost), self._errors
+            frames = self._decode(container, stream, first_index=start, first_pts=target)
+            first = next(frames, None)
+            if first is not None and first[1].pts == target:
+                self._seeked_to = target
+                yield self._to_video_frame(first[1], start, stream)
+                for index, frame in frames:
+                    yield self._to_video_frame(frame, index, stream)
+                return
             frames.close()
-            self.truncated = False
+            del self._lost[noted:]
+            self._errors = errors
         container = self._open_pyav(closer)
         stream = container.streams.video[0]
-        for index, frame in enumerate(self._decode(container, stream)):
+        for index, frame in self._decode(container, stream, keep_from=start):
             if index >= start:
                 yield self._to_video_frame(frame, index, stream)
 
     def _open_pyav(self, closer: contextlib.ExitStack) -> Any:
         try:
             container = closer.enter_context(av.open(str(self.info.path)))
-        except av.error.FFmpegError as error:
-            raise PoseCliError(f"{self.info.path}: not a readable video file ({_short(error)})") from None
+        except (av.error.FFmpegError, OSError) as error:
+            raise PoseCliError(
+                f"{shown_path(self.info.path)}: not a readable video file ({_short(error)})"
+            ) from None
         container.streams.video[0].thread_type = "AUTO"  # frame + slice threads: much faster on multi-core
         return container
 
-    def _decode(self, container: Any, stream: Any) -> Iterator[Any]:
-        """PyAV frames of ``stream``; a decoding error ends the stream and marks it truncated."""
-        try:
-            yield from container.decode(stream)
-        except (av.error.FFmpegError, ValueError):
-            # Corrupt or cut data: keep what decoded; __iter__ reports it.
-            self.truncated = True
+    def _decode(
+        self,
+        container: Any,
+        stream: Any,
+        first_index: int = 0,
+        first_pts: int | None = None,
+        keep_from: int = 0,
+    ) -> Iterator[tuple[int, Any]]:
+        """``(index, PyAV frame)`` for the frames of ``stream``, skipping what does not decode.
+
+        A packet the decoder refuses is dropped and decoding goes on with the next; a demuxer error
+        is retried (the next read starts after the bad data). The index of a frame is the rank of its
+        timestamp among the packet timestamps: a timestamp passed over when a later frame comes out
+        (every earlier frame has left the reorder buffer by then) belongs to a lost frame, which is
+        noted (from ``keep_from`` on) and keeps its index. After a seek, ``first_pts`` is the timestamp
+        of frame ``first_index``; frames before it are dropped unnumbered.
+        """
+        waiting: list[int] = []  # timestamps of packets whose frame has not come out yet (a min-heap)
+        floor = first_pts
+        index = first_index
+
+        def place(frame: Any) -> int | None:
+            nonlocal floor, index
+            pts = frame.pts
+            if pts is not None:
+                if floor is not None:
+                    if pts < floor:  # decoded on the way from the seek's keyframe to the target
+                        while waiting and waiting[0] <= pts:
+                            heapq.heappop(waiting)
+                        return None
+                    while waiting and waiting[0] < floor:
+                        heapq.heappop(waiting)
+                    floor = None
+                missing = 0
+                while waiting and waiting[0] < pts:
+                    heapq.heappop(waiting)
+                    missing += 1
+                if waiting and waiting[0] == pts:
+                    heapq.heappop(waiting)
+                if missing:
+                    self._note_lost(index, index + missing - 1, keep_from)
+                    index += missing
+            placed = index
+            index += 1
+            return placed
+
+        packets = container.demux(stream)
+        failures = 0
+        flushed = False
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (av.error.FFmpegError, ValueError, OSError):
+                self._errors += 1
+                failures += 1
+                if failures > DEMUX_RETRIES:
+                    break
+                packets = container.demux(stream)
+                continue
+            failures = 0
+            if packet.size == 0:  # the demuxer's end-of-stream marker: decoding it flushes the decoder
+                flushed = True
+            elif packet.pts is not None and not packet.is_discard:
+                heapq.heappush(waiting, packet.pts)
+            try:
+                frames = packet.decode()
+            except (av.error.FFmpegError, ValueError):
+                self._errors += 1  # corrupt data: this packet's frame is lost, the next one may decode
+                continue
+            for frame in frames:
+                placed = place(frame)
+                if placed is not None:
+                    yield placed, frame
+        if not flushed:  # the demuxer gave up: collect what the decoder still holds
+            try:
+                remaining = stream.decode(None)
+            except (av.error.FFmpegError, ValueError):
+                remaining = []
+            for frame in remaining:
+                placed = place(frame)
+                if placed is not None:
+                    yield placed, frame
+        if floor is None and waiting:  # packets read whose frames never came out
+            self._note_lost(index, index + len(waiting) - 1, keep_from)
 
     def _to_video_frame(self, frame: Any, index: int, stream: Any) -> VideoFrame:
         if frame.pts is not None and stream.time_base is not None:
@@ -404,10 +741,11 @@ class VideoReader:
     def _iter_decord(self, closer: contextlib.ExitStack) -> Iterator[VideoFrame]:
         import decord
 
+        _quiet_decord()
         path = self.info.path
         try:
             reader = decord.VideoReader(str(path), ctx=decord.cpu(0), num_threads=0)
-        except (decord.DECORDError, RuntimeError):
+        except (decord.DECORDError, RuntimeError, UnicodeEncodeError):
             yield from self._iter_pyav(closer, self.start)
             return
         self.backend_used.append("decord")
@@ -431,10 +769,12 @@ class VideoReader:
         except (decord.DECORDError, RuntimeError):
             pass
         else:
-            if not self.info.frame_count_exact or index >= self.info.num_frames:
+            slack = 0 if self.info.frame_count_exact else self.info.frame_count_slack
+            if index >= self.info.num_frames - slack:
                 return
             # decord's index is shorter than the container's frame count: let PyAV deliver the rest.
-        # decord failed (or ended early) at ``index``: PyAV continues from exactly that frame.
+        # decord failed (or ended early) at ``index``: PyAV continues from exactly that frame, and
+        # skips what it cannot decode either.
         del reader  # frees decord's decoder threads before PyAV starts its own
         yield from self._iter_pyav(closer, index)
 
@@ -459,7 +799,7 @@ def _seek_target(path: Path, start: int) -> int | None:
                 stamps.append(packet.pts)
                 if len(stamps) >= start + REORDER_MARGIN:
                     break
-    except (av.error.FFmpegError, ValueError):
+    except (av.error.FFmpegError, ValueError, OSError):
         return None
     # Either the scan stopped ``REORDER_MARGIN`` packets past the target, or it saw the whole stream.
     if len(stamps) <= start or len(set(stamps)) != len(stamps):
@@ -483,28 +823,35 @@ class VideoWriter:
     """Write RGB frames to an H.264 MP4 (yuv420p) through PyAV, atomically.
 
     Frames go to a temporary file beside ``path`` that is renamed to ``path`` by ``close()`` and removed
-    by ``abort()`` (or when the ``with`` block raises). yuv420p needs even sizes: an odd width or
-    height gets one replicated column or row, so the output is at most one pixel larger.
+    by ``abort()``, when the ``with`` block raises, and whenever setting up, writing or closing fails,
+    Ctrl-C included: no exit path leaves the temporary file behind. yuv420p needs even sizes: an odd
+    width or height gets one replicated column or row, so the output is at most one pixel larger.
     """
 
     def __init__(self, path: str | Path, fps: float, width: int, height: int) -> None:
         if fps <= 0 or width <= 0 or height <= 0:
-            raise PoseCliError(f"{path}: cannot write a video of {width}x{height} at {fps} fps")
+            raise PoseCliError(f"{shown_path(path)}: cannot write a video of {width}x{height} at {fps} fps")
         self.path = Path(path)
         self.width = int(width)
         self.height = int(height)
+        self._container: Any = None
+        self._open = True
         self._stack = contextlib.ExitStack()
         self._tmp = self._stack.enter_context(atomic_path(self.path))
-        # A rational rate: 29.97 must stay 30000/1001, not drift.
-        self._rate = Fraction(fps).limit_denominator(1001)
-        self._container: Any = av.open(str(self._tmp), mode="w", options={"movflags": "faststart"})
-        self._stream = self._container.add_stream(_h264_encoder(), rate=self._rate)
-        self._stream.width = self.width + self.width % 2
-        self._stream.height = self.height + self.height % 2
-        self._stream.pix_fmt = "yuv420p"
-        self._stream.options = {"crf": "23", "preset": "veryfast"} if self._stream.name == "libx264" else {}
+        try:
+            # A rational rate: 29.97 must stay 30000/1001, not drift.
+            self._rate = Fraction(fps).limit_denominator(1001)
+            self._container = av.open(str(self._tmp), mode="w", options={"movflags": "faststart"})
+            self._stream = self._container.add_stream(_h264_encoder(), rate=self._rate)
+            self._stream.width = self.width + self.width % 2
+            self._stream.height = self.height + self.height % 2
+            self._stream.pix_fmt = "yuv420p"
+            x264 = self._stream.name == "libx264"
+            self._stream.options = {"crf": "23", "preset": "veryfast"} if x264 else {}
+        except BaseException:
+            self._discard()
+            raise
         self._count = 0
-        self._open = True
 
     def __enter__(self) -> Self:
         return self
@@ -522,45 +869,56 @@ class VideoWriter:
         return self._count
 
     def write(self, image: np.ndarray) -> None:
-        """Append one ``(height, width, 3)`` uint8 RGB frame."""
+        """Append one ``(height, width, 3)`` uint8 RGB frame.
+
+        A wrong frame shape raises ``ValueError`` and leaves the writer usable; a failure (or Ctrl-C)
+        inside the encoder discards the file, since a half-encoded frame cannot be taken back.
+        """
         if not self._open:
-            raise ValueError(f"{self.path}: writer is closed")
+            raise ValueError(f"{shown_path(self.path)}: writer is closed")
         if image.shape != (self.height, self.width, 3) or image.dtype != np.uint8:
             raise ValueError(
-                f"{self.path}: expected a ({self.height}, {self.width}, 3) uint8 frame, "
+                f"{shown_path(self.path)}: expected a ({self.height}, {self.width}, 3) uint8 frame, "
                 f"got {image.shape} {image.dtype}"
             )
         if self.width % 2 or self.height % 2:
             image = np.pad(image, ((0, self.height % 2), (0, self.width % 2), (0, 0)), mode="edge")
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
-        frame.pts = self._count
-        frame.time_base = 1 / self._rate
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
+        try:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts = self._count
+            frame.time_base = 1 / self._rate
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+        except BaseException:
+            self._discard()
+            raise
         self._count += 1
 
     def close(self) -> None:
         """Flush the encoder, finish the file and rename it to ``path``."""
         if not self._open:
             return
-        self._open = False
         try:
             for packet in self._stream.encode():
                 self._container.mux(packet)
             self._container.close()
-        except BaseException as error:
-            self._container.close()
-            self._stack.__exit__(type(error), error, error.__traceback__)
+        except BaseException:
+            self._discard()
             raise
-        self._stack.close()
+        self._open = False
+        self._stack.close()  # the rename (atomic_path removes the temporary file if that fails)
 
     def abort(self) -> None:
         """Stop without producing ``path``: the temporary file is removed."""
-        if not self._open:
-            return
+        if self._open:
+            self._discard()
+
+    def _discard(self) -> None:
+        """Close the container, ignoring its errors, and remove the temporary file."""
         self._open = False
-        with contextlib.suppress(Exception):
-            self._container.close()
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.close()
         error = RuntimeError("video writing aborted")
         self._stack.__exit__(RuntimeError, error, None)
 

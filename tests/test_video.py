@@ -213,12 +213,12 @@ def test_truncated_file_yields_decodable_frames_and_warns(clip: Path, tmp_path: 
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) * 6 // 10])
     reader = VideoReader(cut, backend=backend)
-    with pytest.warns(VideoWarning, match=r"cut\.mp4.*frame (\d+) of 30"):
+    with pytest.warns(VideoWarning, match=r"cut\.mp4: frames \d+–29 of 30 could not be decoded \(truncated"):
         frames = list(reader)
     assert 0 < len(frames) < 30
     assert [f.index for f in frames] == list(range(len(frames)))
     assert [read_number(f.image) for f in frames] == list(range(len(frames)))
-    assert reader.truncated
+    assert reader.truncated and reader.lost == [(len(frames), 29)]
 
 
 def test_complete_file_does_not_warn(clip: Path) -> None:
