@@ -18,7 +18,17 @@ its own model without any yaml.
 - posecli checkpoints (``.safetensors`` with posecli metadata; the same key names): unchanged, layout
   ``posecli``, e.g. to re-import weights into a model built with other overrides.
 
-``strict=True`` refuses any missing, unexpected or shape-mismatched key (nothing is written).
+``strict=True`` refuses any missing, unexpected or shape-mismatched key (nothing is written). Without
+it, ``import_model`` still refuses a file that leaves a backbone key missing or any key mis-shaped
+(the wrong ``--arch`` or width) unless ``allow_partial``; keys of parts the file does not have at all
+(the temporal module or a SimCC head on top of a plain HRNet) keep their initialisation.
+``import_model`` returns the model and the report in memory; ``import_checkpoint`` also writes it.
+
+``--arch`` is a registered name (``posecli.models.list_models()``) or any
+``hrnet_w<width>`` / ``fami_hrnet_w<width>`` / ``tdmi_hrnet_w<width>``, e.g. the tiny ``fami_hrnet_w8``.
+
+``.pth``/``.pt`` files are read with ``torch.load(weights_only=True)`` (``posecli.weights.load_torch_file``):
+a pickle naming anything but tensors and plain values is refused before any of it runs.
 
 Wrappers are unpacked (``state_dict`` / ``model`` entries), ``module.`` is stripped anywhere and a
 leading ``preact.`` removed, as the reference evaluator does.
@@ -27,20 +37,23 @@ leading ``preact.`` removed, as the reference evaluator does.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
-from posecli.atomic import atomic_path
+from posecli.atomic import atomic_write_bytes
 from posecli.errors import PoseCliError
-from posecli.models import build_model
+from posecli.models import MODELS, build_model, model_config
 from posecli.models.builders import build_from_config
 from posecli.models.config import ModelConfig
 from posecli.models.pose_model import VideoPoseModel
+from posecli.weights import load_torch_file
 
 FORMAT = "posecli-checkpoint/1"
 # top-level attribute names of the official pose_hrnet model
@@ -48,6 +61,8 @@ HRNET_TOP_LEVEL = (
     "conv1", "bn1", "conv2", "bn2", "layer1", "transition1", "stage2", "transition2", "stage3",
     "transition3", "stage4", "final_layer",
 )
+# any-width names beside the registered ones: hrnet_w8, fami_hrnet_w8, tdmi_hrnet_w8, ...
+_ARCH_NAME = re.compile(r"(hrnet|fami_hrnet|tdmi_hrnet)_w(\d+)")
 
 
 @dataclass
@@ -69,15 +84,23 @@ class ImportReport:
 
 
 def save_checkpoint(path: Path, model: VideoPoseModel, extra: dict[str, Any] | None = None) -> None:
-    """Write the model's weights and resolved config (and JSON-able ``extra``) atomically as safetensors."""
+    """Write the model's weights and resolved config (and JSON-able ``extra``) atomically as safetensors.
+
+    The bytes are written (and fsynced) by Python rather than by safetensors' own file writer, which
+    reports no error on a full disk: a failed write raises ``PoseCliError`` naming ``path``.
+    """
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     metadata = {
         "posecli_format": FORMAT,
         "posecli_config": json.dumps(model.config.to_dict()),
         "posecli_extra": json.dumps(extra or {}),
     }
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=metadata)
+    data = safetensors_bytes(state, metadata=metadata)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as error:
+        reason = error.strerror or (str(error.args[0]) if error.args else type(error).__name__)
+        raise PoseCliError(f"{path}: cannot write the checkpoint ({reason})") from None
 
 
 def read_checkpoint_metadata(path: Path) -> tuple[ModelConfig, dict[str, Any]]:
@@ -117,13 +140,14 @@ def read_foreign_state_dict(src: Path) -> dict[str, torch.Tensor]:
     src = Path(src)
     if not src.is_file():
         raise PoseCliError(f"{src}: checkpoint file not found")
-    try:
-        if src.suffix == ".safetensors":
+    if src.suffix == ".safetensors":
+        try:
             raw: Any = load_file(str(src), device="cpu")
-        else:
-            raw = torch.load(src, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - corrupt or non-checkpoint files raise many types
-        raise PoseCliError(f"{src}: cannot read as a checkpoint ({type(error).__name__}: {error})") from None
+        except Exception as error:  # noqa: BLE001 - corrupt or non-checkpoint files raise many types
+            first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+            raise PoseCliError(f"{src}: cannot read as a checkpoint ({type(error).__name__}: {first})") from None
+    else:
+        raw = load_torch_file(src, "checkpoint")
     for wrapper in ("state_dict", "model", "model_state_dict"):
         if isinstance(raw, dict) and isinstance(raw.get(wrapper), dict):
             raw = raw[wrapper]
@@ -176,13 +200,17 @@ def _is_posecli_checkpoint(src: Path) -> bool:
         return False
 
 
-def load_foreign_weights(model: VideoPoseModel, src: Path, strict: bool = False) -> ImportReport:
+def load_foreign_weights(
+    model: VideoPoseModel, src: Path, strict: bool = False, allow_partial: bool = True
+) -> ImportReport:
     """Fill ``model`` in place from a foreign checkpoint (any layout above).
 
     This is the reference ``MODEL.PRETRAINED`` step, e.g. the PoseTrack-trained HRNet-W48 that FAMI-Pose
     and TDMI start from. Keys the file lacks keep their current values; the report lists them, and the
     file's surplus and shape-mismatched keys. Nothing matching at all is an error, and with ``strict``
-    any missing, unexpected or mismatched key is (one line, the model left unchanged).
+    any missing, unexpected or mismatched key is (one line, the model left unchanged). Without
+    ``allow_partial`` a missing backbone (``hrnet.*``) key or any mis-shaped key is an error too: the
+    file is for another architecture or width.
     """
     src = Path(src)
     state, layout = remap_keys(read_foreign_state_dict(src))
@@ -210,26 +238,83 @@ def load_foreign_weights(model: VideoPoseModel, src: Path, strict: bool = False)
         first = [f"{title} {keys[0]}" for title, keys in kinds.items() if keys]
         raise PoseCliError(f"{src}: strict import into {model.config.name} failed: {report.summary()} "
                            f"(first {'; first '.join(first)})")
+    # BatchNorm step counters are absent from old files and unused in eval: not a sign of another width
+    backbone_missing = [
+        k for k in report.missing if k.startswith("hrnet.") and not k.endswith("num_batches_tracked")
+    ]
+    if not allow_partial and (backbone_missing or report.mismatched):
+        example = (report.mismatched or backbone_missing)[0]
+        raise PoseCliError(
+            f"{src}: only {len(usable)} of {len(own)} {model.config.name} tensors fit "
+            f"({len(backbone_missing)} backbone keys missing, {len(report.mismatched)} shape-mismatched, "
+            f"e.g. {example}); check --arch and its width, or pass --allow-partial to import anyway"
+        )
     model.load_state_dict(usable, strict=False)
     return report
 
 
-def import_checkpoint(
-    src: Path, arch: str, out: Path, strict: bool = False, **overrides: Any
-) -> ImportReport:
-    """Load a foreign checkpoint into ``build_model(arch, **overrides)`` and save it as a posecli checkpoint.
+def resolve_model_config(arch: str, **overrides: Any) -> ModelConfig:
+    """The resolved config of ``arch`` with ``ModelConfig`` overrides, without building the model.
 
-    overrides: ``ModelConfig`` fields, e.g. ``head="simcc"``, ``input_size=(256, 192)``. Keys the file
-    lacks keep their fresh initialisation (e.g. the temporal module when importing a plain HRNet into
-    ``fami_hrnet_w48``) unless ``strict``, which refuses any missing, unexpected or mismatched key and
-    writes nothing; see ``load_foreign_weights`` for the report.
+    arch: a registered name or ``<hrnet|fami_hrnet|tdmi_hrnet>_w<width>`` (e.g. ``fami_hrnet_w8``, the
+    width of the tiny synthetic recipes). Raises ``ValueError`` for an unknown name or bad override.
     """
-    src, out = Path(src), Path(out)
+    if arch in MODELS:
+        return model_config(arch, **overrides)
+    named = _ARCH_NAME.fullmatch(arch)
+    if named is None:
+        raise ValueError(
+            f"unknown model {arch!r}; choose one of: {', '.join(sorted(MODELS))}, "
+            "or hrnet_w<width>, fami_hrnet_w<width>, tdmi_hrnet_w<width> (e.g. fami_hrnet_w8)"
+        )
+    width = int(named.group(2))
+    if overrides.get("width", width) != width:
+        raise ValueError(f"{arch} has width {width}, not {overrides['width']}")
+    data = ModelConfig(name=arch, arch=named.group(1).split("_")[0], width=width).to_dict()
+    data.update(overrides)
+    return ModelConfig.from_dict(data).resolved()
+
+
+def build_named_model(arch: str, **overrides: Any) -> VideoPoseModel:
+    """``build_model`` that also takes the any-width names of ``resolve_model_config`` (random weights)."""
+    if arch in MODELS:
+        return build_model(arch, **overrides)
+    return build_from_config(resolve_model_config(arch, **overrides))
+
+
+def import_model(
+    src: Path, arch: str, *, strict: bool = False, allow_partial: bool = False, **overrides: Any
+) -> tuple[VideoPoseModel, ImportReport]:
+    """Load a foreign checkpoint into ``arch`` (with ``ModelConfig`` overrides) in memory; no file is written.
+
+    Returns the filled model and the key report. ``strict``: refuse any missing, unexpected or
+    mis-shaped key. ``allow_partial``: accept missing backbone keys and mis-shaped keys (they keep
+    their fresh initialisation); otherwise those are refused with one line of counts. Keys of parts
+    the file has none of (e.g. the temporal module over a plain HRNet) always keep their initialisation
+    unless ``strict``. Raises ``PoseCliError`` naming the file.
+    """
     try:
-        model = build_model(arch, **overrides)
-    except ValueError as error:
+        model = build_named_model(arch, **overrides)
+    except (ValueError, TypeError) as error:
         raise PoseCliError(f"--arch {arch}: {error}") from None
-    report = load_foreign_weights(model, src, strict=strict)
-    extra = {"imported_from": src.name, "source_layout": report.source_layout, "missing": len(report.missing)}
-    save_checkpoint(out, model, extra=extra)
+    report = load_foreign_weights(model, Path(src), strict=strict, allow_partial=allow_partial)
+    return model, report
+
+
+def save_imported(out: Path, model: VideoPoseModel, report: ImportReport, src: Path) -> None:
+    """Write an ``import_model`` result as a posecli checkpoint, its provenance in the metadata."""
+    extra = {"imported_from": Path(src).name, "source_layout": report.source_layout, "missing": len(report.missing)}
+    save_checkpoint(Path(out), model, extra=extra)
+
+
+def import_checkpoint(
+    src: Path, arch: str, out: Path, strict: bool = False, allow_partial: bool = False, **overrides: Any
+) -> ImportReport:
+    """``import_model`` and save the result as a posecli checkpoint ``out``; returns the report.
+
+    overrides: ``ModelConfig`` fields, e.g. ``head="simcc"``, ``input_size=(256, 192)``. Nothing is
+    written when the import is refused (see ``import_model``).
+    """
+    model, report = import_model(src, arch, strict=strict, allow_partial=allow_partial, **overrides)
+    save_imported(out, model, report, src)
     return report

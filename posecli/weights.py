@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import sys
 import urllib.error
 import urllib.request
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -131,6 +135,45 @@ def _weights_file(raw: dict) -> WeightsFile:
     if any(c not in "0123456789abcdef" for c in digest):
         raise ValueError(f"{raw.get('name')}: the checksum is not hexadecimal")
     return WeightsFile(str(raw["name"]), digest, raw.get("size"), raw.get("url"), prefix_only)
+
+
+def load_torch_file(path: Path, what: str = "checkpoint", allowed: Sequence[Any] = ()) -> Any:
+    """The contents of a torch ``.pt``/``.pth``/``.pkl`` file, read with ``weights_only=True``.
+
+    Only tensors and plain Python values (dicts, lists, numbers, strings) are rebuilt, plus the
+    classes in ``allowed``; a pickle that names anything else (a function such as ``os.system``,
+    any class) could run code, so it is refused with one line naming the file and what it names,
+    before any of it runs. ``what`` names the file's role in messages (e.g. "detector weights").
+    """
+    import pickle
+
+    import torch
+
+    try:
+        with torch.serialization.safe_globals(list(allowed)), warnings.catch_warnings():
+            # a raw pickle (not torch's zip format) makes torch warn about its protocol: the error says more
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        # torch's message (several paragraphs) names the refused callable as "GLOBAL module.name"
+        named = re.search(r"GLOBAL ([\w.]+)", str(error))
+        if named is None:
+            detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(error))
+            reason = detail.group(1) if detail else _first_line(error)
+            raise PoseCliError(
+                f"{path}: cannot read the {what}: not a torch file of tensors and plain values ({reason})"
+            ) from None
+        raise PoseCliError(
+            f"{path}: refused: the {what} holds Python objects other than tensors and plain values "
+            f"(it names {named.group(1)}), which could run code when loaded; nothing in it was run"
+        ) from None
+    except Exception as error:  # noqa: BLE001 - corrupt or foreign files raise many types
+        raise PoseCliError(f"{path}: cannot read the {what} ({type(error).__name__}: {_first_line(error)})") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def get_entry(name: str) -> WeightsEntry:

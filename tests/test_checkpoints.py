@@ -10,6 +10,7 @@ from safetensors.torch import save_file
 
 from posecli.checkpoints import (
     import_checkpoint,
+    import_model,
     load_checkpoint,
     read_checkpoint_metadata,
     remap_keys,
@@ -134,7 +135,11 @@ def test_import_reference_fami_layout_and_mismatch(tmp_path: Path) -> None:
     state["dcn_1.bias"] = torch.zeros(5)  # wrong shape
     src = tmp_path / "epoch_20_state.pth"
     torch.save({"begin_epoch": 21, "state_dict": state, "optimizer": [{}]}, src)
-    report = import_checkpoint(src, "fami_hrnet_w32", tmp_path / "x.safetensors", **TINY)
+    # a mis-shaped key means another architecture or width: refused unless asked for, nothing written
+    with pytest.raises(PoseCliError, match=r"only 1928 of 1929 fami_hrnet_w32 tensors fit .*1 shape-mismatched"):
+        import_checkpoint(src, "fami_hrnet_w32", tmp_path / "x.safetensors", **TINY)
+    assert not (tmp_path / "x.safetensors").exists()
+    report = import_checkpoint(src, "fami_hrnet_w32", tmp_path / "x.safetensors", allow_partial=True, **TINY)
     assert report.source_layout == "reference"
     assert report.unexpected == ["extra_head.weight"]
     assert report.mismatched == ["dcn_1.bias: (5,) vs (8,)"] and report.missing == ["dcn_1.bias"]
@@ -227,3 +232,27 @@ def test_import_posecli_checkpoint_layout(tmp_path: Path) -> None:
     save_file({k: v.contiguous() for k, v in state.items()}, str(plain))
     assert import_checkpoint(plain, "tdmi_hrnet_w32", tmp_path / "p.safetensors", head="simcc",
                              **TINY).source_layout == "reference"
+
+
+def test_import_model_in_memory_writes_nothing(tmp_path: Path) -> None:
+    """The Python form of `weights import`: the filled model and the key report, and no file."""
+    hrnet_state = _random_state(HRNet(8))
+    src = tmp_path / "pose_hrnet_w8.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in hrnet_state.items()}}, src)
+    before = sorted(tmp_path.iterdir())
+    model, report = import_model(src, "fami_hrnet_w8", input_size=(64, 64))
+    assert sorted(tmp_path.iterdir()) == before
+    assert model.config.name == "fami_hrnet_w8" and model.config.width == 8
+    assert report.source_layout == "official-hrnet" and len(report.loaded) == len(hrnet_state)
+    assert report.missing and not any(k.startswith("hrnet.") for k in report.missing)  # the temporal part
+    assert torch.equal(model.state_dict()["hrnet.layer1.0.conv2.weight"], hrnet_state["layer1.0.conv2.weight"])
+    # the same call through import_checkpoint writes exactly that model
+    out = tmp_path / "fami8.safetensors"
+    import_checkpoint(src, "fami_hrnet_w8", out, input_size=(64, 64))
+    assert torch.equal(load_checkpoint(out).state_dict()["hrnet.final_layer.weight"],
+                       hrnet_state["final_layer.weight"])
+    # another width is refused with counts, or loaded partially when asked
+    with pytest.raises(PoseCliError, match=r"pose_hrnet_w8.pth: only \d+ of 1754 hrnet_w32 tensors fit"):
+        import_model(src, "hrnet_w32", input_size=(64, 64))
+    _, partial = import_model(src, "hrnet_w32", allow_partial=True, input_size=(64, 64))
+    assert partial.mismatched and len(partial.loaded) < 1754

@@ -4,7 +4,10 @@
 checkpoint can be imported into e.g. a SimCC or 256×192 model: ``--set head=simcc``,
 ``--set input_size=256,192`` (also ``256x192`` or ``[256, 192]``), ``--set simcc_split_ratio=2``,
 ``--set freeze_backbone=false``, ``--set heatmap_size=none``. ``name`` and ``arch`` come from ``--arch``.
-``--strict`` fails (exit 1, nothing written) when any key is missing, unexpected or mis-shaped.
+``--strict`` fails (exit 1, nothing written) when any key is missing, unexpected or mis-shaped; without
+it, a file that leaves backbone keys missing or any key mis-shaped (another architecture or width) is
+refused too unless ``--allow-partial``. ``--arch`` also takes any-width names such as ``fami_hrnet_w8``.
+The work is ``posecli.checkpoints.import_model`` (in memory) and ``save_imported`` (the file).
 """
 
 from __future__ import annotations
@@ -96,16 +99,26 @@ def import_weights(
         bool,
         typer.Option("--strict", help="Fail on any missing, unexpected or mis-shaped key (writes nothing)."),
     ] = False,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="Import even when backbone keys are missing or keys are mis-shaped (they keep their init).",
+        ),
+    ] = False,
     exist_ok: ExistOkOption = False,
 ) -> None:
     """Import an official HRNet, mmpose HRNet, DCPose, reference FAMI-Pose/TDMI or posecli checkpoint."""
-    from posecli.checkpoints import import_checkpoint
-    from posecli.models import list_models, model_config
+    from posecli.checkpoints import import_model, resolve_model_config, save_imported
 
     settings = parse_model_overrides(overrides or [])
-    if settings and arch in list_models():
+    try:
+        resolve_model_config(arch)
+    except (ValueError, TypeError) as error:
+        raise PoseCliError(f"--arch {arch}: {error}") from None
+    if settings:
         try:
-            model_config(arch, **settings)
+            resolve_model_config(arch, **settings)
         except (ValueError, TypeError) as error:
             raise PoseCliError(f"--set: {error}") from None
     if not file.is_file():
@@ -114,7 +127,8 @@ def import_weights(
     if target.suffix != ".safetensors":
         raise PoseCliError(f"--out {target}: posecli checkpoints are .safetensors files")
     refuse_overwrite([target], exist_ok)
-    report = import_checkpoint(src=file, arch=arch, out=target, strict=strict, **settings)
+    model, report = import_model(file, arch, strict=strict, allow_partial=allow_partial, **settings)
+    save_imported(target, model, report, file)
     console.print(f"{file.name} → {target}: {report.summary()}")
     categories = (
         ("missing (left at init)", report.missing),

@@ -22,6 +22,7 @@ from torchvision.ops import nms
 
 from posecli.errors import PoseCliError
 from posecli.structures import Detection
+from posecli.weights import load_torch_file
 
 PERSON_LABEL = 1  # "person" in torchvision's 91-slot COCO category list
 
@@ -49,15 +50,16 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Read a detector state dict from ``.pth``/``.pt`` (optionally under ``model``/``state_dict``) or ``.safetensors``."""
     if not path.is_file():
         raise PoseCliError(f"{path}: detector weights file not found")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
 
+        try:
             state: Any = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any decoding failure means "not a weights file"
-        raise PoseCliError(f"{path}: cannot read detector weights ({type(exc).__name__}: {exc})") from None
+        except Exception as exc:  # noqa: BLE001 - any decoding failure means "not a weights file"
+            raise PoseCliError(f"{path}: cannot read detector weights ({type(exc).__name__}: {exc})") from None
+    else:
+        # weights_only: a pickle naming anything but tensors and plain values is refused unrun
+        state = load_torch_file(path, "detector weights")
     for key in ("model", "state_dict"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]

@@ -1,4 +1,4 @@
-"""``posecli weights import``: thin command over ``posecli.checkpoints.import_checkpoint``."""
+"""``posecli weights import``: thin command over ``posecli.checkpoints.import_model`` and ``save_imported``."""
 
 from __future__ import annotations
 
@@ -29,12 +29,15 @@ def test_passes_keywords_and_reports(tmp_path: Path) -> None:
     src = tmp_path / "w.pth"
     src.write_bytes(b"x")
     report = ImportReport("official-hrnet", loaded=["hrnet.a"], missing=[f"k{i}" for i in range(12)])
-    with mock.patch("posecli.checkpoints.import_checkpoint", return_value=report) as call:
+    model = object()
+    with (
+        mock.patch("posecli.checkpoints.import_model", return_value=(model, report)) as call,
+        mock.patch("posecli.checkpoints.save_imported") as save,
+    ):
         result = runner.invoke(app, ["weights", "import", str(src), "--arch", "fami_hrnet_w48"])
     assert result.exit_code == 0, result.output
-    call.assert_called_once_with(
-        src=src, arch="fami_hrnet_w48", out=tmp_path / "w.fami_hrnet_w48.safetensors", strict=False
-    )
+    call.assert_called_once_with(src, "fami_hrnet_w48", strict=False, allow_partial=False)
+    save.assert_called_once_with(tmp_path / "w.fami_hrnet_w48.safetensors", model, report, src)
     assert "12 missing" in result.output and "and 4 more" in result.output
 
 
@@ -43,7 +46,7 @@ def test_refuses_overwrite_and_bad_input(tmp_path: Path) -> None:
     src.write_bytes(b"x")
     out = tmp_path / "o.safetensors"
     out.write_bytes(b"old")
-    with mock.patch("posecli.checkpoints.import_checkpoint") as call:
+    with mock.patch("posecli.checkpoints.import_model") as call:
         result = runner.invoke(app, ["weights", "import", str(src), "--arch", "hrnet_w32", "--out", str(out)])
         assert result.exit_code == 1 and "already exists" in result.output
         result = runner.invoke(app, ["weights", "import", str(tmp_path / "none.pth"), "--arch", "hrnet_w32"])
@@ -72,12 +75,15 @@ def test_set_overrides_are_typed_and_passed(tmp_path: Path) -> None:
     src.write_bytes(b"x")
     args = ["--set", "head=simcc", "--set", "input_size=256,192", "--set", "freeze_backbone=false",
             "--set", "simcc_split_ratio=2", "--set", "model.width=8", "--set", "heatmap_size=none",
-            "--strict"]
-    with mock.patch("posecli.checkpoints.import_checkpoint", return_value=ImportReport("reference")) as call:
+            "--strict", "--allow-partial"]
+    with (
+        mock.patch("posecli.checkpoints.import_model", return_value=(None, ImportReport("reference"))) as call,
+        mock.patch("posecli.checkpoints.save_imported"),
+    ):
         result = runner.invoke(app, ["weights", "import", str(src), "--arch", "fami_hrnet_w48", *args])
     assert result.exit_code == 0, result.output
     call.assert_called_once_with(
-        src=src, arch="fami_hrnet_w48", out=tmp_path / "w.fami_hrnet_w48.safetensors", strict=True,
+        src, "fami_hrnet_w48", strict=True, allow_partial=True,
         head="simcc", input_size=(256, 192), freeze_backbone=False, simcc_split_ratio=2.0, width=8,
         heatmap_size=None,
     )
@@ -103,7 +109,7 @@ def test_parse_model_overrides() -> None:
 def test_bad_set_is_one_line_and_imports_nothing(tmp_path: Path) -> None:
     src = tmp_path / "w.pth"
     src.write_bytes(b"x")
-    with mock.patch("posecli.checkpoints.import_checkpoint") as call:
+    with mock.patch("posecli.checkpoints.import_model") as call:
         for item in ("colour=red", "input_size=1,2,3", "head=resnet", "width=6"):
             result = runner.invoke(app, ["weights", "import", str(src), "--arch", "hrnet_w32", "--set", item])
             assert result.exit_code == 1, item
@@ -148,3 +154,44 @@ def test_posecli_checkpoint_reimport(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "posecli layout: 1754 loaded" in result.output
     assert read_checkpoint_metadata(out)[1]["source_layout"] == "posecli"
+
+
+def test_a_file_of_another_width_is_refused_unless_partial_is_allowed(tmp_path: Path) -> None:
+    """A width-8 HRNet imported as hrnet_w32 fills only the width-independent stem: exit 1 with the
+    counts and no file, unless --allow-partial."""
+    torch.set_num_threads(1)
+    src = tmp_path / "pose_hrnet_w8.pth"
+    torch.save(HRNet(8).state_dict(), src)
+    out = tmp_path / "w32.safetensors"
+    base = ["weights", "import", str(src), "--arch", "hrnet_w32", "--out", str(out)]
+    result = runner.invoke(app, base)
+    assert result.exit_code == 1 and not out.exists()
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert "pose_hrnet_w8.pth" in lines[0] and "of 1754 hrnet_w32 tensors fit" in lines[0]
+    assert "shape-mismatched" in lines[0] and "--allow-partial" in lines[0]
+    result = runner.invoke(app, [*base, "--allow-partial"])
+    assert result.exit_code == 0, result.output
+    assert out.is_file() and "shape-mismatched" in result.output
+
+
+def test_width_8_architectures_are_accepted(tmp_path: Path) -> None:
+    """The tiny recipes' names (fami_hrnet_w8, as the README's synthetic recipe trains) are valid --arch."""
+    torch.set_num_threads(1)
+    src = tmp_path / "hrnet8.pth"
+    state = HRNet(8).state_dict()
+    torch.save(state, src)
+    for arch in ("fami_hrnet_w8", "tdmi_hrnet_w8", "hrnet_w8"):
+        out = tmp_path / f"{arch}.safetensors"
+        args = ["weights", "import", str(src), "--arch", arch, "--out", str(out), "--set", "input_size=64,64"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, (arch, result.output)
+        config, extra = read_checkpoint_metadata(out)
+        assert (config.name, config.width, config.arch) == (arch, 8, arch.split("_")[0])
+        assert extra["source_layout"] == "official-hrnet"
+        assert torch.equal(load_checkpoint(out).state_dict()["hrnet.stage4.0.fuse_layers.0.1.0.weight"],
+                           state["stage4.0.fuse_layers.0.1.0.weight"])
+    result = runner.invoke(app, ["weights", "import", str(src), "--arch", "fami_hrnet_w8", "--set", "width=16"])
+    assert result.exit_code == 1 and "width 8, not 16" in result.output
+    result = runner.invoke(app, ["weights", "import", str(src), "--arch", "fami_hrnet_w6"])
+    assert result.exit_code == 1 and "--arch fami_hrnet_w6" in result.output and "multiple of 4" in result.output
