@@ -44,7 +44,6 @@ NUM_JOINTS = 15
 MISSING_SCORE = -9999.0  # poseval's score for a joint whose file gives none
 
 
-
 class EvalInputWarning(UserWarning):
     """Input that poseval reads silently but that is probably a mistake (shared image ids, orphans)."""
 
@@ -180,9 +179,11 @@ def _integer(value: Any, path: Path, where: str, what: str = "track id", bounded
     stored in int64 arrays)."""
     number = _number(value, path, where)
     if number != int(number):
-        raise PoseCliError(f"{path}: {where}: expected an integer {what}, got {short(value)}")
+        raise PoseCliError(f"{path}: {where}: expected an integer {what}, got {short(number)}")
     if bounded and not INT64_MIN <= int(number) <= INT64_MAX:
-        raise PoseCliError(f"{path}: {where}: {what} {short(value)} is out of range (it must fit in 64 bits)")
+        raise PoseCliError(
+            f"{path}: {where}: {what} {short(int(number))} is out of range (it must fit in 64 bits)"
+        )
     return int(number)
 
 

@@ -493,7 +493,12 @@ class PredictionSource:
         assert self.path is not None
         # posecli estimate writes <stem>.posetrack.json: its output folder pairs with the GT as it is
         names = (gt.name, gt.folder)
-        for candidate in (f"{gt.name}.json", gt.path.name, f"{gt.folder}.json", *(f"{n}.posetrack.json" for n in names)):
+        for candidate in (
+            f"{gt.name}.json",
+            gt.path.name,
+            f"{gt.folder}.json",
+            *(f"{n}.posetrack.json" for n in names),
+        ):
             file = self.path / candidate
             if not file.is_file():
                 continue

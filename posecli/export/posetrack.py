@@ -277,7 +277,7 @@ def _frame_index(path: Path, field: str, image: dict[str, Any], position: int) -
         return position
     digits = stem.lstrip("0") or "0"
     if len(digits) > 18:  # frame indices are int64 downstream
-        fail(path, f"{field}.file_name", f"frame number {short(digits)}… is too large")
+        fail(path, f"{field}.file_name", f"a frame number of {len(digits)} digits is too large")
     return int(digits)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +133,23 @@ def test_reordered_prediction_frames_print_a_warning(tmp_path: Path) -> None:
     # Paired by image name, the numbers are those of the ordered file; the JSON says why poseval differs.
     assert data["ap"]["total"] == pytest.approx(100.0)
     assert data["poseval_compatible"] is False and any("different order" in r for r in data["reasons"])
+
+
+def test_eval_never_imports_torch(tmp_path: Path) -> None:
+    """``posecli eval`` (AP, MOTA and COCO OKS) runs without importing torch: a fresh interpreter imports
+    the CLI root, scores a tiny GT/prediction pair and then looks at ``sys.modules``."""
+    pred, gt = _case(tmp_path)
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from posecli.cli import app\n"
+        f"args = ['eval', {str(pred)!r}, '--gt', {str(gt)!r}, '-q', '--metrics', 'ap,mota,oks']\n"
+        "result = CliRunner().invoke(app, args)\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
