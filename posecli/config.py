@@ -2,14 +2,17 @@
 the model section (``posecli.models.config.ModelConfig``).
 
 A recipe in ``configs/`` is one whole experiment (no inheritance). ``load_config(path, overrides)``
-reads it, applies ``--set section.key=value`` overrides (values parsed as YAML), rejects unknown keys
-and wrong types with a ``PoseCliError`` that names the file and the key, and returns an
-``ExperimentConfig``; ``to_dict`` gives the resolved config that every checkpoint stores.
+reads it, applies ``--set section.key=value`` overrides (values parsed as YAML), rejects unknown keys,
+wrong types, non-finite numbers, out-of-range values and run names that would leave the output root
+with a one-line ``PoseCliError`` that names where the value came from (the file, or the ``--set``
+option) and the key, and returns an ``ExperimentConfig``; ``to_dict`` gives the resolved config that
+every checkpoint stores.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -117,8 +120,19 @@ class ExperimentConfig:
 _SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "eval": EvalConfig}
 
 
-def config_from_dict(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
-    """Build an ``ExperimentConfig``; unknown sections/keys and wrong types raise ``PoseCliError``."""
+def config_from_dict(
+    data: dict[str, Any], source: str = "config", origins: dict[str, str] | None = None
+) -> ExperimentConfig:
+    """Build an ``ExperimentConfig``; unknown sections/keys, wrong types and bad values raise ``PoseCliError``.
+
+    origins: where a key's value came from when not from ``source``, e.g. ``{"train.lr": "--set
+    train.lr=nan"}``; messages about that key name it instead of the file.
+    """
+    origins = origins or {}
+
+    def where(key: str) -> str:
+        return f"{origins.get(key, source)}: {key}"
+
     if not isinstance(data, dict):
         raise PoseCliError(f"{source}: expected a mapping with sections model, data, train, eval")
     unknown = sorted(set(data) - {"name", "model", *_SECTIONS})
@@ -128,30 +142,53 @@ def config_from_dict(data: dict[str, Any], source: str = "config") -> Experiment
         )
     kwargs: dict[str, Any] = {}
     if "name" in data:
-        kwargs["name"] = str(data["name"])
+        kwargs["name"] = _run_name(data["name"], where("name"))
     model = data.get("model") or {}
     if not isinstance(model, dict):
         raise PoseCliError(f"{source}: model: expected a mapping")
+    model = _section_values(ModelConfig, model, "model", where, origins, source)
     try:
         kwargs["model"] = ModelConfig.from_dict(model)
     except (TypeError, ValueError) as error:
-        raise PoseCliError(f"{source}: model: {error}") from None
+        from_set = sorted({origins[f"model.{k}"] for k in model if f"model.{k}" in origins})
+        raise PoseCliError(f"{' and '.join(from_set) if from_set else source}: model: {error}") from None
     for name, cls in _SECTIONS.items():
-        kwargs[name] = _section(cls, data.get(name) or {}, f"{source}: {name}")
+        values = data.get(name) or {}
+        if not isinstance(values, dict):
+            raise PoseCliError(f"{source}: {name}: expected a mapping")
+        kwargs[name] = cls(**_section_values(cls, values, name, where, origins, source))
     config = ExperimentConfig(**kwargs)
-    _check_choices(config, source)
+    _check_choices(config, where)
     return config
 
 
-def _section(cls: type, values: Any, where: str) -> Any:
-    if not isinstance(values, dict):
-        raise PoseCliError(f"{where}: expected a mapping")
+def _run_name(value: Any, where: str) -> str:
+    """The run name: a plain folder name, since the default run folder is ``runs/train/<name>``."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise PoseCliError(f"{where}: expected a folder name, got {value!r}")
+    name = str(value)
+    if not name.strip() or name in (".", "..") or ".." in name or any(c in name for c in "/\\\0"):
+        raise PoseCliError(
+            f"{where}: {name!r} is not a plain folder name (no path separators or '..': the run folder "
+            "runs/train/<name> must stay inside runs/train; use --out-dir for another place)"
+        )
+    return name
+
+
+def _section_values(
+    cls: type, values: dict[str, Any], section: str, where: Any, origins: dict[str, str], source: str
+) -> dict[str, Any]:
+    """``values`` checked against the fields of ``cls`` and converted to their types."""
     hints = typing.get_type_hints(cls)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise PoseCliError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    return cls(**{k: _coerce(v, hints[k], f"{where}.{k}") for k, v in values.items()})
+        # name the --set option that brought an unknown key, else the file
+        label = origins.get(f"{section}.{unknown[0]}", source)
+        raise PoseCliError(
+            f"{label}: {section}: unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    return {k: _coerce(v, hints[k], where(f"{section}.{k}")) for k, v in values.items()}
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
@@ -189,6 +226,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 pass
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise PoseCliError(f"{where}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise PoseCliError(f"{where}: expected a finite number, got {value!r}")
         return float(value)
     if hint is str:
         if not isinstance(value, str | int | float) or isinstance(value, bool):
@@ -197,7 +236,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     return value
 
 
-def _check_choices(config: ExperimentConfig, source: str) -> None:
+def _check_choices(config: ExperimentConfig, where: Any) -> None:
+    """Choices and ranges; ``where(key)`` says where a key's value came from."""
     checks = (
         ("data.dataset", config.data.dataset, DATASETS),
         ("data.layout", config.data.layout, LAYOUTS),
@@ -206,23 +246,62 @@ def _check_choices(config: ExperimentConfig, source: str) -> None:
     )
     for key, value, allowed in checks:
         if value not in allowed:
-            raise PoseCliError(f"{source}: {key}: '{value}' is not one of {', '.join(allowed)}")
-    positive = (
-        ("train.epochs", config.train.epochs),
-        ("train.batch_size", config.train.batch_size),
-        ("eval.batch_size", config.eval.batch_size),
-        ("train.log_every", config.train.log_every),
+            raise PoseCliError(f"{where(key)}: '{value}' is not one of {', '.join(allowed)}")
+    data, train = config.data, config.train
+    # (key, value, smallest allowed, largest allowed, whether the smallest is excluded); None skips
+    ranges: tuple[tuple[str, float | None, float, float, bool], ...] = (
+        ("train.epochs", train.epochs, 1, math.inf, False),
+        ("train.batch_size", train.batch_size, 1, math.inf, False),
+        ("eval.batch_size", config.eval.batch_size, 1, math.inf, False),
+        ("train.log_every", train.log_every, 1, math.inf, False),
+        ("train.lr", train.lr, 0, math.inf, True),
+        ("train.weight_decay", train.weight_decay, 0, math.inf, False),
+        ("train.lr_factor", train.lr_factor, 0, math.inf, True),
+        ("train.grad_clip", train.grad_clip, 0, math.inf, True),
+        ("train.max_steps", train.max_steps, 1, math.inf, False),
+        ("train.checkpoint_every", train.checkpoint_every, 1, math.inf, False),
+        ("train.seed", train.seed, 0, 2**63 - 1, False),
+        ("eval.every", config.eval.every, 0, math.inf, False),
+        ("data.workers", data.workers, 0, math.inf, False),
+        ("data.box_score_threshold", data.box_score_threshold, 0, 1, False),
+        ("data.bbox_enlarge", data.bbox_enlarge, 0, math.inf, True),
+        ("data.sigma", data.sigma, 0, math.inf, True),
+        ("data.scale_factor", data.scale_factor, 0, 1, False),
+        ("data.rotation_factor", data.rotation_factor, 0, 180, False),
+        ("data.rotation_prob", data.rotation_prob, 0, 1, False),
+        ("data.flip_prob", data.flip_prob, 0, 1, False),
+        ("data.half_body_prob", data.half_body_prob, 0, 1, False),
+        ("data.half_body_min_joints", data.half_body_min_joints, 0, math.inf, False),
+        ("data.max_train_samples", data.max_train_samples, 1, math.inf, False),
+        ("data.max_val_samples", data.max_val_samples, 1, math.inf, False),
+        ("data.synthetic_videos", data.synthetic_videos, 1, math.inf, False),
+        ("data.synthetic_val_videos", data.synthetic_val_videos, 0, math.inf, False),
+        ("data.synthetic_frames", data.synthetic_frames, 1, math.inf, False),
+        ("data.synthetic_people", data.synthetic_people, 1, math.inf, False),
+        ("data.synthetic_seed", data.synthetic_seed, 0, 2**32 - 1, False),
+        *(("data.synthetic_size", side, 1, math.inf, False) for side in data.synthetic_size),
+        *(("train.lr_steps", step, 0, math.inf, False) for step in train.lr_steps),
     )
-    for key, count in positive:
-        if count < 1:
-            raise PoseCliError(f"{source}: {key}: must be ≥ 1, got {count}")
-    if config.train.lr <= 0:
-        raise PoseCliError(f"{source}: train.lr: must be > 0, got {config.train.lr}")
+    for key, value, low, high, open_low in ranges:
+        if value is None:
+            continue
+        if value < low or (open_low and value == low) or value > high:
+            lower = f"> {low}" if open_low else f"≥ {low}"
+            bound = lower if high == math.inf else f"between {low} and {high}" if not open_low else f"{lower} and ≤ {high}"
+            raise PoseCliError(f"{where(key)}: must be {bound}, got {value}")
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "--set") -> dict[str, Any]:
     """Apply ``section.key=value`` strings to a config dict (values parsed as YAML); returns a copy."""
+    return _apply_overrides(data, overrides, source)[0]
+
+
+def _apply_overrides(
+    data: dict[str, Any], overrides: list[str], source: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``apply_overrides``, plus which option set each key (``{"train.lr": "--set train.lr=1e-4"}``)."""
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    origins: dict[str, str] = {}
     for item in overrides:
         if "=" not in item:
             raise PoseCliError(f"{source} {item!r}: expected section.key=value, e.g. train.lr=1e-4")
@@ -234,6 +313,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "-
             raise PoseCliError(f"{source} {item!r}: the value is not valid YAML") from None
         if parts == ["name"]:
             out["name"] = value
+            origins["name"] = f"{source} {item}"
             continue
         if len(parts) != 2 or not all(parts):
             raise PoseCliError(f"{source} {item!r}: the key must be section.key (e.g. train.lr) or name")
@@ -246,7 +326,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "-
         if not isinstance(out[section], dict):
             raise PoseCliError(f"{source} {item!r}: section '{section}' is not a mapping")
         out[section][name] = value
-    return out
+        origins[f"{section}.{name}"] = f"{source} {item}"
+    return out, origins
 
 
 def load_config(path: str | Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
@@ -255,15 +336,30 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     source = "config"
     if path is not None:
         source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as error:
-            raise PoseCliError(f"--config: cannot read {path} ({error.strerror or error})") from None
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as error:
-            raise PoseCliError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-        if not isinstance(data, dict):
-            raise PoseCliError(f"{path}: expected a mapping with sections model, data, train, eval")
-    data = apply_overrides(data, overrides or [])
-    return config_from_dict(data, source)
+        data = _read_recipe(Path(path))
+    data, origins = _apply_overrides(data, overrides or [], "--set")
+    return config_from_dict(data, source, origins)
+
+
+def _read_recipe(path: Path) -> dict[str, Any]:
+    """The mapping in a YAML recipe; a binary, non-UTF-8 or malformed file is one line naming it."""
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise PoseCliError(f"--config: cannot read {path} ({error.strerror or error})") from None
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        raise PoseCliError(f"{path}: a binary file (NUL byte at offset {nul}), not a YAML recipe")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise PoseCliError(f"{path}: not UTF-8 text (byte {error.start}), not a YAML recipe") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise PoseCliError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    except RecursionError:
+        raise PoseCliError(f"{path}: not a usable YAML recipe (nested too deeply)") from None
+    if not isinstance(data, dict):
+        raise PoseCliError(f"{path}: expected a mapping with sections model, data, train, eval")
+    return data

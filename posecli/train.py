@@ -12,24 +12,30 @@ Checkpoints (all files written atomically, see ``_save_checkpoint``)::
 
     <out>/checkpoints/step-00000120.safetensors   weights + resolved model config (posecli.checkpoints)
     <out>/checkpoints/step-00000120.state.pt      optimizer, scheduler, scaler, RNG, step, epoch, config
+                                                  (tensors and plain values only: read back with
+                                                  weights_only=True, so a doctored file runs no code)
     <out>/last.json, <out>/best.json              which of those files are the last / best checkpoint
     <out>/last.safetensors, <out>/best.safetensors  the same weights under a stable name
     <out>/log.jsonl                                one JSON record per logged step and per validation
 
 A pointer file changes (by an atomic rename) only after both files it names are complete, so a crash
-while writing a checkpoint leaves the previous one intact and resumable.
+while writing a checkpoint leaves the previous one intact and resumable. A resume removes the
+temporary files a killed save left behind and cuts ``log.jsonl`` back to the resumed step, so no step
+is logged twice. A failed write (full disk, read-only folder) is one ``PoseCliError`` naming the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
 import os
 import random
+import re
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +46,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Sampler
 
-from posecli.atomic import atomic_path, atomic_write_json
+from posecli.atomic import atomic_path, atomic_write_json, atomic_write_text
 from posecli.codecs.heatmap import HeatmapCodec
 from posecli.codecs.simcc import SimCCCodec
 from posecli.config import ExperimentConfig
@@ -65,6 +71,16 @@ TARGET_KEYS = ("heatmaps", "target_weight", "simcc_x", "simcc_y")
 # ranks wait at a barrier; the default (10 min for NCCL) would abort such a run.
 PROCESS_GROUP_TIMEOUT = datetime.timedelta(minutes=60)
 AMP_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+# what atomic_path leaves behind when killed mid-write: "." + target + "." + 8 mkstemp characters + suffix
+_TEMPORARY_FILE = re.compile(r"\..+\.[a-z0-9_]{8}(\.tmp[^/]*|\.partial)")
+# Run folders written before training state held only plain values keep numpy's RNG state as an
+# ndarray: these globals rebuild an ndarray (no other callable), so such folders still resume.
+_LEGACY_STATE_GLOBALS = (
+    np.zeros(1).__reduce__()[0],  # numpy's _reconstruct (numpy.core or numpy._core by version)
+    np.ndarray,
+    np.dtype,
+    type(np.dtype(np.uint32)),
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -254,16 +270,19 @@ class TrainState:
 
 class JsonlLogger:
     """Appends one JSON object per record to ``log.jsonl`` (rank 0 only), mirrored to TensorBoard
-    (``<out>/tensorboard``) when it is installed (``pip install posecli[train]``)."""
+    (``<out>/tensorboard``) when it is installed (``pip install posecli[train]``).
 
-    def __init__(self, path: Path | None) -> None:
+    purge_step: on a resume, the first step still to come; TensorBoard drops its events from there on
+    (``log.jsonl`` is cut back by ``truncate_log``)."""
+
+    def __init__(self, path: Path | None, purge_step: int | None = None) -> None:
         self.path = path
         self.tensorboard: Any = None
         if path is not None:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.tensorboard = SummaryWriter(log_dir=str(path.parent / "tensorboard"))
+                self.tensorboard = SummaryWriter(log_dir=str(path.parent / "tensorboard"), purge_step=purge_step)
             except ImportError:  # tensorboard is optional
                 self.tensorboard = None
 
@@ -271,7 +290,7 @@ class JsonlLogger:
         if self.path is None:
             return
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
-        with open(self.path, "a", encoding="utf-8") as f:
+        with writing(self.path, "training log"), open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(clean) + "\n")
         if self.tensorboard is not None:
             for key, value in record.items():
@@ -283,11 +302,34 @@ class JsonlLogger:
             self.tensorboard.close()
 
 
+@contextlib.contextmanager
+def writing(path: Path, what: str = "file") -> Iterator[None]:
+    """Turn an ``OSError`` in the block (full disk, read-only folder) into one line naming ``path``."""
+    try:
+        yield
+    except OSError as error:
+        raise PoseCliError(f"{path}: cannot write the {what} ({os_reason(error)})") from None
+
+
+def os_reason(error: OSError) -> str:
+    """The reason of an ``OSError`` without its file name, e.g. ``No space left on device``."""
+    return error.strerror or (str(error.args[0]) if error.args else "") or type(error).__name__
+
+
 def _rng_state() -> dict[str, Any]:
+    """Every RNG's state as tensors and plain values, which ``torch.load(weights_only=True)`` reads."""
+    name, key, pos, has_gauss, cached_gaussian = np.random.get_state(legacy=True)  # type: ignore[misc]
+    version, internal, gauss = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
+        "numpy": {
+            "name": name,
+            "key": torch.from_numpy(key.astype(np.int64)),  # uint32 words; torch has no uint32 pickling
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached_gaussian),
+        },
+        "python": [version, list(internal), gauss],
     }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -296,15 +338,21 @@ def _rng_state() -> dict[str, Any]:
 
 def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    saved = state["numpy"]
+    if isinstance(saved, dict):
+        key = saved["key"].numpy().astype(np.uint32)
+        np.random.set_state((saved["name"], key, saved["pos"], saved["has_gauss"], saved["cached_gaussian"]))
+    else:  # a run folder from before plain-value states: numpy's own tuple
+        np.random.set_state(saved)
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _publish(target: Path, source: Path) -> None:
     """Atomically make ``target`` a hard link to (or, where links fail, a copy of) ``source``."""
-    with atomic_path(target) as tmp:
+    with writing(target, "checkpoint"), atomic_path(target) as tmp:
         tmp.unlink()
         try:
             os.link(source, tmp)
@@ -344,11 +392,12 @@ def _save_checkpoint(
     from posecli.checkpoints import save_checkpoint
 
     folder = out_dir / "checkpoints"
-    folder.mkdir(parents=True, exist_ok=True)
+    with writing(folder, "checkpoint folder"):
+        folder.mkdir(parents=True, exist_ok=True)
     stem = f"step-{state.step:08d}"
     weights, training = folder / f"{stem}.safetensors", folder / f"{stem}.state.pt"
     extra = {"experiment": config.to_dict(), "step": state.step, "epoch": state.epoch}
-    save_checkpoint(weights, model, extra=extra)  # atomic itself
+    save_checkpoint(weights, model, extra=extra)  # atomic and fsynced itself; errors name the file
     payload = {
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
@@ -364,12 +413,14 @@ def _save_checkpoint(
         },
         "config": config.to_dict(),
     }
-    with atomic_path(training) as tmp:
-        torch.save(payload, tmp)
-        _fsync(tmp)  # the bytes are on disk before the rename makes the file visible
-    # save_checkpoint renames without an fsync: make its bytes and both renames durable before
-    # last.json (fsynced itself) names them
-    _fsync(weights)
+    # through a Python file object, so that a failed write raises OSError (torch's own writer
+    # raises a RuntimeError without the errno)
+    with writing(training, "training state"), atomic_path(training) as tmp:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())  # the bytes are on disk before the rename makes the file visible
+    # make both renames durable before last.json (fsynced itself) names them
     _fsync(folder)
     pointer = {
         "step": state.step,
@@ -377,10 +428,12 @@ def _save_checkpoint(
         "weights": f"checkpoints/{weights.name}",
         "state": f"checkpoints/{training.name}",
     }
-    atomic_write_json(out_dir / "last.json", pointer, indent=2)
+    with writing(out_dir / "last.json", "checkpoint pointer"):
+        atomic_write_json(out_dir / "last.json", pointer, indent=2)
     _publish(out_dir / "last.safetensors", weights)
     if best:
-        atomic_write_json(out_dir / "best.json", {**pointer, "metric": state.best_metric}, indent=2)
+        with writing(out_dir / "best.json", "checkpoint pointer"):
+            atomic_write_json(out_dir / "best.json", {**pointer, "metric": state.best_metric}, indent=2)
         _publish(out_dir / "best.safetensors", weights)
     keep = set()
     for name in ("last.json", "best.json"):
@@ -389,7 +442,62 @@ def _save_checkpoint(
             keep |= {Path(named["weights"]).name, Path(named["state"]).name}
     for path in folder.iterdir():
         if path.name not in keep and not path.name.startswith("."):
-            path.unlink(missing_ok=True)
+            with writing(path, "old checkpoint (removing it)"):
+                path.unlink(missing_ok=True)
+
+
+def sweep_temporary_files(out_dir: Path) -> list[Path]:
+    """Remove the temporary files that killed writes left in a run folder (its top level,
+    ``checkpoints/`` and ``predictions/``); returns them. Only for a run folder no process writes to."""
+    folders = [out_dir, out_dir / "checkpoints"]
+    predictions = out_dir / "predictions"
+    if predictions.is_dir():
+        folders += [predictions, *(p for p in predictions.iterdir() if p.is_dir())]
+    removed = []
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if _TEMPORARY_FILE.fullmatch(path.name) and path.is_file():
+                with writing(path, "temporary file (removing it)"):
+                    path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
+
+
+def truncate_log(path: Path, state: TrainState) -> int:
+    """Cut ``log.jsonl`` back to what the resumed ``state`` had logged; returns the records dropped.
+
+    Kept: step records up to ``state.step`` and the validation records (those with ``val/mse``) that
+    ``state.history`` holds; a run killed after its last checkpoint logged more, which the resumed run
+    logs again. Lines that are not JSON records (a line cut by the kill) are dropped too.
+    """
+    if not path.is_file():
+        return 0
+    validated = {h.get("step") for h in state.history}
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            dropped += 1
+            continue
+        if not isinstance(record, dict):
+            dropped += 1
+            continue
+        step = record.get("step")
+        if "val/mse" in record:
+            keep = step in validated  # a validation the checkpoint saw; a later one is done again
+        else:
+            keep = not isinstance(step, int) or step <= state.step
+        if keep:
+            kept.append(line)
+        else:
+            dropped += 1
+    if dropped:
+        with writing(path, "training log"):
+            atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+    return dropped
 
 
 def find_resume(resume: str | None, out_dir: Path) -> Path | None:
@@ -417,8 +525,14 @@ def _load_resume(
     scaler: torch.amp.GradScaler,
     device: torch.device,
 ) -> TrainState:
-    """Restore weights, optimizer, scheduler, scaler and RNG from the files ``pointer`` names."""
+    """Restore weights, optimizer, scheduler, scaler and RNG from the files ``pointer`` names.
+
+    The state file is read with ``weights_only=True`` (``posecli.weights.load_torch_file``): a pickle
+    naming any callable is refused, unrun, with one line naming the file.
+    """
     from safetensors.torch import load_file
+
+    from posecli.weights import load_torch_file
 
     try:
         named = json.loads(pointer.read_text(encoding="utf-8"))
@@ -433,12 +547,19 @@ def _load_resume(
     except RuntimeError as error:
         first = str(error).splitlines()[0]
         raise PoseCliError(f"--resume: {weights_path} does not fit this config's model ({first})") from None
-    payload = torch.load(state_path, map_location=device, weights_only=False)
-    optimizer.load_state_dict(payload["optimizer"])
-    scheduler.load_state_dict(payload["scheduler"])
-    restore_scaler(scaler, payload["scaler"])
-    _set_rng_state(payload["rng"])
-    return TrainState(**payload["train_state"])
+    # on the CPU: the optimizer moves its state to the parameters' device, and RNG states stay there
+    payload = load_torch_file(state_path, "training state", allowed=_LEGACY_STATE_GLOBALS)
+    try:
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        restore_scaler(scaler, payload["scaler"])
+        _set_rng_state(payload["rng"])
+        return TrainState(**payload["train_state"])
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise PoseCliError(
+            f"--resume: {state_path}: not a training state of this run ({type(error).__name__}: {first})"
+        ) from None
 
 
 def restore_scaler(scaler: torch.amp.GradScaler, saved: dict[str, Any]) -> None:
@@ -473,6 +594,13 @@ class StepContext:
     logger: JsonlLogger
     checkpoint_every: int | None = None
     save: Any = None  # callable() writing the last checkpoint (rank 0), used every checkpoint_every steps
+    # sum of this epoch's losses, kept on the device (no host sync per step); fit resets it per epoch
+    loss_sum: Tensor | None = None
+    loss_steps: int = 0
+
+    def mean_loss(self) -> float:
+        """Mean loss of the steps since the last reset (NaN when there were none)."""
+        return float(self.loss_sum) / self.loss_steps if self.loss_sum is not None and self.loss_steps else math.nan
 
 
 def train_one_epoch(
@@ -519,6 +647,8 @@ def train_one_epoch(
             ctx.scaler.update()
             state.step += 1
             state.batch_in_epoch += 1
+            ctx.loss_sum = loss.detach() if ctx.loss_sum is None else ctx.loss_sum + loss.detach()
+            ctx.loss_steps += 1
             window_samples += samples_per_step
             advance(samples_per_step)
             # log
@@ -685,7 +815,8 @@ def validate(
         quiet=quiet,
     )
     metrics = {"val/mse": mse}
-    write_predictions(split, dataset, keypoints, out_dir)
+    with writing(out_dir, "validation predictions"):
+        write_predictions(split, dataset, keypoints, out_dir)
     if split.gt_path.exists():
         result = evaluate_posetrack(
             out_dir, split.gt_path, mode=config.eval.mode, metrics=("ap",), quiet=True
@@ -700,13 +831,61 @@ def validate(
 
 @dataclass
 class FitResult:
-    """What a finished ``fit`` leaves behind (rank 0's view)."""
+    """What a finished ``fit`` leaves behind (rank 0's view; ``main`` is False on the other ranks)."""
 
     out_dir: Path
     state: TrainState
     last_checkpoint: Path
     best_checkpoint: Path | None
     metrics: dict[str, float]
+    main: bool = True
+
+    def best_validation(self) -> dict[str, float] | None:
+        """The validation record of the best epoch (``state.history``), or None without validation."""
+        for record in self.state.history:
+            if record.get("epoch") == self.state.best_epoch:
+                return record
+        return None
+
+
+@dataclass(frozen=True)
+class EpochSummary:
+    """What ``fit`` reports after each epoch (or the partial epoch ``max_steps`` ended), on rank 0."""
+
+    epoch: int  # 1-based epoch the weights come from
+    epochs: int  # train.epochs
+    step: int  # optimizer steps so far
+    loss: float  # mean training loss of this epoch's steps in this process (NaN when none ran)
+    metrics: dict[str, float]  # validation metrics ("val/mse", "ap/total", ...); empty when not validated
+    best: bool  # this validation is the best so far
+    seconds: float  # wall time of the epoch, validation and checkpoint included
+
+
+def format_epoch(summary: EpochSummary) -> str:
+    """One line for an epoch, e.g. ``epoch 3/30  step 36  loss 0.00123  AP 41.20 (best)  9.8 s``."""
+    parts = [f"epoch {summary.epoch}/{summary.epochs}", f"step {summary.step}", f"loss {summary.loss:.5g}"]
+    ap, mse = summary.metrics.get("ap/total"), summary.metrics.get("val/mse")
+    if ap is not None and math.isfinite(ap):
+        parts.append(f"AP {ap:.2f}" + (" (best)" if summary.best else ""))
+    if mse is not None:
+        parts.append(f"val MSE {mse:.5g}" + (" (best)" if summary.best and ap is None else ""))
+    parts.append(f"{summary.seconds:.1f} s")
+    return "  ".join(parts)
+
+
+def summary_lines(result: FitResult) -> list[str]:
+    """The lines ``posecli train`` prints at the end: steps, the best epoch and both checkpoint paths."""
+    state = result.state
+    lines = [f"trained {state.step} steps ({state.epoch} full epochs) into {result.out_dir}"]
+    best = result.best_validation()
+    if best is not None and result.best_checkpoint is not None:
+        ap = best.get("ap/total")
+        score = f"AP {ap:.2f}" if ap is not None and math.isfinite(ap) else f"val MSE {best['val/mse']:.5g}"
+        lines.append(f"best: {score} at epoch {state.best_epoch}, step {best.get('step')}: {result.best_checkpoint}")
+    else:
+        lines.append("best: no validation ran (eval.every 0, or no validation split)")
+    lines.append(f"last: {result.last_checkpoint}")
+    return lines
 
 
 def _seed_everything(seed: int, deterministic: bool) -> None:
@@ -723,15 +902,20 @@ def load_init_weights(model: VideoPoseModel, path: str | Path) -> int:
     """Load the HRNet part of a checkpoint (official HRNet, mmpose, DCPose, reference or posecli keys,
     mapped by ``posecli.checkpoints.remap_keys``) into ``model.hrnet``; returns the tensors loaded.
 
-    Only ``hrnet.*`` keys whose shapes match are taken (the temporal module keeps its init, as the
-    reference's ``strict=False`` load does); a file that fills no HRNet key is an error.
+    Only ``hrnet.*`` keys are taken (the temporal module keeps its init, as the reference's
+    ``strict=False`` load does). Every HRNet tensor must fit, except the pose head ``final_layer``
+    (an ImageNet HRNet has none) and BatchNorm step counters: a file of another width would
+    otherwise fill only its width-independent stem and leave the rest random without a word.
     """
     from posecli.checkpoints import read_foreign_state_dict, remap_keys
 
     source = Path(path)
     if not source.is_file():
         raise PoseCliError(f"train.init_checkpoint: {source} does not exist")
-    state, layout = remap_keys(read_foreign_state_dict(source))
+    try:
+        state, layout = remap_keys(read_foreign_state_dict(source))
+    except PoseCliError as error:
+        raise PoseCliError(f"train.init_checkpoint: {error}") from None
     own = model.state_dict()
     usable = {
         k: v.to(own[k].dtype)
@@ -741,6 +925,22 @@ def load_init_weights(model: VideoPoseModel, path: str | Path) -> int:
     if not usable:
         raise PoseCliError(
             f"train.init_checkpoint: {source} ({layout} layout) has no HRNet weights of this width"
+        )
+    unfilled = [
+        k
+        for k in own
+        if k.startswith("hrnet.")
+        and k not in usable
+        and not k.startswith("hrnet.final_layer.")
+        and not k.endswith("num_batches_tracked")
+    ]
+    if unfilled:
+        hrnet_total = sum(1 for k in own if k.startswith("hrnet."))
+        key = unfilled[0]
+        why = f"{tuple(state[key].shape)} in the file vs {tuple(own[key].shape)}" if key in state else "missing"
+        raise PoseCliError(
+            f"train.init_checkpoint: {source} ({layout} layout) fills only {len(usable)} of {hrnet_total} "
+            f"HRNet-W{model.config.width} tensors (e.g. {key}: {why}); is it an HRNet of this width?"
         )
     model.load_state_dict(usable, strict=False)
     return len(usable)
@@ -791,12 +991,15 @@ def fit(
     device: str = "cpu",
     resume: str | None = None,
     quiet: bool = False,
+    on_epoch: Callable[[EpochSummary], None] | None = None,
 ) -> FitResult:
     """Train ``config`` and write logs and checkpoints to ``out_dir``.
 
     device: a resolved device string (``cpu`` / ``cuda:N``; under torchrun each rank uses its local
     GPU). resume: None, ``auto`` (continue from ``out_dir/last.json`` when present) or a run folder /
     pointer file. Stops after ``train.epochs`` epochs or ``train.max_steps`` steps, whichever first.
+    on_epoch: called on rank 0 after each epoch's validation and checkpoint (``format_epoch`` makes
+    a line of it).
     """
     out = Path(out_dir)
     ranks, target = init_distributed(device)
@@ -806,7 +1009,7 @@ def fit(
         torch.is_deterministic_algorithms_warn_only_enabled(),
     )
     try:
-        return _fit(config, out, ranks, target, resume, quiet)
+        return _fit(config, out, ranks, target, resume, quiet, on_epoch)
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
         if ranks.world_size > 1 and dist.is_initialized():
@@ -814,7 +1017,13 @@ def fit(
 
 
 def _fit(
-    config: ExperimentConfig, out: Path, ranks: Dist, target: torch.device, resume: str | None, quiet: bool
+    config: ExperimentConfig,
+    out: Path,
+    ranks: Dist,
+    target: torch.device,
+    resume: str | None,
+    quiet: bool,
+    on_epoch: Callable[[EpochSummary], None] | None,
 ) -> FitResult:
     """``fit`` once the process group is joined: data, model, optimizer, resume, the epoch loop."""
     if resume is None and (out / "last.json").is_file():
@@ -837,8 +1046,10 @@ def _fit(
             stacklevel=2,
         )
     if ranks.main:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(out / "config.json", config.to_dict(), indent=2)
+        with writing(out, "run folder"):
+            out.mkdir(parents=True, exist_ok=True)
+        with writing(out / "config.json", "resolved config"):
+            atomic_write_json(out / "config.json", config.to_dict(), indent=2)
 
     # data
     train_set = build_dataset(config, train_split, True, model.num_frames)
@@ -879,13 +1090,18 @@ def _fit(
     pointer = find_resume(resume, out)
     if pointer is not None:
         state = _load_resume(pointer, model, optimizer, scheduler, scaler, target)
+    if ranks.main:
+        # what a killed run left: temporary files of an unfinished save, log records past the checkpoint
+        sweep_temporary_files(out)
+        if pointer is not None:
+            truncate_log(out / "log.jsonl", state)
     train_model: nn.Module = model
     if ranks.world_size > 1:
         # TDMI keeps an unused head (as the reference state dict has it): unused parameters are allowed
         train_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[target.index] if target.type == "cuda" else None, find_unused_parameters=True
         )
-    logger = JsonlLogger(out / "log.jsonl" if ranks.main else None)
+    logger = JsonlLogger(out / "log.jsonl" if ranks.main else None, purge_step=state.step + 1 if state.step else None)
 
     def save(best: bool = False) -> None:
         if ranks.main:
@@ -913,6 +1129,7 @@ def _fit(
                 break
             train_set.set_epoch(state.epoch)
             sampler.set_epoch(state.epoch, state.batch_in_epoch)
+            started, ctx.loss_sum, ctx.loss_steps = time.perf_counter(), None, 0
             stopped = train_one_epoch(train_model, loader, ctx, state, quiet)
             epoch_done = not stopped or state.batch_in_epoch >= sampler.batches_per_epoch
             if epoch_done:
@@ -923,6 +1140,8 @@ def _fit(
             finished = stopped or state.epoch >= config.train.epochs
             due = epoch_done and config.eval.every > 0 and state.epoch % config.eval.every == 0
             best = False
+            shown_epoch = state.epoch if epoch_done else state.epoch + 1  # the epoch the weights come from
+            validated: dict[str, float] = {}
             if ranks.main and val_set is not None and val_split is not None and (due or finished):
                 metrics = validate(
                     model,
@@ -933,17 +1152,23 @@ def _fit(
                     target,
                     quiet,
                 )
+                validated = metrics
                 score = metrics.get("ap/total", float("nan"))
                 score = score if math.isfinite(score) else -metrics["val/mse"]
                 best = score > state.best_metric
                 if best:
-                    state.best_metric, state.best_epoch = score, state.epoch
-                state.history.append({"epoch": state.epoch, "step": state.step, **metrics})
+                    state.best_metric, state.best_epoch = score, shown_epoch
                 # "epoch" is the epoch the weights come from (1-based), also when max_steps stopped it early
-                logger.log(
-                    {"step": state.step, "epoch": state.epoch if epoch_done else state.epoch + 1, **metrics}
-                )
+                state.history.append({"epoch": shown_epoch, "step": state.step, **metrics})
+                logger.log({"step": state.step, "epoch": shown_epoch, **metrics})
             save(best)
+            if ranks.main and on_epoch is not None:
+                seconds = time.perf_counter() - started
+                on_epoch(
+                    EpochSummary(
+                        shown_epoch, config.train.epochs, state.step, ctx.mean_loss(), validated, best, seconds
+                    )
+                )
             _barrier(ranks)
             if finished:
                 break
@@ -951,7 +1176,8 @@ def _fit(
         logger.close()
     _barrier(ranks)
     best_path = out / "best.safetensors"
-    return FitResult(out, state, out / "last.safetensors", best_path if best_path.exists() else None, metrics)
+    best_checkpoint = best_path if best_path.exists() else None
+    return FitResult(out, state, out / "last.safetensors", best_checkpoint, metrics, main=ranks.main)
 
 
 def run_training(
@@ -964,19 +1190,24 @@ def run_training(
     out_dir: str | Path | None = None,
     device: str = "cpu",
     quiet: bool = False,
+    on_epoch: Callable[[EpochSummary], None] | None = None,
 ) -> FitResult:
     """``posecli train``: load the recipe, apply ``--set`` overrides and the data flags, then ``fit``.
 
     data: ``posetrack`` or ``synthetic`` (generated into ``data_root`` when it holds no dataset yet).
-    out_dir: default ``runs/train/<config name>``. Raises ``PoseCliError`` on bad input.
+    out_dir: default ``runs/train/<config name>``. on_epoch: see ``fit``. Raises ``PoseCliError`` on
+    bad input.
     """
     from posecli.config import load_config
 
     if data not in ("posetrack", "synthetic"):
         raise PoseCliError(f"--data: '{data}' is not one of posetrack, synthetic")
-    config = load_config(config_path, [*(overrides or []), f"data.dataset={data}", f"data.root={data_root}"])
+    config = load_config(config_path, overrides or [])
+    # the flags' values are set as they are, not parsed as YAML like --set values (a folder called
+    # "true" or "[x" is still a folder)
+    config.data.dataset, config.data.root = data, str(data_root)
     val_boxes = config.data.val_boxes
     if config.data.dataset == "posetrack" and val_boxes is not None and not Path(val_boxes).is_file():
         raise PoseCliError(f"data.val_boxes: {val_boxes} does not exist")
     target = Path(out_dir) if out_dir is not None else Path("runs") / "train" / config.name
-    return fit(config, target, device=device, resume=resume, quiet=quiet)
+    return fit(config, target, device=device, resume=resume, quiet=quiet, on_epoch=on_epoch)

@@ -140,3 +140,99 @@ def test_to_dict_round_trips() -> None:
         again = config_from_dict(config.to_dict())
         assert again == config
     assert config_from_dict({}) == ExperimentConfig()
+
+
+def _recipe(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (".nan", "train.lr: expected a finite number, got nan"),
+        (".inf", "train.lr: expected a finite number, got inf"),
+        ("-.inf", "train.lr: expected a finite number, got -inf"),
+        ("-1e-3", "train.lr: must be > 0, got -0.001"),
+        ("0", "train.lr: must be > 0, got 0.0"),
+    ],
+)
+def test_a_learning_rate_that_is_not_a_positive_number_names_the_file_and_field(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    path = _recipe(tmp_path, f"train:\n  lr: {value}\n")
+    with pytest.raises(PoseCliError) as error:
+        load_config(path)
+    assert str(error.value) == f"{path}: {message}"
+    # the same value from --set names the option, not the file
+    with pytest.raises(PoseCliError) as error:
+        load_config(CONFIGS[0], [f"train.lr={value}"])
+    assert str(error.value) == f"--set train.lr={value}: {message}"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.workers=-2", "data.workers: must be ≥ 0, got -2"),
+        ("data.flip_prob=1.5", "data.flip_prob: must be between 0 and 1, got 1.5"),
+        ("data.sigma=0", "data.sigma: must be > 0, got 0.0"),
+        ("train.max_steps=0", "train.max_steps: must be ≥ 1, got 0"),
+        ("train.weight_decay=-1", "train.weight_decay: must be ≥ 0, got -1.0"),
+        ("model.mi_temperature=.nan", "model.mi_temperature: expected a finite number, got nan"),
+        ("model.width=wide", "model.width: expected an integer, got 'wide'"),
+    ],
+)
+def test_out_of_range_values_name_the_set_option(override: str, message: str) -> None:
+    with pytest.raises(PoseCliError) as error:
+        load_config(CONFIGS[0], [override])
+    assert str(error.value) == f"--set {override}: {message}"
+
+
+def test_unknown_keys_from_set_name_the_option_not_the_file(tmp_path: Path) -> None:
+    with pytest.raises(PoseCliError) as error:
+        load_config(CONFIGS[0], ["train.nope=1"])
+    message = str(error.value)
+    assert message.startswith("--set train.nope=1: train: unknown key(s) nope; known:")
+    assert str(CONFIGS[0]) not in message
+    with pytest.raises(PoseCliError, match=r"^--set model.colour=red: model: unknown key\(s\) colour"):
+        load_config(CONFIGS[0], ["model.colour=red"])
+    # an unknown key in the file still names the file
+    path = _recipe(tmp_path, "train:\n  nope: 1\n")
+    with pytest.raises(PoseCliError, match=f"^{path}: train: unknown key"):
+        load_config(path, ["train.lr=1e-4"])
+
+
+@pytest.mark.parametrize("name", ["../../../escaped", "a/b", "..", ".", "x\\..\\y", "", "a..b"])
+def test_run_names_that_would_leave_the_output_root_are_refused(name: str) -> None:
+    with pytest.raises(PoseCliError) as error:
+        load_config(CONFIGS[0], [f"name='{name}'"])
+    assert str(error.value).startswith(f"--set name='{name}': name: ")
+    assert "not a plain folder name" in str(error.value)
+
+
+def test_a_list_as_name_is_refused(tmp_path: Path) -> None:
+    path = _recipe(tmp_path, "name: [a, b]\n")
+    with pytest.raises(PoseCliError) as error:
+        load_config(path)
+    assert str(error.value) == f"{path}: name: expected a folder name, got ['a', 'b']"
+    assert load_config(_recipe(tmp_path, "name: run_7\n")).name == "run_7"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"name: x\n\x00\x01\x02binary", "a binary file (NUL byte at offset 8)"),
+        (b"name: caf\xe9\n", "not UTF-8 text (byte 9)"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "a binary file"),
+        (b"[" * 5000, "not valid YAML|nested too deeply"),
+    ],
+)
+def test_binary_and_non_utf8_recipes_are_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "recipe.yaml"
+    path.write_bytes(content)
+    with pytest.raises(PoseCliError) as error:
+        load_config(path)
+    text = str(error.value)
+    assert text.startswith(f"{path}: ") and "\n" not in text
+    assert any(part in text for part in message.split("|")), text

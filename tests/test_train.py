@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ import torch
 from safetensors.torch import load_file
 
 import posecli.checkpoints
+from posecli.atomic import atomic_path
 from posecli.checkpoints import load_checkpoint
 from posecli.config import ExperimentConfig, load_config
 from posecli.data.posetrack import read_posetrack
@@ -162,15 +164,22 @@ def test_crash_while_checkpointing_keeps_the_last_checkpoint(
     good = json.loads((run / "last.json").read_text())
     good_weights = _weights(run / good["weights"])
 
-    def broken_write(obj: object, path: object, *args: object, **kwargs: object) -> None:
-        Path(str(path)).write_bytes(b"partial")  # half a file, then the crash
+    def broken_save(obj: object, f: Any, *args: object, **kwargs: object) -> None:
+        f.write(b"partial")  # half a file, then the crash
         raise OSError("disk full")
 
+    def broken_atomic_write(path: Path, data: bytes) -> None:
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data[:100])
+            raise OSError("disk full")
+
     if fail_in == "weights":
-        monkeypatch.setattr(posecli.checkpoints, "save_file", broken_write)
+        monkeypatch.setattr(posecli.checkpoints, "atomic_write_bytes", broken_atomic_write)
+        named = r"step-00000002\.safetensors: cannot write the checkpoint \(disk full\)"
     else:
-        monkeypatch.setattr(torch, "save", broken_write)
-    with pytest.raises(OSError, match="disk full"):
+        monkeypatch.setattr(torch, "save", broken_save)
+        named = r"step-00000002\.state\.pt: cannot write the training state \(disk full\)"
+    with pytest.raises(PoseCliError, match=named):
         fit(config, run, resume="auto", quiet=True)
     monkeypatch.undo()
     # the pointer and the files it names are untouched and complete
@@ -443,7 +452,7 @@ def test_a_frozen_backbone_keeps_its_weights_and_trains_only_the_rest(
     changed = [k for k in stats if not torch.equal(after[f"hrnet.{k}"], hrnet[k])]
     assert stats and changed == (stats if bn == "update" else [])
     pointer = json.loads((result.out_dir / "last.json").read_text())
-    optimizer = torch.load(result.out_dir / pointer["state"], weights_only=False)["optimizer"]
+    optimizer = torch.load(result.out_dir / pointer["state"], weights_only=True)["optimizer"]
     trainable = [n for n, p in build_training_model(config).named_parameters() if p.requires_grad]
     assert trainable and not any(n.startswith("hrnet.") for n in trainable)
     assert len(trainable) == len([n for n in parameters if not n.startswith("hrnet.")])
@@ -508,7 +517,7 @@ def test_amp_steps_on_cuda_are_finite_and_the_scaler_state_resumes(
     run = tmp_path / "run"
     fit(tiny("fami", data_root, *overrides, "train.max_steps=2"), run, device="cuda", quiet=True)
     pointer = json.loads((run / "last.json").read_text())
-    saved = torch.load(run / pointer["state"], map_location="cpu", weights_only=False)["scaler"]
+    saved = torch.load(run / pointer["state"], map_location="cpu", weights_only=True)["scaler"]
     if dtype == "float16":
         assert 0 < saved["scale"] < math.inf  # a live dynamic loss scale
     else:

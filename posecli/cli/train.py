@@ -1,17 +1,24 @@
 """``posecli train``: train FAMI-Pose, TDMI or HRNet on PoseTrack or synthetic data (issue #5).
 
 The same command runs on several GPUs under ``torchrun --nproc-per-node N -m posecli train …``.
+It prints one line per epoch (also into a pipe or a log file; not with ``--quiet``) and at the end the
+best validation score, its epoch and the ``best``/``last`` checkpoint paths. Interrupted, it prints the
+command that continues the run (``--resume auto``) and exits with 130.
 """
 
 from __future__ import annotations
 
+import shlex
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from posecli.cli.options import DeviceOption, QuietOption, resolve_device
+from posecli.cli.options import DeviceOption, QuietOption, console, err_console, resolve_device
+
+if TYPE_CHECKING:
+    from posecli.train import EpochSummary
 
 
 class DataKind(str, Enum):
@@ -90,15 +97,43 @@ def train(
     A quick run on generated data: posecli train --data synthetic --data-root runs/synthetic
     --config configs/fami_hrnet-w8_synthetic_128x96.yaml
     """
-    from posecli.train import run_training
+    from posecli.train import format_epoch, run_training, summary_lines
 
-    run_training(
-        config_path=config,
-        data=data.value,
-        data_root=data_root,
-        overrides=overrides or [],
-        resume=resume,
-        out_dir=out_dir,
-        device=resolve_device(device, quiet),
-        quiet=quiet,
-    )
+    def show_epoch(summary: EpochSummary) -> None:
+        console.print(format_epoch(summary), highlight=False, soft_wrap=True)
+
+    try:
+        result = run_training(
+            config_path=config,
+            data=data.value,
+            data_root=data_root,
+            overrides=overrides or [],
+            resume=resume,
+            out_dir=out_dir,
+            device=resolve_device(device, quiet),
+            quiet=quiet,
+            on_epoch=None if quiet else show_epoch,
+        )
+    except KeyboardInterrupt:
+        again = resume_command(config, data_root, data.value, overrides or [], out_dir, device)
+        err_console.print(f"[red]posecli train: interrupted; continue with: {again}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=130) from None
+    if result.main:
+        for line in summary_lines(result):
+            console.print(line, highlight=False, soft_wrap=True)
+
+
+def resume_command(
+    config: Path, data_root: Path, data: str, overrides: list[str], out_dir: Path | None, device: str
+) -> str:
+    """The ``posecli train`` command line that continues a run started with these options."""
+    words = ["posecli", "train", "--config", str(config), "--data-root", str(data_root)]
+    if data != DataKind.posetrack.value:
+        words += ["--data", data]
+    for item in overrides:
+        words += ["--set", item]
+    if out_dir is not None:
+        words += ["--out-dir", str(out_dir)]
+    if device != "auto":
+        words += ["--device", device]
+    return shlex.join([*words, "--resume", "auto"])

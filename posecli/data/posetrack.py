@@ -19,6 +19,7 @@ four neighbours of a key frame with the reference rule (§7 of ``models.md``).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -186,12 +187,16 @@ def _persons(
     for i, ann in enumerate(annotations):
         if ann.get("category_id", 1) != 1:
             continue
-        kp = np.asarray(ann.get("keypoints") or [0.0] * (3 * NUM_KEYPOINTS), dtype=np.float64)
+        raw_kp = ann.get("keypoints") or [0.0] * (3 * NUM_KEYPOINTS)
+        # numbers only: numpy would quietly turn "12.5" into 12.5 and a NaN would poison training
+        _finite_numbers(raw_kp, source, f"annotations[{i}].keypoints")
+        kp = np.asarray(raw_kp, dtype=np.float64)
         if kp.size != 3 * NUM_KEYPOINTS:
             raise PoseCliError(f"{source}: annotations[{i}].keypoints has {kp.size} numbers, expected 51")
         kp = kp.reshape(NUM_KEYPOINTS, 3)
         kp[:, 2] = np.minimum(kp[:, 2], 1.0)
-        if "bbox" in ann and len(ann["bbox"]) == 4:
+        if "bbox" in ann and isinstance(ann["bbox"], list) and len(ann["bbox"]) == 4:
+            _finite_numbers(ann["bbox"], source, f"annotations[{i}].bbox")
             x, y, w, h = (float(v) for v in ann["bbox"])
         else:
             # Some PoseTrack files omit boxes; the keypoint extent is the reference fallback.
@@ -205,6 +210,15 @@ def _persons(
         box = np.array([x1, y1, x2 - x1, y2 - y1])
         out.append(PersonAnnotation(box=box, keypoints=kp, track_id=int(ann.get("track_id", -1))))
     return tuple(out)
+
+
+def _finite_numbers(values: Any, source: Path, where: str) -> None:
+    """``PoseCliError`` naming ``where`` unless ``values`` is a list of finite JSON numbers."""
+    if not isinstance(values, list):
+        raise PoseCliError(f"{source}: {where}: expected a list of numbers, got {type(values).__name__}")
+    for j, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise PoseCliError(f"{source}: {where}[{j}]: expected a finite number, got {value!r}")
 
 
 def _image_size(image: dict[str, Any], path: Path, cache: dict[Path, tuple[int, int]]) -> tuple[int, int]:
