@@ -182,7 +182,7 @@ def _integer(value: Any, path: Path, where: str, what: str = "track id", bounded
         raise PoseCliError(f"{path}: {where}: expected an integer {what}, got {short(number)}")
     if bounded and not INT64_MIN <= int(number) <= INT64_MAX:
         raise PoseCliError(
-            f"{path}: {where}: {what} {short(int(number))} is out of range (it must fit in 64 bits)"
+            f"{path}: {where}: {what} out of range ({short(int(number))} does not fit in 64 bits)"
         )
     return int(number)
 

@@ -144,7 +144,7 @@ def integer(path: Path, field: str, value: Any, minimum: int | None = None) -> i
     if minimum is not None and value < minimum:
         fail(path, field, f"expected an integer >= {minimum}, got {short(value)}")
     if not INT64_MIN <= value <= INT64_MAX:
-        fail(path, field, f"integer {short(value)} is out of range (it must fit in 64 bits)")
+        fail(path, field, f"out of range ({short(value)} does not fit in 64 bits)")
     return value
 
 
