@@ -145,9 +145,10 @@ def read_foreign_state_dict(src: Path) -> dict[str, torch.Tensor]:
             raw: Any = load_file(str(src), device="cpu")
         except Exception as error:  # noqa: BLE001 - corrupt or non-checkpoint files raise many types
             first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-            raise PoseCliError(f"{src}: cannot read as a checkpoint ({type(error).__name__}: {first})") from None
+            kind = type(error).__name__
+            raise PoseCliError(f"{src}: cannot read as a checkpoint ({kind}: {first})") from None
     else:
-        raw = load_torch_file(src, "checkpoint")
+        raw = load_torch_file(src, "the checkpoint")
     for wrapper in ("state_dict", "model", "model_state_dict"):
         if isinstance(raw, dict) and isinstance(raw.get(wrapper), dict):
             raw = raw[wrapper]
@@ -303,7 +304,11 @@ def import_model(
 
 def save_imported(out: Path, model: VideoPoseModel, report: ImportReport, src: Path) -> None:
     """Write an ``import_model`` result as a posecli checkpoint, its provenance in the metadata."""
-    extra = {"imported_from": Path(src).name, "source_layout": report.source_layout, "missing": len(report.missing)}
+    extra = {
+        "imported_from": Path(src).name,
+        "source_layout": report.source_layout,
+        "missing": len(report.missing),
+    }
     save_checkpoint(Path(out), model, extra=extra)
 
 

@@ -123,7 +123,7 @@ _SECTIONS: dict[str, type] = {"data": DataConfig, "train": TrainConfig, "eval": 
 def config_from_dict(
     data: dict[str, Any], source: str = "config", origins: dict[str, str] | None = None
 ) -> ExperimentConfig:
-    """Build an ``ExperimentConfig``; unknown sections/keys, wrong types and bad values raise ``PoseCliError``.
+    """Build an ``ExperimentConfig``; unknown keys, wrong types and bad values raise ``PoseCliError``.
 
     origins: where a key's value came from when not from ``source``, e.g. ``{"train.lr": "--set
     train.lr=nan"}``; messages about that key name it instead of the file.
@@ -287,7 +287,10 @@ def _check_choices(config: ExperimentConfig, where: Any) -> None:
             continue
         if value < low or (open_low and value == low) or value > high:
             lower = f"> {low}" if open_low else f"≥ {low}"
-            bound = lower if high == math.inf else f"between {low} and {high}" if not open_low else f"{lower} and ≤ {high}"
+            if high == math.inf:
+                bound = lower
+            else:
+                bound = f"{lower} and ≤ {high}" if open_low else f"between {low} and {high}"
             raise PoseCliError(f"{where(key)}: must be {bound}, got {value}")
 
 

@@ -282,7 +282,9 @@ class JsonlLogger:
             try:
                 from torch.utils.tensorboard import SummaryWriter
 
-                self.tensorboard = SummaryWriter(log_dir=str(path.parent / "tensorboard"), purge_step=purge_step)
+                self.tensorboard = SummaryWriter(
+                    log_dir=str(path.parent / "tensorboard"), purge_step=purge_step
+                )
             except ImportError:  # tensorboard is optional
                 self.tensorboard = None
 
@@ -548,7 +550,7 @@ def _load_resume(
         first = str(error).splitlines()[0]
         raise PoseCliError(f"--resume: {weights_path} does not fit this config's model ({first})") from None
     # on the CPU: the optimizer moves its state to the parameters' device, and RNG states stay there
-    payload = load_torch_file(state_path, "training state", allowed=_LEGACY_STATE_GLOBALS)
+    payload = load_torch_file(state_path, "the training state", allowed=_LEGACY_STATE_GLOBALS)
     try:
         optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
@@ -600,7 +602,9 @@ class StepContext:
 
     def mean_loss(self) -> float:
         """Mean loss of the steps since the last reset (NaN when there were none)."""
-        return float(self.loss_sum) / self.loss_steps if self.loss_sum is not None and self.loss_steps else math.nan
+        if self.loss_sum is None or not self.loss_steps:
+            return math.nan
+        return float(self.loss_sum) / self.loss_steps
 
 
 def train_one_epoch(
@@ -881,7 +885,8 @@ def summary_lines(result: FitResult) -> list[str]:
     if best is not None and result.best_checkpoint is not None:
         ap = best.get("ap/total")
         score = f"AP {ap:.2f}" if ap is not None and math.isfinite(ap) else f"val MSE {best['val/mse']:.5g}"
-        lines.append(f"best: {score} at epoch {state.best_epoch}, step {best.get('step')}: {result.best_checkpoint}")
+        where = f"epoch {state.best_epoch}, step {best.get('step')}"
+        lines.append(f"best: {score} at {where}: {result.best_checkpoint}")
     else:
         lines.append("best: no validation ran (eval.every 0, or no validation split)")
     lines.append(f"last: {result.last_checkpoint}")
@@ -937,7 +942,9 @@ def load_init_weights(model: VideoPoseModel, path: str | Path) -> int:
     if unfilled:
         hrnet_total = sum(1 for k in own if k.startswith("hrnet."))
         key = unfilled[0]
-        why = f"{tuple(state[key].shape)} in the file vs {tuple(own[key].shape)}" if key in state else "missing"
+        why = "missing"
+        if key in state:
+            why = f"{tuple(state[key].shape)} in the file vs {tuple(own[key].shape)}"
         raise PoseCliError(
             f"train.init_checkpoint: {source} ({layout} layout) fills only {len(usable)} of {hrnet_total} "
             f"HRNet-W{model.config.width} tensors (e.g. {key}: {why}); is it an HRNet of this width?"
@@ -1101,7 +1108,9 @@ def _fit(
         train_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[target.index] if target.type == "cuda" else None, find_unused_parameters=True
         )
-    logger = JsonlLogger(out / "log.jsonl" if ranks.main else None, purge_step=state.step + 1 if state.step else None)
+    logger = JsonlLogger(
+        out / "log.jsonl" if ranks.main else None, purge_step=state.step + 1 if state.step else None
+    )
 
     def save(best: bool = False) -> None:
         if ranks.main:
@@ -1164,11 +1173,10 @@ def _fit(
             save(best)
             if ranks.main and on_epoch is not None:
                 seconds = time.perf_counter() - started
-                on_epoch(
-                    EpochSummary(
-                        shown_epoch, config.train.epochs, state.step, ctx.mean_loss(), validated, best, seconds
-                    )
+                summary = EpochSummary(
+                    shown_epoch, config.train.epochs, state.step, ctx.mean_loss(), validated, best, seconds
                 )
+                on_epoch(summary)
             _barrier(ranks)
             if finished:
                 break

@@ -137,7 +137,7 @@ def _weights_file(raw: dict) -> WeightsFile:
     return WeightsFile(str(raw["name"]), digest, raw.get("size"), raw.get("url"), prefix_only)
 
 
-def load_torch_file(path: Path, what: str = "checkpoint", allowed: Sequence[Any] = ()) -> Any:
+def load_torch_file(path: Path, what: str = "the checkpoint", allowed: Sequence[Any] = ()) -> Any:
     """The contents of a torch ``.pt``/``.pth``/``.pkl`` file, read with ``weights_only=True``.
 
     Only tensors and plain Python values (dicts, lists, numbers, strings) are rebuilt, plus the
@@ -161,14 +161,15 @@ def load_torch_file(path: Path, what: str = "checkpoint", allowed: Sequence[Any]
             detail = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", str(error))
             reason = detail.group(1) if detail else _first_line(error)
             raise PoseCliError(
-                f"{path}: cannot read the {what}: not a torch file of tensors and plain values ({reason})"
+                f"{path}: cannot read {what}: not a torch file of tensors and plain values ({reason})"
             ) from None
         raise PoseCliError(
-            f"{path}: refused: the {what} holds Python objects other than tensors and plain values "
+            f"{path}: refused: the file holds Python objects other than tensors and plain values "
             f"(it names {named.group(1)}), which could run code when loaded; nothing in it was run"
         ) from None
     except Exception as error:  # noqa: BLE001 - corrupt or foreign files raise many types
-        raise PoseCliError(f"{path}: cannot read the {what} ({type(error).__name__}: {_first_line(error)})") from None
+        kind = type(error).__name__
+        raise PoseCliError(f"{path}: cannot read {what} ({kind}: {_first_line(error)})") from None
 
 
 def _first_line(error: BaseException) -> str:

@@ -173,3 +173,33 @@ def test_weights_commands_list_pull_and_verify(
     assert cached.read_bytes() == payload
     unknown = runner.invoke(app, ["weights", "pull", "nope"])
     assert unknown.exit_code == 1 and "nope" in unknown.output and "Traceback" not in unknown.output
+
+
+class _Trap:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (open, (str(self.marker), "w"))
+
+
+def test_load_torch_file_reads_plain_values_and_refuses_callables_unrun(tmp_path: Path) -> None:
+    import torch
+
+    from posecli.weights import load_torch_file
+
+    plain = tmp_path / "plain.pt"
+    torch.save({"w": torch.ones(2), "epoch": 3, "names": ["a"], "nested": {"x": (1, 2.5, None)}}, plain)
+    loaded = load_torch_file(plain)
+    assert loaded["epoch"] == 3 and torch.equal(loaded["w"], torch.ones(2)) and loaded["nested"]["x"] == (1, 2.5, None)
+    marker = tmp_path / "ran"
+    trapped = tmp_path / "trapped.pt"
+    torch.save({"w": _Trap(marker)}, trapped)
+    with pytest.raises(PoseCliError) as error:
+        load_torch_file(trapped, "detector weights")
+    assert str(error.value).startswith(f"{trapped}: refused: ") and "io.open" in str(error.value)
+    assert not marker.exists()
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"\x80\x02garbage")
+    with pytest.raises(PoseCliError, match=f"^{garbage}: cannot read detector weights"):
+        load_torch_file(garbage, "detector weights")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from posecli.cli.options import DeviceOption, QuietOption, console, err_console, resolve_device
 
@@ -100,7 +101,7 @@ def train(
     from posecli.train import format_epoch, run_training, summary_lines
 
     def show_epoch(summary: EpochSummary) -> None:
-        console.print(format_epoch(summary), highlight=False, soft_wrap=True)
+        console.print(format_epoch(summary), markup=False, highlight=False, soft_wrap=True)
 
     try:
         result = run_training(
@@ -116,11 +117,12 @@ def train(
         )
     except KeyboardInterrupt:
         again = resume_command(config, data_root, data.value, overrides or [], out_dir, device)
-        err_console.print(f"[red]posecli train: interrupted; continue with: {again}[/red]", highlight=False, soft_wrap=True)
+        message = f"[red]posecli train: interrupted; continue with: {escape(again)}[/red]"
+        err_console.print(message, highlight=False, soft_wrap=True)
         raise typer.Exit(code=130) from None
     if result.main:
         for line in summary_lines(result):
-            console.print(line, highlight=False, soft_wrap=True)
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def resume_command(

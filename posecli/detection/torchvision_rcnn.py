@@ -56,7 +56,8 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         try:
             state: Any = load_file(str(path))
         except Exception as exc:  # noqa: BLE001 - any decoding failure means "not a weights file"
-            raise PoseCliError(f"{path}: cannot read detector weights ({type(exc).__name__}: {exc})") from None
+            kind = type(exc).__name__
+            raise PoseCliError(f"{path}: cannot read detector weights ({kind}: {exc})") from None
     else:
         # weights_only: a pickle naming anything but tensors and plain values is refused unrun
         state = load_torch_file(path, "detector weights")
