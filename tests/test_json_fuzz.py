@@ -3,7 +3,7 @@
 Formats: PoseTrack 2017 ``annolist``, PoseTrack 2018, PoseTrack21 (2018 plus its extra fields, scored with
 ``--mode posetrack21``), COCO keypoint results, ``boxes.json`` / ``tracks.json`` and JSON lines. Each
 valid document is mutated field by field (wrong types, missing keys, huge and non-finite numbers,
-negative ids, deep nesting, lone surrogates) and as a whole file (empty, truncated, invalid UTF-8, other
+negative ids, deep nesting, lone surrogates, text that looks like Rich markup) and as a whole file (empty, truncated, invalid UTF-8, other
 encodings, absurd nesting). Every variant goes through ``posecli eval`` (and ``posecli track`` for box and
 PoseTrack files) via ``CliRunner`` and through the library reader of its format.
 
@@ -49,7 +49,7 @@ _counter = itertools.count()
 
 # Values put in place of a field. Tuples are raw JSON text, written as they are.
 REPLACEMENTS: list[Any] = [
-    None, True, "x", "", [], {}, [1], {"a": 1}, -1, 0, 0.5, 1e308, -1e308, 2**70, -(2**70), 1e-320,
+    None, True, "x", "", "[/x]", [], {}, [1], {"a": 1}, -1, 0, 0.5, 1e308, -1e308, 2**70, -(2**70), 1e-320,
     ("NaN",), ("Infinity",), ("-Infinity",), ("1e400",), ("1" + "0" * 400,), ('"x\\ud800"',),
     ("[" * 50 + "]" * 50,),
 ]  # fmt: skip

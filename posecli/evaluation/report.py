@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -88,14 +89,18 @@ def summary_line(result: EvalResult) -> str:
 
 
 def _print_fitted(table: Table, console: Console) -> None:
-    """Print ``table``, narrowing its padding first if it would not fit the console.
+    """Print ``table``, narrowing its padding, then dropping its vertical borders, if it would not fit.
 
     Rich shrinks an over-wide table by truncating cells (``100…``), which would hide the numbers; one
-    space of padding per cell instead of two makes the 11-column MOT table fit 80 columns.
+    space of padding per cell instead of two makes the 11-column MOT table fit 80 columns, and without
+    vertical borders it still fits when MOTA is negative (``-100.0``: every prediction a false positive).
     """
     wide = console.options.update_width(10_000)
     if console.measure(table, options=wide).maximum > console.width:
         table.padding = (0, 0, 0, 1)
+    if console.measure(table, options=wide).maximum > console.width:
+        table.box = box.SIMPLE_HEAD
+        table.show_edge = False
     console.print(table)
 
 

@@ -132,6 +132,22 @@ def test_image_file_name_with_unicode_digits_is_read(tmp_path: Path) -> None:
     assert result.total_ap == pytest.approx(100.0)
 
 
+def test_values_that_look_like_rich_markup_are_printed_as_text(tmp_path: Path) -> None:
+    """An error or warning quoting ``[/x]`` once crashed the CLI root (Rich MarkupError, a traceback)."""
+    pred, gt = _case(tmp_path)
+    file = pred / f"{SEQ}.json"
+    _edit(file, _set("annotations", 0, "keypoints", 0, value="[/x]"))
+    result = runner.invoke(app, ["eval", str(pred), "--gt", str(gt), "-q"])
+    assert result.exit_code == 1, result.output
+    line = _one_error_line(result.output)
+    assert line == f"posecli eval: error: {file}: annotations[0].keypoints[0]: expected a number, got '[/x]'"
+    _edit(file, _set("annotations", 0, "keypoints", 0, value=1.0))
+    _edit(file, lambda d: [image.__setitem__("id", "[/x]") for image in d["images"][:2]])
+    result = runner.invoke(app, ["eval", str(pred), "--gt", str(gt), "-q"])
+    assert result.exit_code == 0, result.output
+    assert f"warning: {file}: images[1].id: image id '[/x]' is also used by images[0]" in result.output
+
+
 # ---------------------------------------------------------------------------------------------------------
 # what poseval reads silently: warnings naming the file
 

@@ -103,3 +103,16 @@ def test_tables_fit_80_columns_without_truncating_numbers(write_case) -> None:
     assert "…" not in text
     assert text.count("100.0") == 8 + 11
     assert max(len(line) for line in text.splitlines() if "#" not in line) <= 80
+
+
+def test_negative_mota_fits_80_columns_without_truncating(write_case) -> None:
+    """Predictions that are all false positives give MOTA -100.0 in every column: 6 characters per cell."""
+    gt = [SynthFrame([gt_person(1, A)]) for _ in range(3)]
+    pred = [SynthFrame([pr_person(1, (600.0, 600.0), 0.9 - 0.1 * k)]) for k in range(3)]
+    result = evaluate_posetrack(*write_case({SEQ: gt}, {SEQ: pred}))
+    out = io.StringIO()
+    print_tables(result, Console(file=out, width=80))
+    text = out.getvalue()
+    assert "…" not in text, text
+    assert text.count("-100.0") == 8, text  # 7 MOTA groups and the MOTA total
+    assert max(len(line) for line in text.splitlines() if "#" not in line) <= 80
