@@ -6,10 +6,11 @@ stays bounded whatever the length of the video. Three backends give the same fra
 * ``decord`` (tried first when installed): sequential decoding and exact seeking by frame index.
   On the 2-core development machine it decodes slower than PyAV (``benchmarks/RESULTS.md``).
 * ``pyav``: used automatically for VP9 streams (decord 0.6.0 stops on them after a few frames),
-  rotated videos (decord 0.6.0 applies the display matrix itself and returns 4-channel frames) and
-  file names that are not valid UTF-8 (decord cannot encode them), and when decord cannot open a file
-  or fails while decoding: the reader then continues with PyAV from the first frame decord did not
-  deliver, so no frame is lost or repeated.
+  rotated videos (decord 0.6.0 applies the display matrix itself and returns 4-channel frames),
+  containers without a frame index (Matroska, WebM: decord misnumbers the last frames of a cut file)
+  and file names that are not valid UTF-8 (decord cannot encode them), and when decord cannot open a
+  file or fails while decoding: the reader then continues with PyAV from the first frame decord did
+  not deliver, so no frame is lost or repeated.
 * ``frames``: a folder of images in the PoseTrack layout (``000000.jpg`` ... or ``00000001.jpg`` ...),
   sorted by the number in the file name.
 
@@ -49,10 +50,12 @@ import heapq
 import os
 import re
 import stat
+import statistics
 import sys
 import tempfile
 import threading
 import warnings
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -73,6 +76,7 @@ REORDER_MARGIN = 32  # packets beyond the target scanned for its timestamp; > an
 DEFAULT_FOLDER_FPS = 25.0  # PoseTrack sequences carry no frame rate; 25 is the common camera rate
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 DECORD_FAILING_CODECS = frozenset({"vp9"})  # decord 0.6.0 decodes these wrongly or stops early
+FIRST_FRAME_PACKETS = 300  # packets probed for a first decodable frame before a file is refused
 DEMUX_RETRIES = 8  # consecutive demuxer errors after which the rest of a file counts as unreadable
 RANGES_SHOWN = 6  # lost frame ranges (or skipped images) named in a warning; the rest are counted
 AV_LOG_QUIET = -8  # FFmpeg's log level that prints nothing
@@ -168,10 +172,17 @@ def probe_video(path: str | Path, backend: str = "auto", fps: float | None = Non
         return _probe_folder(path, fps)
     info = _probe_pyav(path)
     if backend == "auto":
-        # decord cannot honour rotation metadata correctly, decord 0.6.0 stops on VP9 streams after a
-        # frame or two (the fall-back then costs a second open and re-decoding), and decord cannot
-        # encode a file name that is not valid UTF-8: all three go straight to PyAV.
-        decord_ok = info.rotation == 0 and info.codec not in DECORD_FAILING_CODECS and _utf8_name(path)
+        # decord cannot honour rotation metadata correctly; decord 0.6.0 stops on VP9 streams after a
+        # frame or two (the fall-back then costs a second open and re-decoding); without a container
+        # index (Matroska, WebM) decord numbers the packets it finds, so in a cut file the frames just
+        # before the cut are numbered wrongly; and decord cannot encode a file name that is not valid
+        # UTF-8. All of these go straight to PyAV.
+        decord_ok = (
+            info.rotation == 0
+            and info.codec not in DECORD_FAILING_CODECS
+            and info.frame_count_exact
+            and _utf8_name(path)
+        )
         chosen = "decord" if decord_ok and _decord_available() else "pyav"
     else:
         chosen = backend
@@ -246,13 +257,23 @@ def _track_seconds(stream: Any) -> float | None:
 
 
 def _first_frame(container: Any, stream: Any, path: Path) -> Any:
-    """Decode the first frame of ``stream`` or raise ``PoseCliError``."""
+    """The first frame of ``stream`` that decodes (damaged packets before it are passed over, as
+    reading does), or ``PoseCliError`` when none does within ``FIRST_FRAME_PACKETS`` packets."""
+    reason = "the video stream is empty"
     try:
-        for frame in container.decode(stream):
-            return frame
-    except (av.error.FFmpegError, ValueError) as error:
-        raise PoseCliError(f"{shown_path(path)}: no decodable video frame ({_short(error)})") from None
-    raise PoseCliError(f"{shown_path(path)}: no decodable video frame (the video stream is empty)")
+        for count, packet in enumerate(container.demux(stream)):
+            if count > FIRST_FRAME_PACKETS:
+                break
+            try:
+                frames = packet.decode()
+            except (av.error.FFmpegError, ValueError) as error:
+                reason = _short(error)
+                continue
+            if frames:
+                return frames[0]
+    except (av.error.FFmpegError, ValueError, OSError) as error:
+        reason = _short(error)
+    raise PoseCliError(f"{shown_path(path)}: no decodable video frame ({reason})")
 
 
 def _rotation_of(frame: Any, stream: Any) -> int:
@@ -344,6 +365,9 @@ _LIBRARY_MESSAGES = (
 _STDERR_LOCK = threading.Lock()  # one capture at a time: file descriptor 2 is shared by the process
 
 
+_stderr_sink: Any = None  # the file that takes stderr during a capture, kept open between images
+
+
 @contextlib.contextmanager
 def _captured_stderr() -> Iterator[list[str]]:
     """Collect the lines C libraries write to file descriptor 2 inside the block.
@@ -351,15 +375,21 @@ def _captured_stderr() -> Iterator[list[str]]:
     Lines that look like an image library's are kept (and not shown); anything else that arrived
     meanwhile (another thread's output) is written back to stderr unchanged.
     """
+    global _stderr_sink
     lines: list[str] = []
-    with _STDERR_LOCK, tempfile.TemporaryFile() as sink:
-        with contextlib.suppress(Exception):
-            sys.stderr.flush()
+    with _STDERR_LOCK:
         try:
+            if _stderr_sink is None:
+                _stderr_sink = tempfile.TemporaryFile()
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
             saved = os.dup(2)
-        except OSError:  # no stderr at all: nothing to capture
+        except OSError:  # no stderr (or no temporary folder): decode without capturing
             yield lines
             return
+        sink = _stderr_sink
+        sink.seek(0)
+        sink.truncate()
         os.dup2(sink.fileno(), 2)
         try:
             yield lines
@@ -664,11 +694,22 @@ class VideoReader:
         waiting: list[int] = []  # timestamps of packets whose frame has not come out yet (a min-heap)
         floor = first_pts
         index = first_index
+        previous: int | None = None  # timestamp of the last frame out of the decoder
+        steps: deque[int] = deque(maxlen=32)  # recent distances between the timestamps of frames
 
-        def place(frame: Any) -> int | None:
-            nonlocal floor, index
+        def place(frame: Any, flushing: bool) -> int | None:
+            nonlocal floor, index, previous
             pts = frame.pts
             if pts is not None:
+                gap = 0
+                if previous is not None and pts > previous:
+                    if flushing and steps and floor is None:
+                        # A frame that only comes out when the decoder is flushed may have lost reorder
+                        # neighbours to a cut (packets never read are not in ``waiting``): the usual
+                        # distance between frames tells how many are missing before it.
+                        gap = round((pts - previous) / statistics.median(steps)) - 1
+                    steps.append(pts - previous)
+                previous = pts
                 if floor is not None:
                     if pts < floor:  # decoded on the way from the seek's keyframe to the target
                         while waiting and waiting[0] <= pts:
@@ -683,6 +724,7 @@ class VideoReader:
                     missing += 1
                 if waiting and waiting[0] == pts:
                     heapq.heappop(waiting)
+                missing = max(missing, gap)
                 if missing:
                     self._note_lost(index, index + missing - 1, keep_from)
                     index += missing
@@ -716,7 +758,7 @@ class VideoReader:
                 self._errors += 1  # corrupt data: this packet's frame is lost, the next one may decode
                 continue
             for frame in frames:
-                placed = place(frame)
+                placed = place(frame, flushed)
                 if placed is not None:
                     yield placed, frame
         if not flushed:  # the demuxer gave up: collect what the decoder still holds
@@ -725,7 +767,7 @@ class VideoReader:
             except (av.error.FFmpegError, ValueError):
                 remaining = []
             for frame in remaining:
-                placed = place(frame)
+                placed = place(frame, True)
                 if placed is not None:
                     yield placed, frame
         if floor is None and waiting:  # packets read whose frames never came out
@@ -769,9 +811,8 @@ class VideoReader:
         except (decord.DECORDError, RuntimeError):
             pass
         else:
-            slack = 0 if self.info.frame_count_exact else self.info.frame_count_slack
-            if index >= self.info.num_frames - slack:
-                return
+            if not self.info.frame_count_exact or index >= self.info.num_frames:
+                return  # (a short stream without container index is reported as cut by __iter__)
             # decord's index is shorter than the container's frame count: let PyAV deliver the rest.
         # decord failed (or ended early) at ``index``: PyAV continues from exactly that frame, and
         # skips what it cannot decode either.
