@@ -109,6 +109,8 @@ def list_json_files(path: Path) -> list[Path]:
         return sorted(p for p in path.glob("*.json") if p.is_file())
     if path.is_file():
         return [path]
+    if path.exists():  # a FIFO or device: reading it could block forever
+        raise PoseCliError(f"{path}: not a regular file or folder")
     raise PoseCliError(f"{path}: does not exist")
 
 

@@ -456,6 +456,8 @@ class PredictionSource:
         self._single: list[SequenceData] | None = None
         if path is not None and not path.exists():
             raise PoseCliError(f"{path}: prediction path does not exist")
+        if path is not None and not (path.is_file() or path.is_dir()):
+            raise PoseCliError(f"{path}: prediction path is not a regular file or folder")
         if path is not None and path.is_file():
             self._single = read_sequences(
                 path,

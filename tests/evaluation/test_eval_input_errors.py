@@ -4,6 +4,7 @@ silently, and no numpy warning lines on edge cases (``shared/spec/posetrack.md``
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -121,6 +122,19 @@ def test_malformed_input_is_one_line_naming_file_and_field(
     assert result.exit_code == 1, result.output
     line = _one_error_line(result.output)
     assert line.startswith(f"posecli eval: error: {file}: {expected}"), line
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+@pytest.mark.parametrize("role", ["pred", "gt"])
+def test_a_fifo_as_input_is_refused_in_one_line(tmp_path: Path, role: str) -> None:
+    pred, gt = _case(tmp_path)
+    fifo = tmp_path / "pipe.json"
+    os.mkfifo(fifo)
+    args = [str(fifo), "--gt", str(gt)] if role == "pred" else [str(pred), "--gt", str(fifo)]
+    result = runner.invoke(app, ["eval", *args, "-q"])
+    assert result.exit_code == 1
+    line = _one_error_line(result.output)
+    assert line.startswith(f"posecli eval: error: {fifo}: ") and "not a regular file or folder" in line, line
 
 
 def test_image_file_name_with_unicode_digits_is_read(tmp_path: Path) -> None:
