@@ -1,7 +1,11 @@
 """Atomic file output: write to a temporary file beside the target, then rename over it.
 
 A crash or Ctrl-C while writing therefore never leaves a half-written file under the final name,
-and an older complete file is kept until the new one is whole.
+and an older complete file is kept until the new one is whole. A ``kill -9`` can leave the temporary
+file behind: ``temporary_files`` finds those of a target so that the next run can remove them.
+
+An ``OSError`` raised while writing (a full disk, a read-only folder) names the target file: the
+system reports ``[Errno 28]`` from ``write()`` without any path.
 """
 
 from __future__ import annotations
@@ -9,10 +13,35 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+
+@contextlib.contextmanager
+def naming_path(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Give an ``OSError`` raised in the block that names no file the name ``path``."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename is None:
+            error.filename = os.fspath(path)
+        raise
+
+
+def temporary_files(path: str | os.PathLike[str]) -> list[Path]:
+    """Temporary files that ``atomic_path`` made for ``path`` and that still exist (left by a run
+    that was killed; a live writer's too, so only call this while holding the output's lock)."""
+    target = Path(path)
+    # mkstemp names: "." + target name + "." + 8 random [a-z0-9_] + suffix (".tmp<ext>" or ".partial")
+    pattern = re.compile(re.escape(f".{target.name}.") + r"[a-z0-9_]{8}(\.tmp[^/]*|\.partial)")
+    try:
+        names = os.listdir(target.parent)
+    except OSError:
+        return []
+    return sorted(target.parent / n for n in names if pattern.fullmatch(n))
 
 
 @contextlib.contextmanager
@@ -23,9 +52,13 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     a container format from the extension (PyAV, OpenCV) still see the right one.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     tmp_suffix = suffix if suffix is not None else ".tmp" + target.suffix
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=tmp_suffix, dir=target.parent)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=tmp_suffix, dir=target.parent)
+    except OSError as error:  # name the file wanted, not a random temporary name
+        error.filename, error.filename2 = os.fspath(target), None
+        raise
     os.close(fd)
     # mkstemp creates 0600 files; give the output the permissions a plain open() would (0666 & ~umask).
     umask = os.umask(0)
@@ -33,8 +66,9 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     os.chmod(tmp_name, 0o666 & ~umask)
     tmp = Path(tmp_name)
     try:
-        yield tmp
-        os.replace(tmp, target)
+        with naming_path(target):
+            yield tmp
+            os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -42,11 +76,10 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (fsynced before the rename)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
