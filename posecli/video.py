@@ -27,12 +27,14 @@ Damaged input. Bad input (a missing path, a FIFO or device, not a video, nothing
 that otherwise decodes is skipped: PyAV drops a packet that does not decode (or resynchronises after
 bad container data) and goes on with the next one, and a frame image that does not read cleanly is
 left out of a folder. Frames keep their true index: a PyAV frame's index is the rank of its timestamp
-among the timestamps of the stream's packets (one packet per frame, as in MP4, MKV, WebM and AVI), so
-the frame after a lost one is not renumbered. Lost frames are simply missing from the iteration
-(``VideoReader.lost`` lists their index ranges), unless the reader was made with ``fill_gaps``: then
-each lost frame in the middle is stood in for by the frame decoded before it (``VideoFrame.held``),
-so a consumer that needs consecutive frames gets them. A stream that ends before the container's
-frame count (a cut file) loses its tail. After an iteration with any loss, ``VideoReader.truncated``
+among the timestamps of the stream's packets (one packet per frame, as in MP4, MKV, WebM and AVI; for
+the last frames of a cut file, whose reorder neighbours may never have been read, the usual distance
+between timestamps counts the missing ones), so the frame after a lost one is not renumbered. Lost
+frames are simply missing from the iteration (``VideoReader.lost`` lists their index ranges), unless
+the reader was made with ``fill_gaps``: then each lost frame before the last decoded one is stood in
+for by the frame decoded before it, or the first decoded frame when none came before
+(``VideoFrame.held``; timestamps interpolated), so a consumer that needs consecutive frames gets them.
+A stream that ends before the container's frame count (a cut file) loses its tail. After an iteration with any loss, ``VideoReader.truncated``
 is True and one ``VideoWarning`` names the file and the frame ranges lost. Frames that decode with
 concealed errors (FFmpeg patches damaged blocks without reporting it) cannot be told apart and are
 kept.
@@ -56,7 +58,7 @@ import tempfile
 import threading
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -380,7 +382,7 @@ def _captured_stderr() -> Iterator[list[str]]:
     with _STDERR_LOCK:
         try:
             if _stderr_sink is None:
-                _stderr_sink = tempfile.TemporaryFile()
+                _stderr_sink = tempfile.TemporaryFile()  # noqa: SIM115 - reused by every capture
             with contextlib.suppress(Exception):
                 sys.stderr.flush()
             saved = os.dup(2)
@@ -681,7 +683,7 @@ class VideoReader:
         first_index: int = 0,
         first_pts: int | None = None,
         keep_from: int = 0,
-    ) -> Iterator[tuple[int, Any]]:
+    ) -> Generator[tuple[int, Any], None, None]:
         """``(index, PyAV frame)`` for the frames of ``stream``, skipping what does not decode.
 
         A packet the decoder refuses is dropped and decoding goes on with the next; a demuxer error

@@ -65,7 +65,9 @@ def number_of(image: np.ndarray) -> int:
 # codec, container options, encoder options: one entry per kind of file the corpus covers
 KINDS = {
     "h264.mp4": ("libx264", {"movflags": "faststart"}, {}),
-    "h264-bframes.mp4": ("libx264", {"movflags": "faststart"}, {"x264-params": "bframes=2:b-adapt=0:keyint=10"}),
+    "h264-bframes.mp4": (
+        "libx264", {"movflags": "faststart"}, {"x264-params": "bframes=2:b-adapt=0:keyint=10"}
+    ),
     "h264-intra.mp4": ("libx264", {"movflags": "faststart"}, {"x264-params": "keyint=1"}),
     "h264.mkv": ("libx264", {}, {}),
     "vp9.webm": ("libvpx-vp9", {}, {}),
@@ -157,7 +159,8 @@ def test_matroska_damaged_mid_file_warns(tmp_path: Path, backend: str) -> None:
     reader, frames, said = read_all(bad, backend)
     assert 0 < len(frames) < FRAMES
     assert reader.truncated and reader.lost[-1][1] == FRAMES - 1
-    assert len(said) == 1 and said[0].startswith(f"{bad}: frames {len(frames)}–39 of about 40 could not be decoded")
+    assert len(said) == 1
+    assert said[0].startswith(f"{bad}: frames {len(frames)}–39 of about 40 could not be decoded")
 
 
 # -- 2. corrupt packets are skipped, later frames keep their index -------------------------------------
@@ -175,8 +178,10 @@ def test_one_corrupt_packet_loses_one_frame_not_the_rest(tmp_path: Path, kind: s
     # Inter frames after the hole decode with concealed errors, so check positions by timestamp.
     assert [round(f.timestamp * FPS) for f in frames] == [f.index for f in frames]
     assert said == [
-        f"{bad}: frame {missing} of 40 could not be decoded (truncated or corrupt file); "
-        "continuing with the 39 frames decoded"
+        (
+            f"{bad}: frame {missing} of 40 could not be decoded (truncated or corrupt file); "
+            "continuing with the 39 frames decoded"
+        )
     ]
     if backend == "auto" and HAVE_DECORD:
         assert reader.backend_used == ["decord", "pyav"]  # decord stopped; PyAV went on past the damage
@@ -206,7 +211,9 @@ def test_fill_gaps_holds_the_previous_frame(tmp_path: Path) -> None:
     assert reader.lost == [(0, 0), (5, 6)] and "filled with the frame before them" in said[0]
 
 
-def test_resumed_read_reports_only_losses_after_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_resumed_read_reports_only_losses_after_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from posecli import video
 
     bad = damaged(encode(tmp_path, "h264-intra.mp4"), [3, 30], "bad.mp4")
@@ -335,7 +342,9 @@ def corrupt_jpeg(path: Path) -> None:
     path.write_bytes(data[:middle] + bytes(300) + data[middle + 300 :])
 
 
-def test_damaged_frame_images_are_skipped_with_a_warning(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+def test_damaged_frame_images_are_skipped_with_a_warning(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
     folder = jpeg_folder(tmp_path)
     corrupt_jpeg(folder / "000000.jpg")
     corrupt_jpeg(folder / "000002.jpg")
@@ -347,8 +356,11 @@ def test_damaged_frame_images_are_skipped_with_a_warning(tmp_path: Path, capfd: 
     assert [number_of(f.image) for f in frames] == [1, 3, 5]
     assert reader.lost == [(0, 0), (2, 2), (4, 4)]
     assert said == [
-        f"{folder}: 3 frame images could not be read and were skipped: 000000.jpg (corrupt jpeg data), "
-        "000002.jpg (corrupt jpeg data), 000004.jpg (not a readable image); the other frames keep their indices"
+        (
+            f"{folder}: 3 frame images could not be read and were skipped: 000000.jpg (corrupt jpeg data), "
+            "000002.jpg (corrupt jpeg data), 000004.jpg (not a readable image); "
+            "the other frames keep their indices"
+        )
     ]
     assert "Corrupt JPEG" not in capfd.readouterr().err  # libjpeg's own line is not shown
 
@@ -380,7 +392,9 @@ def test_library_lines_do_not_reach_stderr(tmp_path: Path) -> None:
         """
     )
     inputs = [str(bad_mp4), str(tmp_path / "cut.mkv"), str(folder)]
-    run = subprocess.run([sys.executable, "-c", script, *inputs], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", script, *inputs], check=False, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stderr
     counts = dict(line.rsplit(" ", 1) for line in run.stdout.splitlines())
     assert counts[inputs[0]] == "39" and 20 < int(counts[inputs[1]]) < 40 and counts[inputs[2]] == "2"
@@ -458,7 +472,9 @@ def test_writer_removes_its_temporary_file_when_closing_fails(tmp_path: Path) ->
         real.close()
 
 
-def test_writer_removes_its_temporary_file_when_setup_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_writer_removes_its_temporary_file_when_setup_fails(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from posecli import video
 
     def no_encoder() -> str:
@@ -481,8 +497,8 @@ def test_estimate_with_a_temporal_network_runs_over_lost_frames(tmp_path: Path) 
     ``fill_gaps``: the lost frame is stood in for, the run succeeds and every frame has a result."""
     from posecli.checkpoints import save_checkpoint
     from posecli.cli import app
-    from posecli.models import build_model
     from posecli.export.posetrack import read_posetrack_json
+    from posecli.models import build_model
 
     weights = tmp_path / "fami_tiny.safetensors"
     save_checkpoint(weights, build_model("fami_hrnet_w32", width=8, input_size=(64, 64)))
