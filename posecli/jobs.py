@@ -3,31 +3,38 @@
 ``estimate`` writes per video ``<stem>`` into the output folder: ``<stem>.posetrack.json`` (always),
 ``<stem>.coco.json`` (``coco``), ``<stem>.jsonl`` (``jsonl``, one line per frame, streamed to a
 ``.partial`` file while running) and ``<stem>.overlay.mp4`` (``overlay``, on by default). While a video
-runs, ``.<stem>.progress/`` holds resumable progress (``posecli.progress_state``).
+runs, ``.<stem>.progress/`` holds resumable progress (``posecli.progress_state``) and ``.<stem>.lock``
+keeps a second run from writing the same outputs (``posecli.output_lock``). ``track`` lives in
+``posecli.track_job``.
+
+Importing this module does not import torch (``posecli.pipeline`` imports it where a network runs), so
+bad input is refused in a fraction of a second and the embedded model never loads it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from posecli.atomic import naming_path
 from posecli.background import BackgroundCalls, Prefetcher
 from posecli.detection.base import Detector
 from posecli.detection.precomputed import PrecomputedDetector
-from posecli.detection.torchvision_rcnn import TorchvisionPersonDetector
+from posecli.device import resolve_device
 from posecli.errors import PoseCliError
-from posecli.export.boxes import FrameDetections, read_boxes_json, write_boxes_json, write_tracks_json
+from posecli.export.boxes import FrameDetections, write_boxes_json
 from posecli.export.coco import write_coco_json
 from posecli.export.jsonl import JsonlWriter
 from posecli.export.overlay import OverlayVideo
-from posecli.export.posetrack import read_posetrack_json, write_posetrack_json
-from posecli.keypoints import NUM_KEYPOINTS
+from posecli.export.posetrack import write_posetrack_json
+from posecli.output_lock import claim_outputs
 from posecli.pipeline import (
     EMBEDDED_MODEL,
     EmbeddedPersonDetector,
@@ -41,15 +48,12 @@ from posecli.pipeline import (
 from posecli.progress import progress_bar
 from posecli.progress_state import ProgressLog, load_snapshot
 from posecli.smoothing import OneEuroSmoother
-from posecli.structures import Detection, FrameResult, PoseInstance
-from posecli.tracking.base import Tracker
-from posecli.tracking.bytetrack import ByteTracker
-from posecli.tracking.iou import IoUTracker
+from posecli.structures import FrameResult
+from posecli.track_job import TRACKERS, BoxesSummary, make_tracker
 from posecli.tracking.stitch import stitch_tracklets
 from posecli.video import VideoFrame, VideoInfo, VideoReader, probe_video
 from posecli.weights import fetch
 
-TRACKERS = ("bytetrack", "iou")
 DETECTORS = ("embedded", "rcnn")
 RCNN_WEIGHTS = "fasterrcnn_resnet50_fpn_coco"  # manifest name of the torchvision detector
 
@@ -109,15 +113,6 @@ class VideoSummary:
         return (self.frames - self.resumed_from) / self.seconds if self.seconds > 0 else 0.0
 
 
-def make_tracker(name: str) -> Tracker:
-    """A fresh tracker by name (``bytetrack`` or ``iou``)."""
-    if name == "bytetrack":
-        return ByteTracker()
-    if name == "iou":
-        return IoUTracker()
-    raise PoseCliError(f"--tracker: '{name}' is not one of {', '.join(TRACKERS)}")
-
-
 def build_processor(options: EstimateOptions, video: Path | None = None, quiet: bool = False) -> FrameProcessor:
     """The frame processor ``options`` describe (see ``posecli.pipeline``); ``quiet`` silences the
     progress bar of a first-use weights download."""
@@ -136,18 +131,44 @@ def build_processor(options: EstimateOptions, video: Path | None = None, quiet: 
     detector: Detector
     if options.boxes is not None:
         detector = PrecomputedDetector(options.boxes, sequence=_stem(video) if video else None)
-    elif options.detector == "rcnn":
-        weights = options.detector_weights or fetch(RCNN_WEIGHTS, quiet=quiet)[0]
-        detector = TorchvisionPersonDetector(weights, arch="fasterrcnn_resnet50_fpn", device=options.device)
-    elif options.detector == "embedded":
-        detector = EmbeddedPersonDetector(build_embedded_stage())
     else:
-        raise PoseCliError(f"--detector: '{options.detector}' is not one of {', '.join(DETECTORS)}")
+        detector = person_detector(options.detector, options.detector_weights, options.device, quiet=quiet)
     return TopDownProcessor(
         network, detector, tracker, mode=options.mode, device=options.device, det_every=options.det_every,
         batch_size=options.pose_batch_size, half=options.half, flip_test=options.flip_test,
         smoother=_smoother(options),
     )
+
+
+def uses_network(options: EstimateOptions) -> bool:
+    """Whether ``options`` run a posecli network (``--model`` or a ``--weights`` checkpoint alone)."""
+    network_from_weights = options.weights is not None and not Path(options.weights).is_dir()
+    return options.model != EMBEDDED_MODEL or network_from_weights
+
+
+def person_detector(
+    name: str, weights: Path | None = None, device: str = "cpu", embedded_weights: Path | None = None,
+    quiet: bool = False,
+) -> Detector:
+    """The person detector ``name``: ``embedded`` (boxes around BlazePose landmarks; ``embedded_weights``
+    a folder of its .tflite files) or ``rcnn`` (torchvision Faster R-CNN from ``weights`` or the
+    manifest's file, on ``device``)."""
+    if name == "rcnn":
+        from posecli.detection.torchvision_rcnn import TorchvisionPersonDetector
+
+        file = weights or fetch(RCNN_WEIGHTS, quiet=quiet)[0]
+        return TorchvisionPersonDetector(file, arch="fasterrcnn_resnet50_fpn", device=device)
+    if name == "embedded":
+        return EmbeddedPersonDetector(build_embedded_stage(embedded_weights))
+    raise PoseCliError(f"--detector: '{name}' is not one of {', '.join(DETECTORS)}")
+
+
+def _with_device(options: EstimateOptions, quiet: bool) -> EstimateOptions:
+    """``options`` with ``device`` resolved for a network run (this is where the CPU note appears),
+    and ``cpu`` for the embedded model, which never runs anywhere else."""
+    if not uses_network(options):
+        return replace(options, device="cpu")
+    return replace(options, device=resolve_device(options.device, quiet=quiet))
 
 
 def _smoother(options: EstimateOptions) -> OneEuroSmoother | None:
@@ -205,16 +226,29 @@ def estimate_videos(
             owner[path] = video
             if path.exists() and not (exist_ok or resume):
                 raise PoseCliError(f"{path} already exists (pass --exist-ok to overwrite, --resume to skip finished videos)")
+    options = _with_device(options, quiet)
+    # One lock per stem covers every file estimate may write for it, so the temporary files of all of
+    # them (also of outputs this run does not write) can only be orphans of a killed run.
+    every_output = replace(options, overlay=True, coco=True, jsonl=True)
+    groups = {
+        _stem(video): [
+            *output_paths(out_dir, video, every_output).values(), progress_folder(out_dir, video) / "state.pkl"
+        ]
+        for video in videos
+    }
     summaries = []
-    for video, info, paths in zip(videos, infos, plans):
-        folder = progress_folder(out_dir, video)
-        if resume and not folder.exists() and all(p.exists() for p in paths.values()):
-            summaries.append(VideoSummary(video, info.num_frames, 0.0, 0, 0.0, tuple(paths.values()), skipped=True))
-            continue
-        processor = build_processor(options, video, quiet=quiet)
-        summaries.append(
-            estimate_video(video, info, paths, folder, processor, options, resume=resume, quiet=quiet, overlap=overlap)
-        )
+    with claim_outputs(out_dir, groups):
+        for video, info, paths in zip(videos, infos, plans):
+            folder = progress_folder(out_dir, video)
+            if resume and not folder.exists() and all(p.exists() for p in paths.values()):
+                summaries.append(VideoSummary(video, info.num_frames, 0.0, 0, 0.0, tuple(paths.values()), skipped=True))
+                continue
+            if not resume:  # progress of an earlier interrupted run: this run starts over
+                shutil.rmtree(folder, ignore_errors=True)
+            processor = build_processor(options, video, quiet=quiet)
+            summaries.append(
+                estimate_video(video, info, paths, folder, processor, options, resume=resume, quiet=quiet, overlap=overlap)
+            )
     return summaries
 
 
@@ -261,15 +295,18 @@ def estimate_video(
         if new:
             results.append(result)
         if overlay is not None:
-            overlay.write(image, result)
+            with naming_path(paths["overlay"]):
+                overlay.write(image, result)
         if jsonl is not None:
-            jsonl.write(result)
+            with naming_path(paths["jsonl"]):
+                jsonl.write(result)
         times.write += time.perf_counter() - t0
 
     truncated = False
+    finished = False
     try:
         with (
-            VideoReader(video) as reader,
+            VideoReader(video, fill_gaps=True) as reader,  # temporal models need every index
             progress_bar(video.name, info.num_frames or None, "frames", quiet) as advance,
             _frames(reader, overlap) as frames,
         ):
@@ -294,17 +331,22 @@ def estimate_video(
         write_posetrack_json(paths["posetrack"], results, info, video_name=_stem(video))
         if "coco" in paths:
             write_coco_json(paths["coco"], results, info, video_name=_stem(video))
-        for stream in (jsonl, overlay):
+        for kind, stream in (("jsonl", jsonl), ("overlay", overlay)):
             if stream is not None:
-                stream.close()
+                with naming_path(paths[kind]):
+                    stream.close()
         jsonl = overlay = None
         times.write += time.perf_counter() - t0
+        finished = True
     finally:
-        # After an error the partial streams are discarded; the progress folder stays for --resume.
+        # After an error the partial streams are discarded; the progress folder stays for --resume,
+        # unless it holds no snapshot yet (a run that failed before one has nothing to resume).
         for stream in (jsonl, overlay):
             if stream is not None:
                 stream.abort()
         log.close()
+        if not finished and not log.has_snapshot:
+            log.remove()
     log.remove()
     track_ids = {p.track_id for r in results for p in r.instances}
     return VideoSummary(
@@ -326,24 +368,34 @@ def _write_streams_after(
 ) -> tuple[_Overlay | None, JsonlWriter | None]:
     """Second pass for stitched runs: the track ids change after the whole video is seen, so the
     overlay and the JSON lines are written from the final results (the video is decoded again)."""
-    jsonl = JsonlWriter(paths["jsonl"]) if options.jsonl else None
-    if jsonl is not None:
-        for result in results:
-            jsonl.write(result)
-    if not options.overlay:
-        return None, jsonl
-    overlay = _open_overlay(paths["overlay"], info, overlap)
-    by_index = {r.frame_index: r for r in results}
-    with (
-        VideoReader(video) as reader,
-        progress_bar(f"{video.name} overlay", len(results), "frames", quiet) as advance,
-        _frames(reader, overlap) as frames,
-    ):
-        for frame in frames:
-            if frame.index in by_index:
-                overlay.write(frame.image, by_index[frame.index])
-                advance(1)
-    return overlay, jsonl
+    jsonl: JsonlWriter | None = None
+    overlay: _Overlay | None = None
+    try:  # on any failure (Ctrl-C in the overlay pass included) the streams opened here are discarded
+        if options.jsonl:
+            jsonl = JsonlWriter(paths["jsonl"])
+            with naming_path(paths["jsonl"]):
+                for result in results:
+                    jsonl.write(result)
+        if not options.overlay:
+            return None, jsonl
+        overlay = _open_overlay(paths["overlay"], info, overlap)
+        by_index = {r.frame_index: r for r in results}
+        with (
+            VideoReader(video, fill_gaps=True) as reader,
+            progress_bar(f"{video.name} overlay", len(results), "frames", quiet) as advance,
+            _frames(reader, overlap) as frames,
+            naming_path(paths["overlay"]),
+        ):
+            for frame in frames:
+                if frame.index in by_index:
+                    overlay.write(frame.image, by_index[frame.index])
+                    advance(1)
+        return overlay, jsonl
+    except BaseException:
+        for stream in (jsonl, overlay):
+            if stream is not None:
+                stream.abort()
+        raise
 
 
 class _Overlay(Protocol):
@@ -371,7 +423,7 @@ class _BackgroundOverlay:
     def abort(self) -> None:
         try:
             self._calls.close()
-        except Exception:  # noqa: BLE001 - the run failed already; discarding the file is all that is left
+        except Exception:  # noqa: BLE001, S110 - the run failed already; discarding the file is all that is left
             pass
         self._overlay.abort()
 
@@ -401,136 +453,53 @@ def _timed(reader: Iterable[VideoFrame], times: StageTimes) -> Iterator[VideoFra
 # --- detect / track ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class BoxesSummary:
-    """One file written by ``detect`` or ``track``."""
-
-    source: Path
-    output: Path
-    frames: int
-    boxes: int
-    tracks: int
-
-
 def detect_videos(
     videos: list[Path], out_dir: Path, *, model: str = EMBEDDED_MODEL, weights: Path | None = None,
+    detector: str = "embedded", detector_weights: Path | None = None, device: str = "auto",
     exist_ok: bool = False, quiet: bool = False,
 ) -> list[BoxesSummary]:
     """Write ``<stem>.boxes.json`` (person boxes per frame) for every video.
 
-    With the embedded model a person's box is the box around its landmarks (tighter and steadier than
-    the detector's body circle); the box score is the pose-presence probability.
+    ``embedded`` (default): a person's box is the box around its BlazePose landmarks (tighter and
+    steadier than the detector's body circle) and its score the pose-presence probability; ``weights``
+    may name a folder of its .tflite files. ``rcnn``: torchvision's Faster R-CNN on ``device``.
     """
     if not videos:
         raise PoseCliError("no input video given")
-    infos = [probe_video(video) for video in videos]
-    outputs = [out_dir / f"{_stem(v)}.boxes.json" for v in videos]
-    for path in outputs:
-        if path.exists() and not exist_ok:
-            raise PoseCliError(f"{path} already exists (pass --exist-ok to overwrite, or choose another --out-dir)")
     if model != EMBEDDED_MODEL:
         raise PoseCliError(f"--model {model}: detect runs the embedded {EMBEDDED_MODEL} model")
-    pose_stage = build_embedded_stage(weights)
-    summaries = []
-    for video, info, output in zip(videos, infos, outputs):
-        pose_stage.reset()
-        frames: list[FrameDetections] = []
-        with VideoReader(video) as reader, progress_bar(video.name, info.num_frames or None, "frames", quiet) as advance:
-            for frame in reader:
-                people = pose_stage(frame.image)
-                detections = tuple(Detection(box=p.box, score=p.score) for p in people)
-                frames.append(FrameDetections(frame.index, frame.timestamp, detections))
-                advance(1)
-        if not frames:
-            raise PoseCliError(f"{video}: no frame could be decoded")
-        write_boxes_json(output, frames, info)
-        summaries.append(BoxesSummary(video, output, len(frames), sum(len(f.detections) for f in frames), 0))
-    return summaries
-
-
-def track_boxes(
-    files: list[Path], out_dir: Path, *, tracker: str = "bytetrack", stitch: bool = False,
-    exist_ok: bool = False, quiet: bool = False,
-) -> list[BoxesSummary]:
-    """Track saved frames again, without running any network, e.g. to compare trackers or stitching.
-
-    ``<stem>.boxes.json`` / ``<stem>.tracks.json`` (boxes only) → ``<stem>.tracks.json``; a PoseTrack
-    2018 file such as ``estimate``'s ``<stem>.posetrack.json`` → ``<stem>.tracks.posetrack.json``, its
-    people re-tracked with their keypoints (so the tracker's OKS cost and pose re-id apply) and the
-    old ``track_id``s ignored.
-    """
-    if not files:
-        raise PoseCliError("no boxes or PoseTrack file given")
-    poses = [_is_posetrack_file(path) for path in files]
-    outputs = [
-        out_dir / (f"{path.name.removesuffix('.json').removesuffix('.posetrack')}.tracks.posetrack.json" if is_pose
-                   else f"{path.name.removesuffix('.json').removesuffix('.boxes')}.tracks.json")
-        for path, is_pose in zip(files, poses)
-    ]
-    for path in outputs:
+    if detector not in DETECTORS:
+        raise PoseCliError(f"--detector: '{detector}' is not one of {', '.join(DETECTORS)}")
+    if detector != "embedded" and weights is not None:
+        raise PoseCliError("--weights is the embedded detector's .tflite folder; give --detector-weights for rcnn")
+    infos = [probe_video(video) for video in videos]
+    outputs = [out_dir / f"{_stem(v)}.boxes.json" for v in videos]
+    owner: dict[Path, Path] = {}
+    for video, path in zip(videos, outputs):
+        if path in owner:
+            raise PoseCliError(f"{video} and {owner[path]} would both write {path.name}; rename one of them")
+        owner[path] = video
         if path.exists() and not exist_ok:
             raise PoseCliError(f"{path} already exists (pass --exist-ok to overwrite, or choose another --out-dir)")
-    loaded = [_load_for_tracking(path) if is_pose else None for path, is_pose in zip(files, poses)]
-    documents = [None if is_pose else read_boxes_json(path) for path, is_pose in zip(files, poses)]
+    device = resolve_device(device, quiet=quiet) if detector == "rcnn" else "cpu"
+    find_people = person_detector(detector, detector_weights, device, embedded_weights=weights, quiet=quiet)
     summaries = []
-    for source, output, pose_input, document in zip(files, outputs, loaded, documents):
-        if pose_input is not None:
-            frames, info, video_name = pose_input
-        else:
-            assert document is not None
-            frames = [
-                FrameResult(f.frame_index, f.timestamp, tuple(
-                    PoseInstance(keypoints=_no_keypoints(), box=d.box, score=d.score) for d in f.detections
-                ))
-                for f in document.frames
-            ]
-            info = VideoInfo(
-                path=Path(document.video.path), fps=document.video.fps, num_frames=document.video.num_frames,
-                width=document.video.width, height=document.video.height, rotation=0, backend="boxes",
-            )
-        state = make_tracker(tracker)
-        state.reset()
-        results = []
-        with progress_bar(source.name, len(frames), "frames", quiet) as advance:
-            for frame in frames:
-                people = [p.with_track_id(None) for p in frame.instances]
-                results.append(FrameResult(frame.frame_index, frame.timestamp, tuple(state.update(people))))
-                advance(1)
-        if stitch:
-            results = stitch_tracklets(results)
-        if pose_input is not None:
-            write_posetrack_json(output, results, info, video_name=video_name)
-        else:
-            write_tracks_json(output, results, info)
-        ids = {p.track_id for r in results for p in r.instances}
-        summaries.append(BoxesSummary(source, output, len(results), sum(len(r.instances) for r in results), len(ids)))
+    with claim_outputs(out_dir, {path.name: [path] for path in outputs}):
+        for video, info, output in zip(videos, infos, outputs):
+            summaries.append(_detect_video(video, info, output, find_people, quiet))
     return summaries
 
 
-def _is_posetrack_file(path: Path) -> bool:
-    """A PoseTrack 2018 document (``images`` + ``annotations``) rather than a posecli boxes file."""
-    from posecli.export._json import load_json
-
-    document = load_json(path)
-    return isinstance(document, dict) and "images" in document and "annotations" in document
-
-
-def _load_for_tracking(path: Path) -> tuple[list[FrameResult], VideoInfo, str]:
-    """Frames of a PoseTrack file, a ``VideoInfo`` from its images (size, frame rate from the
-    timestamps) and its video name (the folder of its image files)."""
-    from posecli.export._json import load_json
-
-    frames = read_posetrack_json(path)
-    images = load_json(path)["images"]
-    first = images[0] if images and isinstance(images[0], dict) else {}
-    width, height = int(first.get("width") or 0), int(first.get("height") or 0)
-    steps = [b.timestamp - a.timestamp for a, b in zip(frames, frames[1:]) if b.timestamp > a.timestamp]
-    fps = 1.0 / float(np.median(steps)) if steps else 25.0
-    name = Path(str(first.get("file_name", ""))).parent.name or path.name.removesuffix(".json").removesuffix(".posetrack")
-    info = VideoInfo(path=path, fps=fps, num_frames=len(frames), width=width, height=height, rotation=0, backend="posetrack")
-    return frames, info, name
-
-
-def _no_keypoints() -> np.ndarray:
-    """``(17, 3)`` zeros: a boxes-only person has no located joint."""
-    return np.zeros((NUM_KEYPOINTS, 3))
+def _detect_video(video: Path, info: VideoInfo, output: Path, find_people: Detector, quiet: bool) -> BoxesSummary:
+    if isinstance(find_people, EmbeddedPersonDetector):
+        find_people.stage.reset()  # regions followed in the previous video
+    frames: list[FrameDetections] = []
+    with VideoReader(video) as reader, progress_bar(video.name, info.num_frames or None, "frames", quiet) as advance:
+        for frame in reader:
+            detections = tuple(find_people(frame.image))
+            frames.append(FrameDetections(frame.index, frame.timestamp, detections))
+            advance(1)
+    if not frames:
+        raise PoseCliError(f"{video}: no frame could be decoded")
+    write_boxes_json(output, frames, info)
+    return BoxesSummary(video, output, len(frames), sum(len(f.detections) for f in frames), 0)

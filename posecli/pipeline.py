@@ -19,17 +19,19 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import cv2
 import numpy as np
-import torch
 
 from posecli.errors import PoseCliError
 from posecli.keypoints import NUM_KEYPOINTS
 from posecli.structures import Detection, FrameResult, PoseInstance
 from posecli.tracking.base import Tracker
 from posecli.video import VideoFrame
+
+if TYPE_CHECKING:  # torch is imported where a network runs: the embedded model and the CLI never need it
+    import torch
 
 EMBEDDED_MODEL = "blazepose_full"
 MODES = ("reuse", "exact")
@@ -173,6 +175,8 @@ class TopDownProcessor:
         flip_test: bool = False,
         smoother: Any | None = None,
     ) -> None:
+        import torch
+
         from posecli.codecs.heatmap import HeatmapCodec
         from posecli.codecs.simcc import SimCCCodec
         from posecli.models.inference import ReuseRunner
@@ -279,6 +283,8 @@ class TopDownProcessor:
     ) -> tuple[list[_Person], dict[int, list[torch.Tensor]], dict[int, list[torch.Tensor]] | None]:
         """People of ``frame`` with track ids, and their backbone taps ``{track_id: [tap (C, h, w)]}``
         (and those of the mirrored crops with the flip test)."""
+        import torch
+
         from posecli.data.transforms import box_to_center_scale, crop_to_frame
 
         t0 = time.perf_counter()
@@ -326,6 +332,8 @@ class TopDownProcessor:
 
     def _encode(self, crops: torch.Tensor) -> list[torch.Tensor]:
         """Backbone taps of crops ``(N, 3, H, W)`` → ``num_taps`` × ``(N, C, h, w)`` on the device."""
+        import torch
+
         from posecli.models.inference import encode_in_batches
 
         with torch.autocast(**self._autocast, enabled=self.half):
@@ -333,6 +341,8 @@ class TopDownProcessor:
 
     def _crop(self, image: np.ndarray, center: np.ndarray, scale: np.ndarray) -> torch.Tensor:
         """``(3, H, W)`` normalised crop around ``center``/``scale`` (unbiased affine, bilinear)."""
+        import torch
+
         from posecli.data.transforms import affine_matrix, normalize_frames
 
         height, width = self.input_size
@@ -341,6 +351,8 @@ class TopDownProcessor:
         return normalize_frames(torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1))))
 
     def _predict(self, key: int, last: int | None) -> FrameResult:
+        import torch
+
         from posecli.models.inference import average_with_flipped, support_frames
 
         record = next(f for f in self._window if f.index == key)
@@ -374,6 +386,8 @@ class TopDownProcessor:
     def _exact_output(self, record: _Frame, slots: tuple[int, ...], flipped: bool) -> Any:
         """The reference protocol for the people of key frame ``record``: each person's key box crops
         the supporting frames ``slots`` (the key slot reuses the taps of its own crop)."""
+        import torch
+
         from posecli.models.inference import encode_in_batches
 
         own = record.key_taps_flipped if flipped else record.key_taps

@@ -1,4 +1,5 @@
-"""One Rich progress bar style for every long loop: count, rate (items/s), elapsed and ETA."""
+"""Console output of long runs: one Rich progress bar style for every loop (count, rate (items/s),
+elapsed and ETA) and one-line notes."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ from rich.text import Text
 
 # Progress and notes go to stderr so that stdout stays clean for tables and piping.
 stderr_console = Console(stderr=True)
+
+
+def note(message: str) -> None:
+    """A dim one-line note on stderr."""
+    stderr_console.print(f"[dim]note: {message}[/dim]", highlight=False)
 
 
 class _RateColumn(ProgressColumn):

@@ -2,38 +2,48 @@
 
 from __future__ import annotations
 
-from rich.table import Table
-
 from posecli.cli.options import (
+    DetectorOption,
+    DetectorWeightsOption,
+    DeviceOption,
     ExistOkOption,
     OutDirOption,
     QuietOption,
     VideosArgument,
     WeightsOption,
-    console,
+    check_device_spec,
+    print_summary,
     resolve_out_dir,
 )
 
 
 def detect(
     videos: VideosArgument,
+    detector: DetectorOption = "embedded",
+    detector_weights: DetectorWeightsOption = None,
     weights: WeightsOption = None,
     out_dir: OutDirOption = None,
+    device: DeviceOption = "auto",
     exist_ok: ExistOkOption = False,
     quiet: QuietOption = False,
 ) -> None:
     """Detect people in videos and write <stem>.boxes.json (boxes and scores per frame).
 
-    Uses the embedded BlazePose model (runs on the CPU). The boxes file feeds `posecli track`.
+    The default embedded detector (BlazePose, runs on the CPU) boxes each person's landmarks; rcnn runs
+    torchvision's Faster R-CNN on --device. The boxes file feeds `posecli track` and
+    `posecli estimate --boxes`.
     """
-    from posecli import jobs
+    from posecli import jobs  # here, not at the top: `posecli --help` must not load the pipeline
 
     summaries = jobs.detect_videos(
-        videos, resolve_out_dir(out_dir, "detect"), weights=weights, exist_ok=exist_ok, quiet=quiet
+        videos,
+        resolve_out_dir(out_dir, "detect", create=False),
+        weights=weights,
+        detector=detector,
+        detector_weights=detector_weights,
+        device=check_device_spec(device),
+        exist_ok=exist_ok,
+        quiet=quiet,
     )
-    table = Table(title="posecli detect")
-    for column in ("video", "frames", "boxes", "output"):
-        table.add_column(column, overflow="fold")
     for s in summaries:
-        table.add_row(str(s.source), str(s.frames), str(s.boxes), str(s.output))
-    console.print(table)
+        print_summary(f"{s.source}: {s.frames} frames, {s.boxes} boxes", [s.output])

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from posecli.cli.options import (
+    DetectorOption,
+    DetectorWeightsOption,
     DeviceOption,
     ExistOkOption,
     OutDirOption,
@@ -16,8 +17,8 @@ from posecli.cli.options import (
     TrackerOption,
     VideosArgument,
     WeightsOption,
-    console,
-    resolve_device,
+    check_device_spec,
+    print_summary,
     resolve_out_dir,
 )
 
@@ -39,17 +40,8 @@ def estimate(
             "--mode", help="Networks: reuse (backbone features shared across key frames) or exact (reference protocol)."
         ),
     ] = "reuse",
-    detector: Annotated[
-        str,
-        typer.Option(
-            "--detector",
-            help="Networks: embedded (BlazePose person boxes, offline) or rcnn (torchvision Faster R-CNN; "
-            "weights downloaded once, sha256-checked, or --detector-weights).",
-        ),
-    ] = "embedded",
-    detector_weights: Annotated[
-        Path | None, typer.Option("--detector-weights", help="Faster R-CNN weights file (skips the download).")
-    ] = None,
+    detector: DetectorOption = "embedded",
+    detector_weights: DetectorWeightsOption = None,
     boxes: Annotated[
         Path | None,
         typer.Option("--boxes", help="Networks: person boxes from a file (PoseTrack box list or <stem>.boxes.json)."),
@@ -95,15 +87,15 @@ def estimate(
     default <stem>.overlay.mp4 (skeletons and ids drawn on the video) into --out-dir (default
     runs/estimate). An interrupted run continues with --resume.
     """
-    from posecli import jobs
+    from posecli import jobs  # here, not at the top: `posecli --help` must not load the pipeline
 
     summaries = jobs.estimate_videos(
         videos,
-        resolve_out_dir(out_dir, "estimate"),
+        resolve_out_dir(out_dir, "estimate", create=False),
         jobs.EstimateOptions(
             model=model,
             weights=weights,
-            device=resolve_device(device, quiet=quiet),
+            device=check_device_spec(device),  # resolved once the inputs are checked, and only for a network
             mode=mode,
             detector=detector,
             detector_weights=detector_weights,
@@ -124,17 +116,14 @@ def estimate(
         resume=resume,
         quiet=quiet,
     )
-    table = Table(title="posecli estimate")
-    for column in ("video", "frames", "people/frame", "tracks", "frames/s", "outputs"):
-        table.add_column(column, overflow="fold")
     for s in summaries:
         if s.skipped:
-            console.print(f"{Path(s.video).name}: already done, skipped (--resume keeps finished outputs)")
-            table.add_row(f"{s.video} (done earlier)", str(s.frames), "", "", "", "\n".join(map(str, s.outputs)))
+            print_summary(f"{s.video}: already done, skipped (--resume keeps finished outputs)", s.outputs)
             continue
         notes = (" (truncated)" if s.truncated else "") + (f" (resumed at {s.resumed_from})" if s.resumed_from else "")
-        table.add_row(
-            f"{s.video}{notes}", str(s.frames), f"{s.people_per_frame:.2f}", str(s.tracks), f"{s.fps:.1f}",
-            "\n".join(str(p) for p in s.outputs),
+        print_summary(
+            f"{s.video}{notes}: {s.frames} frames, {s.people_per_frame:.2f} people/frame, {s.tracks} tracks, "
+            f"{s.fps:.1f} frames/s",
+            s.outputs,
         )
-    console.print(table)
+

@@ -6,7 +6,6 @@ Commands import the ``Annotated`` aliases below so that ``--device``, ``--out-di
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -14,6 +13,8 @@ from typing import Annotated, NoReturn
 import typer
 from rich.console import Console
 
+from posecli import device as _device
+from posecli import progress as _progress
 from posecli.errors import PoseCliError
 
 console = Console()
@@ -25,6 +26,17 @@ DeviceOption = Annotated[
         "--device",
         help="Where networks run: auto (CUDA if available, else CPU, with a note), cpu, cuda or cuda:N.",
     ),
+]
+DetectorOption = Annotated[
+    str,
+    typer.Option(
+        "--detector",
+        help="embedded (BlazePose person boxes, offline, CPU) or rcnn (torchvision Faster R-CNN on --device; "
+        "weights downloaded once, sha256-checked, or --detector-weights).",
+    ),
+]
+DetectorWeightsOption = Annotated[
+    Path | None, typer.Option("--detector-weights", help="Faster R-CNN weights file (skips the download).")
 ]
 OutDirOption = Annotated[
     Path | None,
@@ -52,38 +64,23 @@ ExistOkOption = Annotated[
 
 
 def resolve_device(spec: str, quiet: bool = False) -> str:
-    """Turn ``auto|cpu|cuda|cuda:N`` into a torch device string, checking that it exists.
-
-    ``auto`` falls back to the CPU with a note when CUDA is not available.
-    """
-    spec = spec.strip().lower()
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", spec):
-        raise PoseCliError(f"--device: '{spec}' is not one of auto, cpu, cuda, cuda:N")
-    if spec == "cpu":
-        return "cpu"
-    import torch
-
-    available = torch.cuda.is_available()
-    if spec == "auto":
-        if available:
-            return "cuda:0"
-        if not quiet:
-            note("no CUDA device found; running on the CPU")
-        return "cpu"
-    if not available:
-        raise PoseCliError(f"--device {spec}: CUDA is not available on this machine (use --device cpu)")
-    index = int(spec.split(":")[1]) if ":" in spec else 0
-    if index >= torch.cuda.device_count():
-        raise PoseCliError(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s) present")
-    return f"cuda:{index}"
+    """Turn ``auto|cpu|cuda|cuda:N`` into a checked torch device string (``posecli.device``)."""
+    return _device.resolve_device(spec, quiet=quiet)
 
 
-def resolve_out_dir(out_dir: Path | None, command: str) -> Path:
-    """The output folder: ``out_dir`` or ``runs/<command>``; created if missing."""
+def check_device_spec(spec: str) -> str:
+    """``--device`` checked for its spelling only (no torch import; ``posecli.device``)."""
+    return _device.check_device_spec(spec)
+
+
+def resolve_out_dir(out_dir: Path | None, command: str, create: bool = True) -> Path:
+    """The output folder: ``out_dir`` or ``runs/<command>``; created if missing unless ``create`` is
+    False (the jobs create it themselves once the inputs are checked, so bad input leaves nothing)."""
     path = out_dir if out_dir is not None else Path("runs") / command
     if path.exists() and not path.is_dir():
         raise PoseCliError(f"--out-dir: {path} exists and is not a folder")
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -96,9 +93,16 @@ def refuse_overwrite(paths: Iterable[Path], exist_ok: bool) -> None:
             raise PoseCliError(f"{path} already exists (pass --exist-ok to overwrite, or choose another --out-dir)")
 
 
+def print_summary(line: str, outputs: tuple[Path, ...] | list[Path]) -> None:
+    """One video's summary line, then each output path whole on its own line (copyable, never split)."""
+    console.print(line, highlight=False, soft_wrap=True, markup=False)
+    for path in outputs:
+        console.print(f"  {path}", highlight=False, soft_wrap=True, markup=False)
+
+
 def note(message: str) -> None:
     """A dim one-line note on stderr."""
-    err_console.print(f"[dim]note: {message}[/dim]", highlight=False)
+    _progress.note(message)
 
 
 def not_landed(command: str, issue: int) -> NoReturn:

@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from posecli.cli.options import (
     ExistOkOption,
     OutDirOption,
     QuietOption,
     TrackerOption,
-    console,
+    print_summary,
     resolve_out_dir,
 )
 
@@ -36,14 +35,11 @@ def track(
     quiet: QuietOption = False,
 ) -> None:
     """Give each person a track id across frames: <stem>.tracks.json, or <stem>.tracks.posetrack.json."""
-    from posecli import jobs
+    from posecli import track_job  # torch-free: no network runs here
 
-    summaries = jobs.track_boxes(
-        boxes, resolve_out_dir(out_dir, "track"), tracker=tracker, stitch=stitch, exist_ok=exist_ok, quiet=quiet
+    summaries = track_job.track_boxes(
+        boxes, resolve_out_dir(out_dir, "track", create=False), tracker=tracker, stitch=stitch, exist_ok=exist_ok,
+        quiet=quiet,
     )
-    table = Table(title="posecli track")
-    for column in ("input", "frames", "people", "tracks", "output"):
-        table.add_column(column, overflow="fold")
     for s in summaries:
-        table.add_row(str(s.source), str(s.frames), str(s.boxes), str(s.tracks), str(s.output))
-    console.print(table)
+        print_summary(f"{s.source}: {s.frames} frames, {s.boxes} people, {s.tracks} tracks", [s.output])
