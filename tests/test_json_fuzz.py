@@ -39,7 +39,7 @@ from posecli.structures import FrameResult, PoseInstance
 from posecli.video import VideoInfo
 
 SEQ = "000001_mpii_test"
-SAMPLE_PER_FORMAT = 24  # field mutations per format in the default run
+SAMPLE_PER_FORMAT = 16  # field mutations per format in the default run
 SLOW_SAMPLE = 400  # per format in the slow run
 DELETE = object()  # a field mutation that removes the key
 RAW = "@@raw@@"  # stands for a token json.dumps cannot write (NaN, 1e400, a 400-digit integer, ...)
