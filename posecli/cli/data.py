@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from posecli.cli.options import ExistOkOption, QuietOption, console, refuse_overwrite
+from posecli.cli.options import QuietOption, console, note
 from posecli.errors import PoseCliError
 
 app = typer.Typer(
@@ -34,44 +34,76 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 @app.command("synth")
 def synth(
-    out: Annotated[Path, typer.Option("--out", help="Dataset folder to create.", file_okay=False)],
-    videos: Annotated[int, typer.Option("--videos", help="Training videos.", min=1)] = 4,
-    val_videos: Annotated[int, typer.Option("--val-videos", help="Validation videos.", min=0)] = 1,
-    frames: Annotated[int, typer.Option("--frames", help="Frames per video.", min=1)] = 16,
-    people: Annotated[int, typer.Option("--people", help="Moving figures per video.", min=0)] = 2,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out-dir", "-o", help="Dataset folder to create (required).", file_okay=False),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", hidden=True, help="Deprecated spelling of --out-dir.", file_okay=False),
+    ] = None,
+    videos: Annotated[int, typer.Option("--videos", help="Training videos (1 to 100,000).")] = 4,
+    val_videos: Annotated[int, typer.Option("--val-videos", help="Validation videos (0 to 100,000).")] = 1,
+    frames: Annotated[int, typer.Option("--frames", help="Frames per video (1 to 9,999).")] = 16,
+    people: Annotated[int, typer.Option("--people", help="Moving figures per video (0 to 99).")] = 2,
     seed: Annotated[
-        int, typer.Option("--seed", help="Generator seed; the same seed gives identical files.")
+        int, typer.Option("--seed", help="Generator seed (≥ 0); the same seed gives identical files.")
     ] = 0,
-    size: Annotated[str, typer.Option("--size", help="Frame size WxH in pixels.")] = "320x240",
+    size: Annotated[
+        str, typer.Option("--size", help="Frame size WxH in pixels, 64x64 to 4096x4096.")
+    ] = "320x240",
     layout: Annotated[
         LayoutChoice, typer.Option("--layout", help="Folder and JSON layout to write.")
     ] = LayoutChoice.posetrack18,
     label_every: Annotated[
-        int, typer.Option("--label-every", help="Annotate every n-th frame (is_labeled).", min=1)
+        int, typer.Option("--label-every", help="Annotate every n-th frame (is_labeled).")
     ] = 2,
-    exist_ok: ExistOkOption = False,
+    exist_ok: Annotated[
+        bool,
+        typer.Option("--exist-ok", help="Replace an existing dataset (only once the new one is complete)."),
+    ] = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Generate PoseTrack-format synthetic videos with moving articulated figures (2018 layout by default)."""
-    from posecli.data.synthetic import write_synthetic_dataset
+    """Generate PoseTrack-format synthetic videos with moving articulated figures (2018 layout by default).
 
-    refuse_overwrite(
-        [p for p in (out / "annotations", out / "posetrack_data", out / "posetrack17_json_files")], exist_ok
-    )
+    The dataset appears in --out-dir only when it is complete: an interrupted run leaves nothing behind.
+    """
+    # posecli.data.synthetic needs numpy and OpenCV, not torch; imported here to keep --help fast.
+    from posecli.data.synthetic import option_problem, size_problem, write_synthetic_dataset
+
+    if out is not None:
+        if out_dir is not None and out_dir != out:
+            raise PoseCliError(f"--out {out} and --out-dir {out_dir} disagree (--out is the old name of -o)")
+        if not quiet:
+            note("--out is deprecated; use -o/--out-dir")
+        out_dir = out
+    if out_dir is None:
+        raise PoseCliError("--out-dir: no dataset folder given (e.g. -o runs/synthetic)")
+    # Checked here as well as in the library so that the message names the option as typed.
+    counts = {"videos": videos, "val_videos": val_videos, "frames": frames, "people": people}
+    for name, value in (counts | {"label_every": label_every, "seed": seed}).items():
+        problem = option_problem(name, value)
+        if problem:
+            raise PoseCliError(f"--{name.replace('_', '-')}: {problem}")
+    frame_size = _parse_size(size)
+    problem = size_problem(frame_size)
+    if problem:
+        raise PoseCliError(f"--size: {problem}")
     names = write_synthetic_dataset(
-        out,
+        out_dir,
         videos=videos,
+        val_videos=val_videos,
         frames=frames,
         people=people,
         seed=seed,
-        size=_parse_size(size),
-        val_videos=val_videos,
+        size=frame_size,
         layout=layout.value,
         label_every=label_every,
         quiet=quiet,
+        exist_ok=exist_ok,
     )
     if not quiet:
-        console.print(f"wrote {len(names['train'])} train and {len(names['val'])} val videos to {out}")
+        console.print(f"wrote {len(names['train'])} train and {len(names['val'])} val videos to {out_dir}")
 
 
 @app.command("check")

@@ -17,8 +17,11 @@ file plus its ground-truth tracks, for pipeline and tracking tests).
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,12 +257,14 @@ def _render_video(
     figures: list[_Figure] | None = None,
     occlude: dict[int, tuple[int, int]] | None = None,
     effects: bool = True,
+    on_frame: Callable[[int, np.ndarray], None] | None = None,
 ) -> _RenderedVideo:
     """Render ``frames`` frames with ``people`` figures.
 
     ``occlude`` maps a person index to a frame range ``[a, b)`` during which an occluder covers it
     entirely; otherwise, with ``effects``, about one frame in four gets a random occluder and one in
-    five motion blur.
+    five motion blur. With ``on_frame``, each frame is handed to it as ``(t, image)`` and not kept
+    (``frames`` of the result is then empty), so memory does not grow with the video's length.
     """
     if figures is None:
         figures = [_random_figure(rng, width, height, frames) for _ in range(people)]
@@ -305,7 +310,10 @@ def _render_video(
         if effects and rng.random() < 0.2:
             image = _motion_blur(image, int(rng.integers(5, 10)), float(rng.uniform(0, math.pi)))
             blurred[t] = True
-        rendered.append(image)
+        if on_frame is not None:
+            on_frame(t, image)
+        else:
+            rendered.append(image)
     return _RenderedVideo(rendered, joints, units, visible, ignore, blurred, occluders)
 
 
@@ -345,6 +353,151 @@ def _sequence_name(video_number: int, split: str) -> str:
     return f"{video_number:06d}_mpii_{'train' if split == 'train' else 'test'}"
 
 
+# Caps that keep the PoseTrack id scheme unambiguous: image ids are T·1e10 + S·1e4 + F, so a frame
+# index stays below 10,000 (PT17 counts from 1) and a sequence number below 1e6 (train videos are
+# numbered from 1, val videos from 100001); PT21 person ids are S·100 + p, and the box-only person
+# takes index ``people``, so at most 99 people. ``(minimum, maximum or None)`` per count.
+OPTION_RANGES: dict[str, tuple[int, int | None]] = {
+    "videos": (1, 100_000),
+    "val_videos": (0, 100_000),
+    "frames": (1, 9_999),
+    "people": (0, 99),
+    "label_every": (1, None),
+    "seed": (0, None),  # numpy's generators take non-negative seeds only
+}
+MIN_SIDE = 64  # smaller frames leave the figures too few pixels to draw
+MAX_SIDE = 4096  # larger frames are not what a synthetic test set is for
+
+# The top-level entries a dataset of any layout consists of. New entries are moved into place in
+# this order and old ones moved out in reverse, so the annotations (what readers look for) are the
+# last to appear and the first to go.
+_DATASET_ENTRIES = (
+    "images",
+    "images_renamed",
+    EFFECTS_FILE,
+    "posetrack17_annotation_dirs",
+    "posetrack17_json_files",
+    "posetrack_data",
+    "annotations",
+)
+
+
+def option_problem(name: str, value: int) -> str | None:
+    """Why ``value`` is not allowed for the count ``name`` (a key of ``OPTION_RANGES``), or None."""
+    low, high = OPTION_RANGES[name]
+    if value < low:
+        return f"{value} is below the minimum {low}"
+    if high is not None and value > high:
+        return f"{value} is above the maximum {high:,} (the PoseTrack id scheme has no room for more)"
+    return None
+
+
+def size_problem(size: tuple[int, int]) -> str | None:
+    """Why a frame size ``(W, H)`` is not allowed, or None."""
+    width, height = size
+    if width < MIN_SIDE or height < MIN_SIDE:
+        return f"{width}x{height} is too small (at least {MIN_SIDE}x{MIN_SIDE})"
+    if width > MAX_SIDE or height > MAX_SIDE:
+        return f"{width}x{height} is too large (at most {MAX_SIDE}x{MAX_SIDE})"
+    return None
+
+
+def estimated_bytes(
+    videos: int,
+    val_videos: int,
+    frames: int,
+    people: int,
+    size: tuple[int, int],
+    label_every: int,
+    layout: str = "posetrack18",
+) -> int:
+    """A low estimate of the dataset's size on disk in bytes.
+
+    Measured on generated data: JPEGs take 0.18-0.5 bytes per pixel (more for small frames), a frame
+    entry about 400 bytes of JSON and a labelled person about 900. The estimate takes the low end, so
+    it only refuses datasets that certainly do not fit.
+    """
+    total_frames = (videos + val_videos) * frames
+    labelled = (videos + val_videos) * -(-frames // label_every)
+    jpeg = total_frames * (1000 + size[0] * size[1] * 3 // 20)
+    json_bytes = total_frames * 400 + labelled * people * 900
+    if layout == "posetrack17":
+        json_bytes *= 2  # merged COCO-style files plus the per-video annolist GT
+    return jpeg + json_bytes
+
+
+def _gigabytes(count: int) -> str:
+    return f"{count / 1e9:.1f} GB" if count >= 1e8 else f"{count / 1e6:.1f} MB"
+
+
+def _refuse_existing(root: Path, target: Path) -> None:
+    """Raise ``PoseCliError`` naming the first dataset entry already in ``target``."""
+    for name in reversed(_DATASET_ENTRIES):
+        if os.path.lexists(target / name):
+            raise PoseCliError(
+                f"{root / name} already exists "
+                "(pass --exist-ok to replace the dataset, or choose another folder)"
+            )
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still exists (a process of another user counts as alive)."""
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) would terminate it on Windows: keep the folder
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def _sweep_stale_temporaries(target: Path) -> None:
+    """Remove ``.<name>.tmp-<pid>`` siblings of ``target`` whose process is gone (killed runs)."""
+    prefix = f".{target.name}.tmp-"
+    for path in target.parent.iterdir():
+        pid = path.name[len(prefix) :]
+        if path.name.startswith(prefix) and pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _move_into_place(tmp: Path, target: Path, root: Path, exist_ok: bool) -> None:
+    """Make the complete dataset in ``tmp`` appear at ``target``.
+
+    A missing or empty ``target`` is replaced in one rename. Otherwise the old dataset's entries are
+    moved into ``tmp/.replaced`` (deleted with ``tmp``) and the new ones moved in; other files in
+    ``target`` are left alone. If that is interrupted, the old entries are put back.
+    """
+    try:
+        os.rename(tmp, target)
+        return
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            raise
+    if not exist_ok:
+        _refuse_existing(root, target)  # another run finished first
+    aside = tmp / ".replaced"
+    aside.mkdir()
+    new = [name for name in _DATASET_ENTRIES if os.path.lexists(tmp / name)]
+    old = [name for name in reversed(_DATASET_ENTRIES) if os.path.lexists(target / name)]
+    moved_out: list[str] = []
+    moved_in: list[str] = []
+    try:
+        for name in old:
+            os.rename(target / name, aside / name)
+            moved_out.append(name)
+        for name in new:
+            os.rename(tmp / name, target / name)
+            moved_in.append(name)
+    except BaseException:
+        for name in reversed(moved_in):
+            os.rename(target / name, tmp / name)
+        for name in reversed(moved_out):
+            os.rename(aside / name, target / name)
+        raise
+
+
 def write_synthetic_dataset(
     out_dir: str | Path,
     videos: int = 4,
@@ -356,12 +509,21 @@ def write_synthetic_dataset(
     layout: Layout = "posetrack18",
     label_every: int = 2,
     quiet: bool = True,
+    exist_ok: bool = True,
 ) -> dict[str, list[str]]:
     """Write a synthetic dataset in a PoseTrack layout and return ``{split: [sequence names]}``.
 
     out_dir: dataset root. videos / val_videos: number of train / val sequences. frames: frames per
     video. people: figures per video. size: ``(W, H)`` pixels. label_every: every n-th frame is
     labelled (``is_labeled``); the others have no annotations, as in PoseTrack. quiet: no progress bar.
+    exist_ok: replace a dataset already in ``out_dir``; when False, an existing one is an error.
+
+    The dataset is written whole into a hidden sibling folder ``.<name>.tmp-<pid>`` and renamed into
+    place at the end, so an interrupted run (Ctrl-C, SIGTERM, kill -9) never leaves a partial dataset
+    under ``out_dir``, and a replaced dataset stays intact until the new one is complete. Temporary
+    siblings of runs that died are removed by the next run. Counts are capped by the PoseTrack id
+    scheme (``OPTION_RANGES``), frame sides by ``MAX_SIDE``, and a dataset that clearly will not fit
+    the free disk space is refused before anything is written.
 
     Layouts (see ``posetrack.md`` §11):
 
@@ -381,12 +543,68 @@ def write_synthetic_dataset(
     """
     if layout not in LAYOUTS:
         raise PoseCliError(f"layout: '{layout}' is not one of {', '.join(LAYOUTS)}")
-    if videos < 1 or val_videos < 0 or frames < 1 or people < 0 or label_every < 1:
-        raise PoseCliError("videos and frames must be ≥ 1, val_videos and people ≥ 0, label_every ≥ 1")
-    width, height = size
-    if width < 64 or height < 64:
-        raise PoseCliError(f"size: {width}x{height} is too small (at least 64x64)")
+    counts = {
+        "videos": videos,
+        "val_videos": val_videos,
+        "frames": frames,
+        "people": people,
+        "label_every": label_every,
+        "seed": seed,
+    }
+    for name, value in counts.items():
+        problem = option_problem(name, value)
+        if problem:
+            raise PoseCliError(f"{name}: {problem}")
+    problem = size_problem(size)
+    if problem:
+        raise PoseCliError(f"size: {problem}")
     root = Path(out_dir)
+    # Work on the resolved path so that the temporary sibling sits on the target's own file system.
+    target = root.resolve()
+    if not target.name:
+        raise PoseCliError(f"{root}: not a usable dataset folder (choose a named folder)")
+    if target.exists() and not target.is_dir():
+        raise PoseCliError(f"{root}: exists and is not a folder")
+    if not exist_ok:
+        _refuse_existing(root, target)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _sweep_stale_temporaries(target)
+        needed = estimated_bytes(videos, val_videos, frames, people, size, label_every, layout)
+        free = shutil.disk_usage(target.parent).free
+        if needed > free:
+            raise PoseCliError(
+                f"{root}: the dataset needs about {_gigabytes(needed)} but only {_gigabytes(free)} is free "
+                "there (use fewer videos or frames, or a smaller size)"
+            )
+        shutil.rmtree(tmp, ignore_errors=True)  # left by an earlier failed call in this same process
+        tmp.mkdir()
+        names = _write_dataset(tmp, videos, frames, people, seed, size, val_videos, layout, label_every, quiet)
+        _move_into_place(tmp, target, root, exist_ok)
+    except OSError as error:
+        # A full disk or a read-only folder: name the dataset folder, not the temporary file.
+        raise PoseCliError(f"{root}: could not write the dataset ({error.strerror or error})") from error
+    finally:
+        # Also on Ctrl-C and on the exception the CLI raises for SIGTERM: nothing half-written stays.
+        shutil.rmtree(tmp, ignore_errors=True)
+    return names
+
+
+def _write_dataset(
+    root: Path,
+    videos: int,
+    frames: int,
+    people: int,
+    seed: int,
+    size: tuple[int, int],
+    val_videos: int,
+    layout: str,
+    label_every: int,
+    quiet: bool,
+) -> dict[str, list[str]]:
+    """Write every file of the dataset under ``root`` (a fresh folder); see ``write_synthetic_dataset``."""
+    width, height = size
     rng = np.random.default_rng(seed)
     names: dict[str, list[str]] = {"train": [], "val": []}
     merged: dict[str, dict[str, list[dict[str, object]]]] = {}
@@ -446,8 +664,24 @@ def _write_split(
         number = (1 if split == "train" else 100001) + v
         seq = _sequence_name(number, split)
         names[split].append(seq)
-        video = _render_video(np.random.default_rng(rng.integers(0, 2**63)), frames, people, width, height)
         first = 1 if layout == "posetrack17" else 0
+
+        def image_names(t: int, seq: str = seq) -> tuple[str, str]:
+            # (path under the root, name listed in the JSON): PT17's JSONs name the pre-renaming folder
+            index = t + first
+            if layout == "posetrack17":
+                return f"images_renamed/{seq}/{index:08d}.jpg", f"images/{seq}/{index:08d}.jpg"
+            return f"images/{split}/{seq}/{index:06d}.jpg", f"images/{split}/{seq}/{index:06d}.jpg"
+
+        # Frames go to disk as they are drawn, so a long or large video never sits in memory whole.
+        video = _render_video(
+            np.random.default_rng(rng.integers(0, 2**63)),
+            frames,
+            people,
+            width,
+            height,
+            on_frame=lambda t, image: _encode_jpeg(image, root / image_names(t)[0]),
+        )
         effects[seq] = {
             "split": split,
             "blurred_frames": [int(t) + first for t in np.flatnonzero(video.blurred)],
@@ -456,12 +690,7 @@ def _write_split(
         images, annotations, annolist = [], [], []
         for t in range(frames):
             index = t + first
-            if layout == "posetrack17":
-                image_rel = f"images_renamed/{seq}/{index:08d}.jpg"
-                listed_name = f"images/{seq}/{index:08d}.jpg"
-            else:
-                image_rel = listed_name = f"images/{split}/{seq}/{index:06d}.jpg"
-            _encode_jpeg(video.frames[t], root / image_rel)
+            listed_name = image_names(t)[1]
             image_id = 10_000_000_000 + number * 10_000 + index
             labeled = t % label_every == 0
             region = video.ignore_region
