@@ -14,6 +14,7 @@ While the lock is held no other posecli process writes those outputs, so tempora
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -44,6 +45,9 @@ def lock_outputs(out_dir: Path, key: str) -> Iterator[Path]:
         yield path
         return
     fd = _acquire(path, out_dir / f"{key}.*")
+    if fd is None:  # a file system without locks (some network mounts): outputs are still atomic
+        yield path
+        return
     try:
         yield path
     finally:
@@ -53,7 +57,8 @@ def lock_outputs(out_dir: Path, key: str) -> Iterator[Path]:
         os.close(fd)
 
 
-def _acquire(path: Path, outputs: Path) -> int:
+def _acquire(path: Path, outputs: Path) -> int | None:
+    """The locked file descriptor of ``path``, or None where its file system has no locks."""
     while True:
         with naming_path(path):
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -66,6 +71,14 @@ def _acquire(path: Path, outputs: Path) -> int:
                 f"{outputs} is being written by another posecli run (pid {holder}); wait for it to end "
                 "or choose another --out-dir"
             ) from None
+        except OSError as error:
+            os.close(fd)
+            if error.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                return None
+            error.filename = os.fspath(path)
+            raise
         # The run that held the lock may have removed the file between our open() and flock(): then
         # this lock guards a file nobody else will open, and a fresh one must be taken.
         try:

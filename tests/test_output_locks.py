@@ -147,3 +147,17 @@ def test_failure_before_the_first_frame_leaves_nothing(clip: Path, tmp_path: Pat
     result = runner.invoke(app, ["estimate", str(clip), "-o", str(out), "-q"])
     assert result.exit_code == 1
     assert sorted(p.name for p in out.iterdir()) == ["earlier.txt"]
+
+
+def test_file_system_without_locks_still_runs(tmp_path: Path, monkeypatch) -> None:
+    import errno
+
+    import posecli.output_lock
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(posecli.output_lock.fcntl, "flock", no_locks)
+    with lock_outputs(tmp_path, "clip"):
+        pass
+    assert list(tmp_path.iterdir()) == []
