@@ -18,6 +18,7 @@ file plus its ground-truth tracks, for pipeline and tracking tests).
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import math
 import os
@@ -580,7 +581,9 @@ def write_synthetic_dataset(
             )
         shutil.rmtree(tmp, ignore_errors=True)  # left by an earlier failed call in this same process
         tmp.mkdir()
-        names = _write_dataset(tmp, videos, frames, people, seed, size, val_videos, layout, label_every, quiet)
+        names = _write_dataset(
+            tmp, videos, frames, people, seed, size, val_videos, layout, label_every, quiet
+        )
         _move_into_place(tmp, target, root, exist_ok)
     except OSError as error:
         # A full disk or a read-only folder: name the dataset folder, not the temporary file.
@@ -640,6 +643,19 @@ def _write_dataset(
     return names
 
 
+def _image_names(layout: str, split: str, seq: str, index: int) -> tuple[str, str]:
+    """(path under the root, name listed in the JSON) of frame ``index``: PT17 lists the old folder."""
+    if layout == "posetrack17":
+        return f"images_renamed/{seq}/{index:08d}.jpg", f"images/{seq}/{index:08d}.jpg"
+    return f"images/{split}/{seq}/{index:06d}.jpg", f"images/{split}/{seq}/{index:06d}.jpg"
+
+
+def _write_frame(root: Path, layout: str, split: str, seq: str, t: int, image: np.ndarray) -> None:
+    """Write frame ``t`` (0-based) of ``seq`` as JPEG where the layout keeps it."""
+    index = t + (1 if layout == "posetrack17" else 0)
+    _encode_jpeg(image, root / _image_names(layout, split, seq, index)[0])
+
+
 def _write_split(
     root: Path,
     split: str,
@@ -665,14 +681,6 @@ def _write_split(
         seq = _sequence_name(number, split)
         names[split].append(seq)
         first = 1 if layout == "posetrack17" else 0
-
-        def image_names(t: int, seq: str = seq) -> tuple[str, str]:
-            # (path under the root, name listed in the JSON): PT17's JSONs name the pre-renaming folder
-            index = t + first
-            if layout == "posetrack17":
-                return f"images_renamed/{seq}/{index:08d}.jpg", f"images/{seq}/{index:08d}.jpg"
-            return f"images/{split}/{seq}/{index:06d}.jpg", f"images/{split}/{seq}/{index:06d}.jpg"
-
         # Frames go to disk as they are drawn, so a long or large video never sits in memory whole.
         video = _render_video(
             np.random.default_rng(rng.integers(0, 2**63)),
@@ -680,7 +688,7 @@ def _write_split(
             people,
             width,
             height,
-            on_frame=lambda t, image: _encode_jpeg(image, root / image_names(t)[0]),
+            on_frame=functools.partial(_write_frame, root, layout, split, seq),
         )
         effects[seq] = {
             "split": split,
@@ -690,7 +698,7 @@ def _write_split(
         images, annotations, annolist = [], [], []
         for t in range(frames):
             index = t + first
-            listed_name = image_names(t)[1]
+            listed_name = _image_names(layout, split, seq, index)[1]
             image_id = 10_000_000_000 + number * 10_000 + index
             labeled = t % label_every == 0
             region = video.ignore_region

@@ -129,9 +129,7 @@ def test_synth_refuses_a_dataset_that_cannot_fit_the_disk(
 ) -> None:
     monkeypatch.setattr(shutil, "disk_usage", lambda path: SimpleNamespace(total=10**9, free=10**6))
     out = tmp_path / "big"
-    result = runner.invoke(
-        app, ["data", "synth", "-o", str(out), "--videos", "100", "--frames", "100", "-q"]
-    )
+    result = runner.invoke(app, ["data", "synth", "-o", str(out), "--videos", "100", "--frames", "100", "-q"])
     assert result.exit_code == 1 and f"{out}: the dataset needs about" in result.output
     assert "1.0 MB is free" in result.output and not out.exists()
 
