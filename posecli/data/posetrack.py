@@ -18,7 +18,6 @@ four neighbours of a key frame with the reference rule (§7 of ``models.md``).
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import defaultdict
@@ -29,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from posecli.errors import PoseCliError
+from posecli.export._json import load_json
 from posecli.keypoints import NUM_KEYPOINTS
 
 Layout = Literal["posetrack17", "posetrack18", "posetrack21"]
@@ -161,11 +161,7 @@ def read_posetrack(root: str | Path, split: str, layout: str = "auto") -> PoseTr
 
 
 def _load_json(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, encoding="utf-8") as f:
-            doc = json.load(f)
-    except json.JSONDecodeError as error:
-        raise PoseCliError(f"{path}: not valid JSON ({error.msg} at line {error.lineno})") from None
+    doc = load_json(path)
     if not isinstance(doc, dict) or "images" not in doc or "annotations" not in doc:
         raise PoseCliError(f"{path}: expected a COCO-style object with 'images' and 'annotations'")
     return doc
@@ -417,9 +413,9 @@ def validation_samples(
         return training_samples(split)
     path = Path(boxes_file)
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise PoseCliError(f"data.val_boxes: {path}: cannot read ({error})") from None
+        entries = load_json(path)
+    except PoseCliError as error:
+        raise PoseCliError(f"data.val_boxes: {error}") from None
     if not isinstance(entries, list):
         raise PoseCliError(f"data.val_boxes: {path}: expected a JSON list of boxes")
     frames = {_image_key(f.image_name): f for f in split.frames}

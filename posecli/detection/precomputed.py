@@ -21,7 +21,6 @@ Errors are ``PoseCliError("<file>: <field path>: <problem>")``.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from posecli.errors import PoseCliError
+from posecli.export._json import parse_json
 from posecli.export.boxes import read_boxes_json
 from posecli.structures import Detection
 
@@ -67,12 +67,7 @@ def load_boxes(
         document = read_boxes_json(path)
         frames = {f.frame_index: list(f.detections) for f in document.frames}
     else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise PoseCliError(
-                f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-            ) from None
+        data = parse_json(path, text)
         frames = _read_literature(path, data, sequence, first_frame)
     return {
         index: sorted((d for d in dets if d.score >= min_score), key=lambda d: -d.score)
