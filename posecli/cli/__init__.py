@@ -85,7 +85,9 @@ def _error_message(error: Exception) -> str:
         where = os.fsdecode(error.filename)
         if error.filename2 is not None:
             where += f" → {os.fsdecode(error.filename2)}"
-        return f"{where}: {error.strerror or type(error).__name__}"
+        # an OSError raised without an errno (OSError("disk full")) keeps its text in args[0]
+        reason = error.strerror or (str(error.args[0]) if error.args else "") or type(error).__name__
+        return f"{where}: {reason}"
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
 

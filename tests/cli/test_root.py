@@ -188,6 +188,23 @@ def test_full_disk_names_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert not (tmp_path / "out").exists()  # the temporary file is gone, and the folder this run made
 
 
+def test_an_oserror_without_errno_keeps_its_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``OSError("…")`` has no strerror: the line still says what went wrong, not just "OSError"."""
+    import posecli.atomic
+
+    boxes = _boxes_file(tmp_path, 3)
+
+    def refused(*args, **kwargs):
+        raise OSError("quota exceeded for this project")
+
+    monkeypatch.setattr(posecli.atomic.os, "replace", refused)
+    result = runner.invoke(app, ["track", str(boxes), "-o", str(tmp_path / "out"), "-q"])
+    assert result.exit_code == 1
+    line = result.output.strip()
+    assert f"{tmp_path / 'out' / 'v.tracks.json'}: quota exceeded for this project" in line
+    assert "Errno None" not in line and len(line.splitlines()) == 1
+
+
 def test_full_tmpfs_and_read_only_folder_name_the_file(tmp_path: Path) -> None:
     """A real full disk: a 200 KB tmpfs (needs root; skipped elsewhere)."""
     boxes = _boxes_file(tmp_path, 2000)  # its tracks file is far larger than 200 KB
