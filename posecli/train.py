@@ -47,6 +47,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Sampler
 
 from posecli.atomic import atomic_path, atomic_write_json, atomic_write_text
+from posecli.codecs.decode import decode_poses
 from posecli.codecs.heatmap import HeatmapCodec
 from posecli.codecs.simcc import SimCCCodec
 from posecli.config import ExperimentConfig
@@ -59,7 +60,7 @@ from posecli.data.posetrack import (
     validation_samples,
 )
 from posecli.data.synthetic import write_synthetic_dataset
-from posecli.data.transforms import AugmentConfig, crop_to_frame, normalize_frames
+from posecli.data.transforms import AugmentConfig, normalize_frames
 from posecli.errors import PoseCliError
 from posecli.keypoints import NUM_KEYPOINTS, POSETRACK_CATEGORY_SKELETON, POSETRACK_KEYPOINTS
 from posecli.models import VideoPoseModel, build_from_config
@@ -711,7 +712,6 @@ def predict(
     """
     model.eval()
     cfg = model.config
-    codec, simcc = dataset.heatmap_codec, dataset.simcc_codec
     out = np.zeros((len(dataset), NUM_KEYPOINTS, 3))
     mse_sum, count = 0.0, 0
     loader = _loader(dataset, batch_size, workers, device.type == "cuda", None)
@@ -726,16 +726,16 @@ def predict(
             per_joint = ((heatmaps - batch["heatmaps"].to(device)) * weight).pow(2).mean(dim=(2, 3))  # (B, K)
             mse_sum += float(per_joint.mean(dim=1).sum())
             count += frames.shape[0]
-            if cfg.head == "simcc" and simcc is not None and simcc_x is not None and simcc_y is not None:
-                coords, scores = simcc.decode(simcc_x, simcc_y)
-            else:
-                coords, scores = codec.decode(heatmaps, method=decode)
-            image_xy = crop_to_frame(
-                coords, batch["center"].numpy(), batch["scale"].numpy(), dataset.input_size
+            out[batch["index"].numpy()] = decode_poses(
+                cfg,
+                batch["center"].numpy(),
+                batch["scale"].numpy(),
+                batch["score"].numpy(),
+                heatmaps=heatmaps,
+                simcc_x=simcc_x,
+                simcc_y=simcc_y,
+                method=decode,
             )
-            index = batch["index"].numpy()
-            out[index, :, :2] = image_xy
-            out[index, :, 2] = scores * batch["score"].numpy()[:, None]
             advance(frames.shape[0])
     return out, mse_sum / max(count, 1)
 

@@ -15,6 +15,7 @@ GTM_MODES = ("translation", "affine")
 MI_ESTIMATORS = ("reference", "kl")
 BN_MODES = ("update", "freeze")
 DEFORM_IMPLS = ("auto", "torchvision", "grid_sample")
+DECODERS = ("argmax", "dark")
 
 
 @dataclass
@@ -31,6 +32,8 @@ class ModelConfig:
     head: str = "heatmap"  # "heatmap" or "simcc" (SimCC x/y Linear layers on the 17-ch map, spec §12d)
     simcc_split_ratio: float | None = None  # SimCC bins per pixel k; None → 1.5 at 384×288, else 2.0 (§5.1)
     simcc_sigma: float = 4.0  # SimCC label σ in bins (4 in the official HRNet configs)
+    # heatmap decoding (spec §9): "argmax" (+¼ px, FAMI-Pose/HRNet) or "dark" (TDMI); None → by arch
+    decode: str | None = None
     gtm: str = "translation"  # FAMI GTM: "translation" (released code) or "affine" (paper; §12a)
     mi_estimator: str = "reference"  # MI surrogate: "reference" (released code) or "kl" (log-softmax input)
     mi_temperature: float = 0.05  # softmax temperature T of the MI surrogate (hard-coded 0.05 upstream)
@@ -56,6 +59,8 @@ class ModelConfig:
         _choice(self.mi_estimator, MI_ESTIMATORS, "mi_estimator")
         _choice(self.frozen_backbone_bn, BN_MODES, "frozen_backbone_bn")
         _choice(self.deform_impl, DEFORM_IMPLS, "deform_impl")
+        if self.decode is not None:
+            _choice(self.decode, DECODERS, "decode")
         if self.width < 4 or self.width % 4:
             raise ValueError(f"width must be a positive multiple of 4 (DCN offset groups of 4), got {self.width}")
         if self.input_size[0] % 32 or self.input_size[1] % 32:
@@ -72,6 +77,8 @@ class ModelConfig:
             data["simcc_split_ratio"] = 1.5 if tuple(self.input_size) == (384, 288) else 2.0
         if self.freeze_backbone is None:
             data["freeze_backbone"] = self.arch == "fami"
+        if self.decode is None:
+            data["decode"] = "dark" if self.arch == "tdmi" else "argmax"  # spec §8/§9
         return ModelConfig.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:
