@@ -7,14 +7,23 @@ Joints are given by poseval id (``posecli.keypoints.POSEVAL_JOINT_NAMES``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from posecli.keypoints import POSETRACK_CATEGORY_SKELETON, POSETRACK_KEYPOINTS, POSEVAL_ID_OF_SLOT
+from posecli.export.posetrack import (
+    annolist_frame,
+    annolist_head,
+    annolist_person,
+    annolist_point,
+    annotation_entry,
+    image_entry,
+    sequence_document,
+    write_posetrack_document,
+)
+from posecli.keypoints import POSEVAL_ID_OF_SLOT
 
 
 @dataclass
@@ -56,13 +65,12 @@ def to_posetrack18(sequence: str, frames: list[SynthFrame], gt: bool) -> dict[st
     annotations: list[dict[str, Any]] = []
     for k, frame in enumerate(frames):
         image_id = _image_id(sequence, k)
-        images.append({
-            "id": image_id, "frame_id": image_id, "file_name": image_name(sequence, k),
-            "vid_id": sequence[:6], "nframes": len(frames), "is_labeled": frame.labeled,
-            "has_no_densepose": True,
-            "ignore_regions_x": [[p[0] for p in poly] for poly in frame.ignore] if gt else [],
-            "ignore_regions_y": [[p[1] for p in poly] for poly in frame.ignore] if gt else [],
-        })  # fmt: skip
+        images.append(image_entry(
+            image_id, image_name(sequence, k), sequence[:6], len(frames), frame.labeled,
+            has_no_densepose=True,
+            ignore_regions_x=[[p[0] for p in poly] for poly in frame.ignore] if gt else [],
+            ignore_regions_y=[[p[1] for p in poly] for poly in frame.ignore] if gt else [],
+        ))  # fmt: skip
         for person in frame.people:
             kps = np.zeros((17, 3))
             scores = np.zeros(17)
@@ -74,23 +82,19 @@ def to_posetrack18(sequence: str, frames: list[SynthFrame], gt: bool) -> dict[st
             present = kps[kps[:, 2] > 0] if gt else kps[(kps != 0).any(axis=1)]
             lo = present[:, :2].min(axis=0) if len(present) else np.zeros(2)
             hi = present[:, :2].max(axis=0) if len(present) else np.zeros(2)
-            ann: dict[str, Any] = {
-                "id": len(annotations), "image_id": image_id, "category_id": 1, "track_id": person.track_id,
-                "keypoints": kps.reshape(-1).tolist(), "scores": [] if gt else scores.tolist(),
-                "bbox": [float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])],
-                "iscrowd": 0, "num_keypoints": len(present),
-            }  # fmt: skip
+            extra: dict[str, Any] = {}
             if person.head is not None:
                 x1, y1, x2, y2 = person.head
-                ann["bbox_head"] = [x1, y1, x2 - x1, y2 - y1]
+                extra["bbox_head"] = [x1, y1, x2 - x1, y2 - y1]
             if person.score is not None:
-                ann["score"] = person.score
-            annotations.append(ann)
-    category = {
-        "supercategory": "person", "id": 1, "name": "person", "keypoints": list(POSETRACK_KEYPOINTS),
-        "skeleton": [list(edge) for edge in POSETRACK_CATEGORY_SKELETON],
-    }  # fmt: skip
-    return {"images": images, "annotations": annotations, "categories": [category]}
+                extra["score"] = person.score
+            annotations.append(annotation_entry(
+                len(annotations), image_id, person.track_id, kps.reshape(-1).tolist(),
+                scores=[] if gt else scores.tolist(),
+                bbox=[float(lo[0]), float(lo[1]), float(hi[0] - lo[0]), float(hi[1] - lo[1])],
+                iscrowd=0, num_keypoints=len(present), **extra,
+            ))  # fmt: skip
+    return sequence_document(images, annotations, released_key_order=True)
 
 
 def to_annolist(sequence: str, frames: list[SynthFrame], gt: bool) -> dict[str, Any]:
@@ -100,25 +104,16 @@ def to_annolist(sequence: str, frames: list[SynthFrame], gt: bool) -> dict[str, 
         rects = []
         for person in frame.people:
             points = [
-                {"id": [j], "x": [x], "y": [y], **({} if gt else {"score": [s]}), "is_visible": [1]}
-                for j, (x, y, s) in sorted(person.joints.items())
+                annolist_point(j, x, y, None if gt else s) for j, (x, y, s) in sorted(person.joints.items())
             ]
-            rect: dict[str, Any] = {"track_id": [person.track_id], "annopoints": [{"point": points}]}
+            rect = annolist_person(person.track_id, points)
             if person.head is not None:
-                x1, y1, x2, y2 = person.head
-                rect.update(x1=[x1], y1=[y1], x2=[x2], y2=[y2])
+                rect.update(annolist_head(*person.head))
             if person.score is not None:
                 rect["score"] = [person.score]
             rects.append(rect)
-        entry: dict[str, Any] = {
-            "image": [{"name": image_name(sequence, k)}], "imgnum": [k + 1],
-            "is_labeled": [int(frame.labeled)], "annorect": rects,
-        }  # fmt: skip
-        if gt and frame.ignore:
-            entry["ignore_regions"] = [
-                {"point": [{"x": [x], "y": [y]} for x, y in poly]} for poly in frame.ignore
-            ]
-        annolist.append(entry)
+        ignore = frame.ignore if gt and frame.ignore else None
+        annolist.append(annolist_frame(image_name(sequence, k), k + 1, frame.labeled, rects, ignore))
     return {"annolist": annolist}
 
 
@@ -127,8 +122,7 @@ def write_sequence(
 ) -> Path:
     """Write one sequence file (``fmt`` "2018" or "2017") and return its path."""
     data = to_posetrack18(sequence, frames, gt) if fmt == "2018" else to_annolist(sequence, frames, gt)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data))
+    write_posetrack_document(path, data, final_newline=False)
     return path
 
 

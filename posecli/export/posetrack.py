@@ -24,10 +24,17 @@ convention for untracked output).
 The reader accepts these files and PoseTrack 2018 / 2021 ground truth: keypoints are mapped to slots
 by the names in ``categories``; per-joint scores come from ``scores`` when present, else 1 for a
 keypoint with v > 0. Frames come back in frame order, one ``FrameResult`` per listed image.
+
+This module is posecli's only PoseTrack writer: besides ``posecli estimate``'s files, the synthetic
+data sets (``posecli.data.synthetic``, ``posecli.evaluation.synthetic``) build their 2018 documents
+and 2017 ``annolist`` files from the entry builders below and write them with
+``write_posetrack_document``. The builders fix the leading keys every PoseTrack file shares; each
+caller adds its own further fields, in its own order, so files already written keep their bytes.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from posecli.atomic import atomic_write_json
+from posecli.atomic import atomic_write_text
 from posecli.export._json import (
     COORD_LIMIT,
     box_to_xywh,
@@ -72,33 +79,25 @@ def posetrack_document(results: Sequence[FrameResult], info: VideoInfo, video_na
         result = by_frame.get(index)
         image_id = base + index
         images.append(
-            {
-                "id": image_id,
-                "frame_id": image_id,
-                "file_name": f"images/{video_name}/{index:06d}.jpg",
-                "vid_id": vid_id,
-                "nframes": nframes,
-                "is_labeled": result is not None,
-                "width": info.width,
-                "height": info.height,
-                "has_no_densepose": True,
-                "ignore_regions_x": [],
-                "ignore_regions_y": [],
-                "timestamp": round(result.timestamp if result is not None else index / info.fps, 6),
-            }
+            image_entry(
+                image_id,
+                f"images/{video_name}/{index:06d}.jpg",
+                vid_id,
+                nframes,
+                result is not None,
+                width=info.width,
+                height=info.height,
+                has_no_densepose=True,
+                ignore_regions_x=[],
+                ignore_regions_y=[],
+                timestamp=round(result.timestamp if result is not None else index / info.fps, 6),
+            )
         )
         if result is None:
             continue
         for position, person in enumerate(result.instances):
             annotations.append(_annotation(len(annotations) + 1, image_id, position, person))
-    category = {
-        "id": PERSON_CATEGORY_ID,
-        "name": "person",
-        "supercategory": "person",
-        "keypoints": list(POSETRACK_KEYPOINTS),
-        "skeleton": [list(edge) for edge in POSETRACK_CATEGORY_SKELETON],
-    }
-    return {"images": images, "annotations": annotations, "categories": [category]}
+    return sequence_document(images, annotations)
 
 
 def write_posetrack_json(
@@ -109,7 +108,7 @@ def write_posetrack_json(
     ``results``: one ``FrameResult`` per processed frame (any order, frame indices unique);
     ``info``: the video's size and frame rate; ``video_name``: the sequence name used in ``file_name``.
     """
-    atomic_write_json(path, posetrack_document(results, info, video_name))
+    write_posetrack_document(path, posetrack_document(results, info, video_name))
 
 
 def _index_results(results: Sequence[FrameResult]) -> dict[int, FrameResult]:
@@ -130,17 +129,127 @@ def _annotation(annotation_id: int, image_id: int, position: int, person: PoseIn
         located = s > 0
         points += [coord(x), coord(y), 1] if located else [0, 0, 0]
         scores.append(score(s) if located else 0.0)
+    return annotation_entry(
+        annotation_id,
+        image_id,
+        int(person.track_id) if person.track_id is not None else position,
+        points,
+        scores=scores,
+        bbox=box_to_xywh(person.box),
+        score=score(person.score),
+        num_keypoints=sum(1 for s in scores if s > 0),
+    )
+
+
+# ----------------------------------------------------------------------------------------------------
+# Entry builders and the file writer shared by every PoseTrack file posecli writes
+
+
+def person_category(*, released_key_order: bool = False) -> dict[str, Any]:
+    """The one ``categories`` entry: the person with the 17 PoseTrack names and the 1-indexed skeleton.
+
+    ``released_key_order`` lists ``supercategory`` first, as the released ground truth does (the
+    synthetic data sets); otherwise ``id`` comes first (``posecli estimate``'s files).
+    """
+    keypoints = list(POSETRACK_KEYPOINTS)
+    skeleton = [list(edge) for edge in POSETRACK_CATEGORY_SKELETON]
+    if released_key_order:
+        return {
+            "supercategory": "person",
+            "id": PERSON_CATEGORY_ID,
+            "name": "person",
+            "keypoints": keypoints,
+            "skeleton": skeleton,
+        }
+    return {
+        "id": PERSON_CATEGORY_ID,
+        "name": "person",
+        "supercategory": "person",
+        "keypoints": keypoints,
+        "skeleton": skeleton,
+    }
+
+
+def sequence_document(
+    images: list[dict[str, Any]], annotations: list[dict[str, Any]], *, released_key_order: bool = False
+) -> dict[str, Any]:
+    """A PoseTrack 2018 document: ``images``, ``annotations`` and the person category."""
+    category = person_category(released_key_order=released_key_order)
+    return {"images": images, "annotations": annotations, "categories": [category]}
+
+
+def image_entry(
+    image_id: int, file_name: str, vid_id: str, nframes: int, is_labeled: bool, **fields: Any
+) -> dict[str, Any]:
+    """One ``images`` entry: ``id`` = ``frame_id``, ``file_name``, ``vid_id``, ``nframes``,
+    ``is_labeled``, then ``fields`` in the order given (e.g. ``width``, ``ignore_regions_x``)."""
+    head = {"id": image_id, "frame_id": image_id, "file_name": file_name, "vid_id": vid_id}
+    return {**head, "nframes": nframes, "is_labeled": is_labeled, **fields}
+
+
+def annotation_entry(
+    annotation_id: int, image_id: int, track_id: int, keypoints: list[float], **fields: Any
+) -> dict[str, Any]:
+    """One ``annotations`` entry of the person category: ``id``, ``image_id``, ``category_id``,
+    ``track_id``, the flat ``keypoints`` (17 × ``x, y, v``), then ``fields`` in the order given."""
     return {
         "id": annotation_id,
         "image_id": image_id,
         "category_id": PERSON_CATEGORY_ID,
-        "track_id": int(person.track_id) if person.track_id is not None else position,
-        "keypoints": points,
-        "scores": scores,
-        "bbox": box_to_xywh(person.box),
-        "score": score(person.score),
-        "num_keypoints": sum(1 for s in scores if s > 0),
+        "track_id": track_id,
+        "keypoints": keypoints,
+        **fields,
     }
+
+
+def annolist_point(joint: int, x: float, y: float, score: float | None = None) -> dict[str, Any]:
+    """One PoseTrack 2017 point by poseval joint id; predictions carry a ``score``."""
+    scored = {} if score is None else {"score": [score]}
+    return {"id": [joint], "x": [x], "y": [y], **scored, "is_visible": [1]}
+
+
+def annolist_head(x1: float, y1: float, x2: float, y2: float) -> dict[str, Any]:
+    """The head box corners of a PoseTrack 2017 ``annorect``."""
+    return {"x1": [x1], "y1": [y1], "x2": [x2], "y2": [y2]}
+
+
+def annolist_person(track_id: int, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``track_id`` and ``annopoints`` of a PoseTrack 2017 ``annorect``."""
+    return {"track_id": [track_id], "annopoints": [{"point": points}]}
+
+
+def annolist_frame(
+    name: str,
+    imgnum: int,
+    is_labeled: bool,
+    annorect: list[dict[str, Any]],
+    ignore_regions: list[list[tuple[float, float]]] | None = None,
+) -> dict[str, Any]:
+    """One PoseTrack 2017 ``annolist`` entry; ``ignore_regions`` (polygons of ``(x, y)``) are written
+    only when given."""
+    entry: dict[str, Any] = {
+        "image": [{"name": name}],
+        "imgnum": [imgnum],
+        "is_labeled": [int(is_labeled)],
+        "annorect": annorect,
+    }
+    if ignore_regions is not None:
+        entry["ignore_regions"] = [
+            {"point": [{"x": [x], "y": [y]} for x, y in polygon]} for polygon in ignore_regions
+        ]
+    return entry
+
+
+def write_posetrack_document(
+    path: str | Path, document: dict[str, Any], *, compact: bool = False, final_newline: bool = True
+) -> None:
+    """Write a PoseTrack 2018 document or 2017 ``{"annolist": …}`` at ``path``, atomically.
+
+    ``compact`` drops the spaces after separators (the synthetic dataset's files); NaN is refused.
+    """
+    separators = (",", ":") if compact else None
+    text = json.dumps(document, allow_nan=False, separators=separators)
+    atomic_write_text(path, text + "\n" if final_newline else text)
 
 
 # ----------------------------------------------------------------------------------------------------

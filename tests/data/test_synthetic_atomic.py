@@ -10,10 +10,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import pytest
 
-import posecli.data.synthetic as synthetic
+from posecli.data import synthetic
 from posecli.data.synthetic import write_synthetic_dataset
 from posecli.errors import PoseCliError
 
@@ -29,17 +28,17 @@ def _tree(root: Path) -> dict[str, bytes]:
 
 
 def _interrupt_after(monkeypatch: pytest.MonkeyPatch, jpegs: int, error: BaseException) -> None:
-    """Make the ``jpegs + 1``-th frame written raise ``error``."""
-    real = synthetic._encode_jpeg
+    """Make the ``jpegs + 1``-th frame written raise ``error`` (frames are the only binary writes)."""
+    real = synthetic.atomic_write_bytes
     written = [0]
 
-    def encode(image: np.ndarray, path: Path) -> None:
+    def write(path: Path, data: bytes) -> None:
         if written[0] == jpegs:
             raise error
         written[0] += 1
-        real(image, path)
+        real(path, data)
 
-    monkeypatch.setattr(synthetic, "_encode_jpeg", encode)
+    monkeypatch.setattr(synthetic, "atomic_write_bytes", write)
 
 
 def _temporaries(folder: Path) -> list[str]:
