@@ -9,6 +9,13 @@ The model is split in two documented halves so that a streaming pipeline can cac
 ``forward(frames)`` is exactly ``decode(encode_frames(...))`` on the five crops of each sample
 (``exact`` mode, the reference protocol).
 
+Batch norm in training: ``forward`` runs HRNet once over all B·T crops, as the reference runs it once
+over its (S+1)·B crops, in the reference's order (key frames first, then each supporting frame in
+time order): the batch statistics are then the same sums in the same order, and float32 training
+results equal the reference's bit for bit, where a sample-major batch moved them by ~1e-6 relative in
+HRNet and by far more after the temporal module. The temporal modules follow the same rule (see their
+docstrings).
+
 State-dict layout: the backbone is ``hrnet.*``; the temporal module's and the SimCC head's own
 sub-modules are saved at the top level (``feat_global_offset_layers.*``, ``mlp_head_x.*``, …) exactly
 as in the reference checkpoints, through a state-dict hook pair that drops / restores the
@@ -132,8 +139,12 @@ class VideoPoseModel(nn.Module):
         if frames.dim() != 5 or frames.shape[1] != self.num_frames:
             raise ValueError(f"expected frames (B, {self.num_frames}, 3, H, W), got {tuple(frames.shape)}")
         b, t = frames.shape[:2]
-        taps = self.encode_frames(frames.flatten(0, 1))  # (B·T, 3, H, W) in, sample-major
-        return self.decode([tap.unflatten(0, (b, t)) for tap in taps])  # each (B, T, C, h, w)
+        # the reference's backbone batch: key frame first, then the others in time order, frame-major
+        order = [t // 2, *range(t // 2), *range(t // 2 + 1, t)]
+        crops = frames[:, order].transpose(0, 1).flatten(0, 1)  # (T·B, 3, H, W)
+        taps = self.encode_frames(crops)
+        back = [order.index(i) for i in range(t)]  # batch slot of each time step
+        return self.decode([tap.unflatten(0, (t, b))[back].transpose(0, 1) for tap in taps])  # (B, T, C, h, w)
 
 
 def _flatten_containers(module: nn.Module, state_dict: dict[str, Any], prefix: str, local_metadata: Any) -> None:

@@ -39,7 +39,7 @@ def test_subpixel_matches_align_corners_formula() -> None:
 
 
 def test_affine_mode_starts_at_identity_and_rotates_about_centre() -> None:
-    temporal = FamiTemporal(8, gtm="affine")
+    temporal = FamiTemporal(8, gtm="affine").eval()  # one clip: BN on its running statistics
     temporal.init_weights(0.001)
     assert temporal.feat_global_offset_layers[9].weight.shape == (6, 64)
     key = torch.randn(1, 8, 24, 20)

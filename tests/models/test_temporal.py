@@ -86,19 +86,23 @@ def test_lcm_raw_masks_offsets_and_guides(name: str, agg: str, tiny: dict, infor
 
 
 def test_fami_gtm_and_support_aggregation_order(tiny: dict, informative) -> None:
-    """The GTM reads z_{t+δ} − z_t per frame and sup_agg_block the warped frames t−2, t−1, t+1, t+2."""
+    """The GTM reads z_{t+δ} − z_t, one call per frame, and sup_agg_block the warped frames t−2, t−1,
+    t+1, t+2."""
     model = informative(build_model("fami_hrnet_w32", **tiny))
     t = model.temporal
-    seen = _hooks(t, ["feat_global_offset_layers", "sup_agg_block", "combined_feat_layers",
-                      "init_feature_agg_block", "dcn_4"])
+    seen = _hooks(t, ["sup_agg_block", "combined_feat_layers", "init_feature_agg_block", "dcn_4"])
+    gtm_calls: list = []
+    t.feat_global_offset_layers.register_forward_hook(lambda m, args, out: gtm_calls.append((args[0], out)))
     frames = torch.randn(1, 5, 3, 64, 64)
     with torch.no_grad():
         model(frames)
         feats = model.hrnet.forward_features(frames[0])[0]  # (5, C, h, w), frames t-2..t+2
     support = feats[[0, 1, 3, 4]]
     key = feats[2:3]
-    _close(_inp(seen, "feat_global_offset_layers"), support - key)  # difference, support minus key
-    params = _out(seen, "feat_global_offset_layers")  # (4, 2), one (tx, ty) per supporting frame
+    assert len(gtm_calls) == 4  # one call per supporting frame, in frame order
+    for (gtm_in, _), frame in zip(gtm_calls, support):
+        _close(gtm_in, frame[None] - key)  # difference, support minus key
+    params = torch.cat([out for _, out in gtm_calls])  # (4, 2), one (tx, ty) per supporting frame
     assert params.abs().min() > 0.01  # a real, per-frame warp
     warped = warp_affine(support, gtm_matrix(params, key.shape[-2:], "translation"))
     _close(_inp(seen, "sup_agg_block"), warped.reshape(1, 4 * C, *key.shape[-2:]))
@@ -120,7 +124,7 @@ def test_fami_gtm_and_support_aggregation_order(tiny: dict, informative) -> None
 def test_fami_training_features(tiny: dict, informative) -> None:
     model = informative(build_model("fami_hrnet_w32", **tiny)).train()
     seen = _hooks(model.temporal, ["sup_agg_block", "init_feature_agg_block", "combined_feat_layers"])
-    out = model(torch.randn(1, 5, 3, 64, 64))
+    out = model(torch.randn(2, 5, 3, 64, 64))  # two clips (FAMI's per-frame GTM in training)
     assert torch.equal(out.features["agg_sup"], _out(seen, "sup_agg_block"))
     assert torch.equal(out.features["agg_final"], _out(seen, "init_feature_agg_block"))
     assert torch.equal(out.features["key"], _inp(seen, "combined_feat_layers")[:, C:])
@@ -217,7 +221,7 @@ def test_label_maps_are_detached_final_layer_outputs(name: str, overrides: dict,
                                                      informative) -> None:
     """features["label_X"] = hrnet.final_layer(features["X"]), carrying no gradient (spec §6.2.4)."""
     model = informative(build_model(name, **overrides, **tiny)).train()
-    out = model(torch.randn(1, 5, 3, 64, 64))
+    out = model(torch.randn(2, 5, 3, 64, 64))  # two clips (FAMI's per-frame GTM in training)
     assert {k for k in out.features if k.startswith("label_")} == {f"label_{n}" for n in names}
     for n in names:
         label = out.features[f"label_{n}"]
@@ -226,7 +230,7 @@ def test_label_maps_are_detached_final_layer_outputs(name: str, overrides: dict,
         assert not label.requires_grad and label.grad_fn is None, f"label_{n} carries a gradient"
         with torch.no_grad():
             expected = model.hrnet.final_layer(out.features[n])
-        assert label.shape == (1, 17, 16, 16)
+        assert label.shape == (2, 17, 16, 16)
         _close(label, expected)
     others = [out.features[n] for n in names]
     for i, a in enumerate(others):  # distinct features, so a swapped name would be caught

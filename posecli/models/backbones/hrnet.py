@@ -125,11 +125,13 @@ class HighResolutionModule(nn.Module):
         xs = [branch(x) for branch, x in zip(self.branches, xs)]
         outs = []
         for i, row in enumerate(self.fuse_layers):
-            total = xs[i]
             assert isinstance(row, nn.ModuleList)
-            for j, layer in enumerate(row):
-                if j != i:
-                    total = total + layer(xs[j])
+            # summed in branch order 0, 1, 2, … as the official code does: float32 sums depend on the
+            # order, and starting from branch i instead moved outputs by ~1e-6 relative
+            parts = [xs[j] if j == i else layer(xs[j]) for j, layer in enumerate(row)]
+            total = parts[0]
+            for part in parts[1:]:
+                total = total + part
             outs.append(self.relu(total))
         return outs
 

@@ -8,6 +8,17 @@ Checkpoint key mapping: inside a ``VideoPoseModel`` the attributes below appear 
 exactly as in the reference state dict (``feat_global_offset_layers.*``, ``sup_agg_block.*``,
 ``combined_feat_layers.*``, ``dcn_offset_{1..4}.conv.*``, ``dcn_mask_{1..4}.conv.*``, ``dcn_{1..4}.*``,
 ``init_feature_agg_block.*``, ``agg_final_layer.*``); the backbone is ``hrnet.*``.
+
+Batch-norm rule: in training a BN layer normalises with the statistics of the batch it is called on
+and updates its running statistics once per call, so every BN-carrying block is called on exactly the
+batch the reference calls it on. The GTM ``feat_global_offset_layers`` is shared by the supporting
+frames and runs once per supporting frame (B samples each, frames t-2, t-1, t+1, t+2 in turn: S
+running-statistics updates per step); one call over all B·S samples would normalise with mixed-frame
+statistics and train a different model. ``sup_agg_block``, ``combined_feat_layers`` and
+``init_feature_agg_block`` run once on the B samples; the LCM offset and mask predictors have no BN.
+In eval mode batching does not change the arithmetic's meaning, but the GTM still runs per frame:
+its Linear layers round differently at another batch size, and per frame the float32 results equal
+the reference's.
 """
 
 from __future__ import annotations
@@ -69,16 +80,17 @@ class FamiTemporal(nn.Module):
             nn.init.zeros_(last.bias)
 
     def align(self, key: Tensor, support: Tensor) -> tuple[Tensor, Tensor]:
-        """GTM: warp each supporting feature onto the key feature.
+        """GTM: warp each supporting feature onto the key feature, the GTM called once per frame.
 
         key ``(B, C, h, w)``; support ``(B, S, C, h, w)`` → (aligned ``(B, S, C, h, w)``,
         matrices ``(B, S, 2, 3)`` source → destination pixels).
         """
         b, s, c, h, w = support.shape
         flat = support.reshape(b * s, c, h, w)  # (B·S, C, h, w)
-        diff = (support - key.unsqueeze(1)).reshape(b * s, c, h, w)
-        params = self.feat_global_offset_layers(diff)  # (B·S, 2|6)
-        matrix = gtm_matrix(params, (h, w), self.gtm_mode)
+        diff = support - key.unsqueeze(1)  # (B, S, C, h, w)
+        # one call per supporting frame, in frame order (module docstring: batch-norm rule)
+        params = torch.stack([self.feat_global_offset_layers(diff[:, i]) for i in range(s)], dim=1)  # (B,S,2|6)
+        matrix = gtm_matrix(params.reshape(b * s, -1), (h, w), self.gtm_mode)  # (B·S, 2, 3)
         return warp_affine(flat, matrix).view(b, s, c, h, w), matrix.view(b, s, 2, 3)
 
     def forward(self, taps: list[Tensor]) -> TemporalOutput:

@@ -78,7 +78,8 @@ def warp_affine(x: Tensor, matrix: Tensor) -> Tensor:
     full = torch.cat([matrix, matrix.new_tensor([0.0, 0.0, 1.0]).expand(n, 1, 3)], dim=1)  # (N, 3, 3)
     # pixel → normalised coordinates for align_corners=True
     norm = x.new_tensor([[2.0 / max(w - 1, 1), 0.0, -1.0], [0.0, 2.0 / max(h - 1, 1), -1.0], [0.0, 0.0, 1.0]])
-    dst_from_src = norm @ full @ torch.linalg.inv(norm)
+    # grouped as kornia groups it, norm · (M · norm⁻¹): the float32 grid then equals the reference's
+    dst_from_src = norm @ (full @ torch.linalg.inv(norm))
     theta = torch.linalg.inv(dst_from_src)[:, :2, :]  # affine_grid wants destination → source
     grid = F.affine_grid(theta, [n, x.shape[1], h, w], align_corners=True)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)

@@ -12,6 +12,15 @@ Checkpoint key mapping (top level inside a ``VideoPoseModel``, as upstream): ``s
 
 Stage taps (spec §12b, an inference): the highest-resolution HRNet branch after ``transition1``,
 ``stage2``, ``stage3`` and ``stage4``.
+
+Batch-norm rule: in training a BN layer normalises with the statistics of the batch it is called on
+and updates its running statistics once per call, so every BN-carrying block must be called on
+exactly the batch the reference calls it on. Here every such block (``sup_agg``,
+``combined_feat_layers``, ``all_agg_block``, ``motion_fusion_sj``, ``m_a_agg_sj``,
+``motion_smooth_sj``, ``multimodal_fusion``) belongs to one stage and runs once per step on the B
+samples, frames and differences stacked on channels, as in the reference; no block is shared across
+frames or stages (unlike FAMI-Pose's GTM), so none may be batched over them. The disentanglement MLPs
+and the offset and mask predictors have no BN.
 """
 
 from __future__ import annotations
