@@ -20,7 +20,8 @@ from posecli.models.builders import (
     tdmi_hrnet_w48,
 )
 from posecli.models.config import ModelConfig
-from posecli.models.pose_model import PoseOutput, VideoPoseModel
+from posecli.models.deform import resolve_deform_impl
+from posecli.models.pose_model import PoseOutput, VideoPoseModel, frames_from_reference, frames_to_reference
 
 MODELS: dict[str, Callable[..., VideoPoseModel]] = {
     "hrnet_w32": hrnet_w32,
@@ -62,6 +63,9 @@ __all__ = [
     "VideoPoseModel",
     "build_from_config",
     "build_model",
+    "frames_from_reference",
+    "frames_to_reference",
     "list_models",
     "model_config",
+    "resolve_deform_impl",
 ]

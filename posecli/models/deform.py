@@ -11,19 +11,29 @@ with one bilinear ``grid_sample`` call (zero padding, ``align_corners=True`` so 
 coordinates hit pixel centres exactly), weighting by the mask and contracting with the kernel as a
 matrix product. torchvision's CPU kernel is a per-pixel im2col loop; on CPU the ``grid_sample`` form
 is used when ``impl="auto"`` because it is faster (``benchmarks/bench_model_cpu.py``) and equal
-within 1e-4 (``tests/models/test_deform.py``).
+within 1e-4 (``tests/models/test_deform.py``). Its sums run in another order than torchvision's, so
+float32 outputs differ from the reference's by ~3e-6 relative per DCN; ``impl="torchvision"`` gives
+the reference's float32 results bit for bit, at 4.5× the CPU time per DCN (``benchmarks/RESULTS.md``).
+
+Which kernel ``auto`` picks is ``resolve_deform_impl(impl, device)``; the first call of each choice
+logs it once at DEBUG level on the ``posecli.models.deform`` logger.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import math
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import deform_conv2d as tv_deform_conv2d
 
+_log = logging.getLogger(__name__)
 
+DeformKernel = Literal["torchvision", "grid_sample"]
 CHUNK_FLOATS = 1 << 18  # sampled values per block (1 MiB of float32): the block stays in the CPU cache
 
 
@@ -88,6 +98,24 @@ def deform_conv2d_grid_sample(
     return out.contiguous()
 
 
+def resolve_deform_impl(impl: str, device: torch.device | str) -> DeformKernel:
+    """The kernel a ``deform_impl`` setting runs on ``device``: ``auto`` is ``grid_sample`` on the CPU
+    and ``torchvision`` elsewhere; the other two name themselves. Unknown names raise ``ValueError``."""
+    if impl == "auto":
+        return "grid_sample" if torch.device(device).type == "cpu" else "torchvision"
+    if impl in ("grid_sample", "torchvision"):
+        return "grid_sample" if impl == "grid_sample" else "torchvision"
+    raise ValueError(
+        f"unknown deformable-conv implementation {impl!r}; choose auto, torchvision or grid_sample"
+    )
+
+
+@functools.cache
+def _log_choice(impl: str, kernel: str, device_type: str) -> None:
+    """One DEBUG line per (setting, kernel, device type) and process (cached: not one per call)."""
+    _log.debug("deformable conv: deform_impl=%s runs the %s kernel on %s", impl, kernel, device_type)
+
+
 def modulated_deform_conv2d(
     x: Tensor,
     offset: Tensor,
@@ -99,14 +127,14 @@ def modulated_deform_conv2d(
     dilation: int = 1,
     impl: str = "auto",
 ) -> Tensor:
-    """Dispatch to torchvision or the ``grid_sample`` form; ``auto`` = torchvision on GPU, grid_sample on CPU.
+    """Dispatch to torchvision or the ``grid_sample`` form (``resolve_deform_impl``).
 
     Shapes as in ``deform_conv2d_grid_sample``.
     """
-    if impl == "grid_sample" or (impl == "auto" and x.device.type == "cpu"):
+    kernel = resolve_deform_impl(impl, x.device)
+    _log_choice(impl, kernel, x.device.type)
+    if kernel == "grid_sample":
         return deform_conv2d_grid_sample(x, offset, weight, bias, mask, stride, padding, dilation)
-    if impl not in ("auto", "torchvision"):
-        raise ValueError(f"unknown deformable-conv implementation {impl!r}")
     return tv_deform_conv2d(
         x, offset, weight, bias, stride=(stride, stride), padding=(padding, padding),
         dilation=(dilation, dilation), mask=mask,

@@ -9,6 +9,10 @@ The model is split in two documented halves so that a streaming pipeline can cac
 ``forward(frames)`` is exactly ``decode(encode_frames(...))`` on the five crops of each sample
 (``exact`` mode, the reference protocol).
 
+Input layout: posecli takes ``(B, T, 3, H, W)`` clips in time order. The reference FAMI-Pose/TDMI code
+takes the key frame ``(B, 3, H, W)`` and the four supporting frames stacked on channels
+``(B, 12, H, W)``; ``frames_from_reference`` and ``frames_to_reference`` convert between the two.
+
 Batch norm in training: ``forward`` runs HRNet once over all B·T crops, as the reference runs it once
 over its (S+1)·B crops, in the reference's order (key frames first, then each supporting frame in
 time order): the batch statistics are then the same sums in the same order, and float32 training
@@ -32,6 +36,7 @@ from torch import Tensor, nn
 
 from posecli.models.backbones.hrnet import HRNet
 from posecli.models.config import ModelConfig
+from posecli.models.deform import DeformKernel, resolve_deform_impl
 from posecli.models.heads.simcc import SimCCHead
 from posecli.models.temporal.fami import FamiTemporal
 from posecli.models.temporal.tdmi import TdmiTemporal
@@ -81,6 +86,14 @@ class VideoPoseModel(nn.Module):
     def num_taps(self) -> int:
         """How many HRNet feature taps per frame the temporal module reads (1, or 4 for TDMI)."""
         return 1 if self.temporal is None else self.temporal.num_taps
+
+    @property
+    def deform_kernel(self) -> DeformKernel | None:
+        """The deformable-conv kernel ``forward`` runs on the model's current device (``deform_impl``
+        resolved: ``auto`` is ``grid_sample`` on the CPU, ``torchvision`` on GPUs); None without DCNs."""
+        if self.temporal is None:
+            return None
+        return resolve_deform_impl(self.config.deform_impl, next(self.parameters()).device)
 
     @property
     def backbone_frozen(self) -> bool:
@@ -145,6 +158,39 @@ class VideoPoseModel(nn.Module):
         taps = self.encode_frames(crops)
         back = [order.index(i) for i in range(t)]  # batch slot of each time step
         return self.decode([tap.unflatten(0, (t, b))[back].transpose(0, 1) for tap in taps])  # (B, T, C, h, w)
+
+
+def frames_from_reference(key: Tensor, support: Tensor) -> Tensor:
+    """The reference's two inputs → a posecli clip.
+
+    key: ``(B, 3, H, W)``, the reference's ``kf_x``; support: ``(B, 3·S, H, W)``, its ``sup_x``, the S
+    supporting frames stacked on channels in the order t-2, t-1, t+1, t+2 (3 RGB channels each).
+    Returns frames ``(B, S+1, 3, H, W)`` in time order t-2, t-1, t, t+1, t+2, the key in the middle.
+    """
+    if key.dim() != 4 or key.shape[1] != 3:
+        raise ValueError(f"expected the key frame as (B, 3, H, W), got {tuple(key.shape)}")
+    b, _, h, w = key.shape
+    if support.dim() != 4 or support.shape[1] % 6 or (support.shape[0], *support.shape[2:]) != (b, h, w):
+        raise ValueError(
+            f"expected supporting frames (B, 3·S, H, W) with an even S matching the key frame "
+            f"{tuple(key.shape)}, got {tuple(support.shape)}"
+        )
+    sup = support.unflatten(1, (support.shape[1] // 3, 3))  # (B, S, 3, H, W), frames t-2, t-1, t+1, t+2
+    half = sup.shape[1] // 2
+    return torch.cat([sup[:, :half], key.unsqueeze(1), sup[:, half:]], dim=1)
+
+
+def frames_to_reference(frames: Tensor) -> tuple[Tensor, Tensor]:
+    """A posecli clip → the reference's two inputs (the inverse of ``frames_from_reference``).
+
+    frames: ``(B, T, 3, H, W)`` in time order with odd T, key at T // 2. Returns (key ``(B, 3, H, W)``,
+    support ``(B, 3·(T-1), H, W)``: the other frames in time order, stacked on channels).
+    """
+    if frames.dim() != 5 or frames.shape[2] != 3 or frames.shape[1] % 2 == 0 or frames.shape[1] < 3:
+        raise ValueError(f"expected frames (B, T, 3, H, W) with an odd T ≥ 3, got {tuple(frames.shape)}")
+    mid = frames.shape[1] // 2
+    support = torch.cat([frames[:, :mid], frames[:, mid + 1 :]], dim=1)  # (B, T-1, 3, H, W)
+    return frames[:, mid], support.flatten(1, 2)
 
 
 def _flatten_containers(module: nn.Module, state_dict: dict[str, Any], prefix: str, local_metadata: Any) -> None:

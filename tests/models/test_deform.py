@@ -1,12 +1,21 @@
-"""The CPU grid_sample deformable convolution equals torchvision's within 1e-4."""
+"""The CPU grid_sample deformable convolution equals torchvision's within 1e-4; which kernel runs."""
 
 from __future__ import annotations
+
+import logging
 
 import pytest
 import torch
 from torchvision.ops import deform_conv2d
 
-from posecli.models.deform import DeformConv2d, deform_conv2d_grid_sample, modulated_deform_conv2d
+from posecli.models import build_model
+from posecli.models.deform import (
+    DeformConv2d,
+    _log_choice,
+    deform_conv2d_grid_sample,
+    modulated_deform_conv2d,
+    resolve_deform_impl,
+)
 
 
 @pytest.mark.parametrize(
@@ -64,6 +73,43 @@ def test_zero_offset_unit_mask_is_plain_conv() -> None:
     weight = torch.randn(4, 8, 3, 3)
     out = deform_conv2d_grid_sample(x, torch.zeros(1, 18, 10, 10), weight, None, torch.ones(1, 9, 10, 10), 1, 1, 1)
     assert (out - torch.nn.functional.conv2d(x, weight, padding=1)).abs().max() < 1e-5
+
+
+def test_resolve_deform_impl() -> None:
+    assert resolve_deform_impl("auto", "cpu") == "grid_sample"
+    assert resolve_deform_impl("auto", torch.device("cuda", 0)) == "torchvision"
+    assert resolve_deform_impl("torchvision", "cpu") == "torchvision"
+    assert resolve_deform_impl("grid_sample", "cuda") == "grid_sample"
+    with pytest.raises(ValueError, match="cuda-magic"):
+        resolve_deform_impl("cuda-magic", "cpu")
+
+
+@pytest.mark.parametrize(("impl", "kernel"), [("auto", "grid_sample"), ("torchvision", "torchvision")])
+def test_model_reports_and_runs_its_kernel(impl: str, kernel: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``VideoPoseModel.deform_kernel`` names the kernel its DCNs really run (the run config records it)."""
+    from posecli.models import deform
+
+    ran: list[str] = []
+    for attr, label in (("deform_conv2d_grid_sample", "grid_sample"), ("tv_deform_conv2d", "torchvision")):
+        real = getattr(deform, attr)
+        monkeypatch.setattr(deform, attr, lambda *a, real=real, label=label, **k: ran.append(label) or real(*a, **k))
+    model = build_model("fami_hrnet_w32", width=8, input_size=(64, 64), deform_impl=impl).eval()
+    assert model.deform_kernel == kernel
+    with torch.no_grad():
+        model(torch.randn(1, 5, 3, 64, 64))
+    assert ran and set(ran) == {kernel}
+    assert build_model("hrnet_w32", width=8, input_size=(64, 64)).deform_kernel is None
+
+
+def test_kernel_choice_logged_once_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    _log_choice.cache_clear()
+    dcn = DeformConv2d(8, 8, 3, padding=1)
+    x, offset, mask = torch.randn(1, 8, 6, 6), torch.zeros(1, 36, 6, 6), torch.ones(1, 18, 6, 6)
+    with caplog.at_level(logging.DEBUG, logger="posecli.models.deform"):
+        dcn(x, offset, mask)
+        dcn(x, offset, mask)
+    lines = [r.getMessage() for r in caplog.records if r.name == "posecli.models.deform"]
+    assert lines == ["deformable conv: deform_impl=auto runs the grid_sample kernel on cpu"]
 
 
 @pytest.mark.gpu
