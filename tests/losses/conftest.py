@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def _seed_and_threads() -> None:
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
+def _seed_and_threads(seeded_torch: None) -> None:
+    """Every loss test runs with ``seeded_torch`` (tests/conftest.py)."""

@@ -173,8 +173,5 @@ def _rescale_once(std: float) -> Callable[[nn.Module, tuple[torch.Tensor, ...]],
 
 
 @pytest.fixture(autouse=True)
-def _seed_and_threads() -> None:
-    torch.manual_seed(0)
-    # one intra-op thread: small convs gain nothing from two, and on a loaded 2-core machine the
-    # thread pool's spin-waiting makes them ~15× slower
-    torch.set_num_threads(1)
+def _seed_and_threads(seeded_torch: None) -> None:
+    """Every model test runs with ``seeded_torch`` (tests/conftest.py)."""
