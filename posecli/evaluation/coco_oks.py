@@ -29,7 +29,9 @@ import shapely
 
 from posecli.errors import PoseCliError
 from posecli.evaluation.formats import NUM_JOINTS, list_json_files, read_sequences
-from posecli.evaluation.posetrack import PredictionSource, SequencePairing, cleanup_frame, pair_frames
+from posecli.evaluation.pairing import PredictionSource, pair_frames
+from posecli.evaluation.posetrack import cleanup_frame
+from posecli.evaluation.result import SequencePairing
 from posecli.keypoints import POSETRACK_KEYPOINTS, SLOT_OF_POSEVAL_ID
 
 # Per 17-slot sigma: nose, head_bottom, head_top, ears, shoulders, elbows, wrists, hips, knees, ankles.

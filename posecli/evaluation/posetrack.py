@@ -1,4 +1,7 @@
-"""PoseTrack evaluation: pairing, poseval's frame selection and cleanup, AP and MOTA per sequence.
+"""PoseTrack evaluation: poseval's frame selection and cleanup, AP and MOTA per sequence.
+
+Pairing predictions with GT is ``posecli.evaluation.pairing``'s; the result is
+``posecli.evaluation.result``'s :class:`~posecli.evaluation.result.EvalResult`.
 
 :func:`evaluate_posetrack` is the library entry point (the CLI and the training loop call it);
 :class:`PoseTrackEvaluator` is the same computation behind the :class:`~posecli.evaluation.base.Evaluator`
@@ -12,11 +15,9 @@ streamed one file at a time; only per-joint (score, label) samples and MOT count
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import shapely
@@ -30,186 +31,16 @@ from posecli.evaluation.formats import (
     list_json_files,
     read_sequences,
 )
-from posecli.evaluation.mota import MOTAccumulator, MOTCounts, MOTMetrics, mot_metrics
-from posecli.evaluation.posetrack_ap import APAccumulator, JointAP, match_frame, nanmean_or_nan
-from posecli.keypoints import POSEVAL_GROUPS, POSEVAL_JOINT_NAMES, SLOT_OF_POSEVAL_ID
+from posecli.evaluation.mota import MOTAccumulator, MOTCounts, mot_metrics
+from posecli.evaluation.pairing import PredictionSource, check_unique_track_ids, pair_frames
+from posecli.evaluation.posetrack_ap import APAccumulator, match_frame
+from posecli.evaluation.result import EvalResult, SequencePairing
+from posecli.keypoints import POSEVAL_JOINT_NAMES, SLOT_OF_POSEVAL_ID
 from posecli.progress import progress_bar
 from posecli.structures import FrameResult
 
 MODES = ("poseval", "posetrack21")
 METRICS = ("ap", "mota", "oks")
-TRACK_ID_LIMIT = 10000  # poseval asserts every track id is below this
-
-
-# ---------------------------------------------------------------------------------------------------------
-# results
-
-
-@dataclass
-class SequencePairing:
-    """How one GT sequence was paired with its predictions, and what poseval would have done instead."""
-
-    name: str
-    gt_file: str
-    pred_file: str | None
-    num_frames: int
-    num_evaluated: int
-    problems: list[str] = field(default_factory=list)  # each makes poseval refuse or differ
-    notes: list[str] = field(default_factory=list)  # worth saying, but poseval gives the same numbers
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "sequence": self.name,
-            "gt_file": self.gt_file,
-            "pred_file": self.pred_file,
-            "frames": self.num_frames,
-            "evaluated_frames": self.num_evaluated,
-            "problems": list(self.problems),
-            "notes": list(self.notes),
-        }
-
-
-def _json_number(value: float) -> float | None:
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
-
-
-def group_means(values: np.ndarray) -> dict[str, float]:
-    """poseval's groups (Head, Shoulder, ..., Ankle): plain means of ``(15,)`` values, NaN propagating."""
-    return {name: float(np.mean(values[list(ids)])) for name, ids in POSEVAL_GROUPS.items()}
-
-
-@dataclass
-class EvalResult:
-    """Everything ``posecli eval`` reports. ``ap`` is None unless AP was asked for, ``mot`` likewise."""
-
-    mode: str
-    ap: JointAP | None
-    mot: MOTMetrics | None
-    num_gt_frames: int
-    num_sequences: int
-    gt_fingerprint: str
-    pairing: list[SequencePairing] = field(default_factory=list)
-    unused_predictions: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    per_sequence: dict[str, EvalResult] = field(default_factory=dict)
-    oks: dict[str, float] | None = None  # COCO OKS AP/AR (x 100) when asked for
-
-    @property
-    def total_ap(self) -> float:
-        """Total AP: the NaN-skipping mean of the 15 joint APs (NaN when AP was not computed)."""
-        return self.ap.total_ap if self.ap is not None else float("nan")
-
-    @property
-    def total_mota(self) -> float:
-        return self.mot.total_mota if self.mot is not None else float("nan")
-
-    @property
-    def poseval_compatible(self) -> bool:
-        return not self.reasons
-
-    @property
-    def reasons(self) -> list[str]:
-        """Why poseval would refuse this input or give other numbers (empty when it would agree)."""
-        out = [f"{p.name}: {problem}" for p in self.pairing for problem in p.problems]
-        out += [
-            f"{name}: prediction not used (no GT sequence of that name)" for name in self.unused_predictions
-        ]
-        return out
-
-    def metrics(self) -> dict[str, float]:
-        """Flat ``{"ap/total": ..., "ap/Head": ..., "mota/total": ...}`` (NaN where undefined)."""
-        out: dict[str, float] = {}
-        if self.ap is not None:
-            out["ap/total"] = self.total_ap
-            out.update({f"ap/{k}": v for k, v in group_means(self.ap.ap).items()})
-            out["ap/precision"] = nanmean_or_nan(self.ap.precision)
-            out["ap/recall"] = nanmean_or_nan(self.ap.recall)
-        if self.mot is not None:
-            out["mota/total"] = self.total_mota
-            out.update({f"mota/{k}": v for k, v in group_means(self.mot.mota).items()})
-            out["motp/total"] = nanmean_or_nan(self.mot.motp)
-            out["mot/precision"] = nanmean_or_nan(self.mot.precision)
-            out["mot/recall"] = nanmean_or_nan(self.mot.recall)
-        if self.oks is not None:
-            out.update({f"oks/{k}": v for k, v in self.oks.items()})
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (NaN as ``None``): per-joint values in poseval id order with names, groups,
-        totals, MOT counts per joint, the pairing report, frame/sequence counts and the GT fingerprint."""
-        from posecli import __version__
-
-        joints: list[dict[str, Any]] = []
-        for j, name in enumerate(POSEVAL_JOINT_NAMES):
-            row: dict[str, Any] = {"id": j, "name": name}
-            if self.ap is not None:
-                row.update(
-                    ap=_json_number(self.ap.ap[j]),
-                    ap_precision=_json_number(self.ap.precision[j]),
-                    ap_recall=_json_number(self.ap.recall[j]),
-                    num_gt=int(self.ap.num_gt[j]),
-                    num_predicted=int(self.ap.num_samples[j]),
-                    tied_scores=int(self.ap.ties[j]),
-                )
-            if self.mot is not None:
-                c = self.mot.counts[j]
-                row.update(
-                    mota=_json_number(self.mot.mota[j]),
-                    motp=_json_number(self.mot.motp[j]),
-                    mot_precision=_json_number(self.mot.precision[j]),
-                    mot_recall=_json_number(self.mot.recall[j]),
-                    matches=c.matches,
-                    switches=c.switches,
-                    misses=c.misses,
-                    false_positives=c.false_positives,
-                    objects=c.objects,
-                    detections=c.detections,
-                    sum_distance=c.sum_distance,
-                )
-            joints.append(row)
-        out: dict[str, Any] = {
-            "mode": self.mode,
-            "posecli_version": __version__,
-            "num_gt_frames": self.num_gt_frames,
-            "num_sequences": self.num_sequences,
-            "gt_fingerprint": self.gt_fingerprint,
-            "joints": joints,
-        }
-        if self.ap is not None:
-            out["ap"] = {
-                "groups": {k: _json_number(v) for k, v in group_means(self.ap.ap).items()},
-                "total": _json_number(self.total_ap),
-                "precision_total": _json_number(nanmean_or_nan(self.ap.precision)),
-                "recall_total": _json_number(nanmean_or_nan(self.ap.recall)),
-            }
-            if self.mode == "posetrack21":
-                # The PT21 kit prints precision and recall rows per group too (poseval prints neither).
-                out["ap"]["precision_groups"] = {
-                    k: _json_number(v) for k, v in group_means(self.ap.precision).items()
-                }
-                out["ap"]["recall_groups"] = {
-                    k: _json_number(v) for k, v in group_means(self.ap.recall).items()
-                }
-        if self.mot is not None:
-            out["mot"] = {
-                "mota_groups": {k: _json_number(v) for k, v in group_means(self.mot.mota).items()},
-                "mota_total": _json_number(self.total_mota),
-                "motp_total": _json_number(nanmean_or_nan(self.mot.motp)),
-                "precision_total": _json_number(nanmean_or_nan(self.mot.precision)),
-                "recall_total": _json_number(nanmean_or_nan(self.mot.recall)),
-            }
-        if self.oks is not None:
-            out["oks"] = {k: _json_number(v) for k, v in self.oks.items()}
-        out["poseval_compatible"] = self.poseval_compatible
-        out["reasons"] = self.reasons
-        out["notes"] = list(self.notes)
-        out["pairing"] = {
-            "sequences": [p.to_dict() for p in self.pairing],
-            "unused_predictions": list(self.unused_predictions),
-        }
-        if self.per_sequence:
-            out["per_sequence"] = {name: r.to_dict() for name, r in self.per_sequence.items()}
-        return out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -354,172 +185,6 @@ def _mot_inputs(
         m = match[np.ix_(pi, gi)][:, :, j].T if gi.size and pi.size else np.zeros((gi.size, pi.size), bool)
         out.append((g.track_ids[gi], p.track_ids[pi], np.where(m, d, np.nan)))
     return out
-
-
-# ---------------------------------------------------------------------------------------------------------
-# pairing
-
-
-def check_unique_track_ids(sequence: SequenceData) -> None:
-    """Raise ``PoseCliError`` naming the file and frame if a frame repeats a track id."""
-    for frame in sequence.frames:
-        ids = frame.track_ids
-        if ids.size > 1 and ids.size != np.unique(ids).size:
-            values, counts = np.unique(ids, return_counts=True)
-            raise PoseCliError(
-                f"{sequence.path}: {frame.field_path} ({frame.key}): "
-                f"duplicate track id {int(values[counts > 1][0])} in one frame "
-                "(poseval: 'Non-unique tracklet IDs found in frame')"
-            )
-
-
-def pair_frames(gt: SequenceData, pred: SequenceData | None, pairing: SequencePairing) -> list[FrameData]:
-    """The prediction frame for every GT frame, by image identity (frame number as a fallback).
-
-    Checks predicted track ids (unique per frame), and records every way this pairing differs from
-    poseval's positional one.
-    """
-    if pred is None:
-        pairing.problems.append("no prediction file or sequence for it: every frame counts as empty")
-        return [empty_frame(f.image_name, f.index) for f in gt.frames]
-    by_key: dict[str, int] = {}
-    by_number: dict[int, list[int]] = {}
-    check_unique_track_ids(pred)
-    large_ids = any(bool((f.track_ids >= TRACK_ID_LIMIT).any()) for f in [*pred.frames, *gt.frames])
-    for position, frame in enumerate(pred.frames):
-        by_key.setdefault(frame.key, position)
-        if frame.frame_number is not None:
-            by_number.setdefault(frame.frame_number, []).append(position)
-    paired: list[FrameData] = []
-    used = np.zeros(len(pred.frames), dtype=bool)
-    positions: list[int] = []
-    missing = 0
-    for gt_frame in gt.frames:
-        k: int | None = by_key.get(gt_frame.key)
-        if (
-            k is None
-            and gt_frame.frame_number is not None
-            and len(by_number.get(gt_frame.frame_number, [])) == 1
-        ):
-            k = by_number[gt_frame.frame_number][0]
-        if k is None or used[k]:
-            missing += 1
-            positions.append(-1)
-            paired.append(empty_frame(gt_frame.image_name, gt_frame.index))
-            continue
-        used[k] = True
-        positions.append(k)
-        paired.append(pred.frames[k])
-    extra = int((~used).sum())
-    if len(pred.frames) != len(gt.frames):
-        pairing.problems.append(
-            f"{len(pred.frames)} prediction frames but {len(gt.frames)} GT frames "
-            "(poseval refuses: '# prediction frames <> # GT frames')"
-        )
-    if missing:
-        pairing.problems.append(f"{missing} GT frame(s) have no prediction frame and count as empty")
-    if extra:
-        pairing.problems.append(f"{extra} prediction frame(s) match no GT frame and are ignored")
-    if any(k >= 0 and k != i for i, k in enumerate(positions)):
-        pairing.problems.append(
-            "prediction frames are in a different order than GT frames (paired by image name here; "
-            "poseval pairs by position and would give other numbers)"
-        )
-    if large_ids:
-        pairing.problems.append(f"track ids of {TRACK_ID_LIMIT} or more (poseval refuses them)")
-    if pred.multi_video_file:
-        pairing.problems.append(f"{pred.path.name} holds several videos (poseval keeps only the first)")
-    if pred.missing_scores:
-        pairing.notes.append("some predicted joints have no score and rank at -9999 (ties)")
-    return paired
-
-
-class PredictionSource:
-    """Finds the prediction sequence of a GT sequence: by name, then by image folder.
-
-    fixed_slots: read 2018 keypoints in the 17 fixed slots, ignoring ``categories`` (the PT21 kit).
-    """
-
-    def __init__(
-        self,
-        path: Path | None,
-        memory: dict[str, SequenceData] | None,
-        require_categories: bool,
-        fixed_slots: bool = False,
-    ) -> None:
-        self.path = path
-        self.require_categories = require_categories
-        self.fixed_slots = fixed_slots
-        self.memory = memory
-        self.used: set[str] = set()
-        self._cache: tuple[Path, list[SequenceData]] | None = None
-        self._single: list[SequenceData] | None = None
-        if path is not None and not path.exists():
-            raise PoseCliError(f"{path}: prediction path does not exist")
-        if path is not None and not (path.is_file() or path.is_dir()):
-            raise PoseCliError(f"{path}: prediction path is not a regular file or folder")
-        if path is not None and path.is_file():
-            self._single = read_sequences(
-                path,
-                role="pred",
-                require_categories=require_categories,
-                name_from_stem=False,
-                fixed_slots=fixed_slots,
-            )
-
-    def _read(self, file: Path) -> list[SequenceData]:
-        if self._cache is None or self._cache[0] != file:
-            self._cache = (
-                file,
-                read_sequences(
-                    file,
-                    role="pred",
-                    require_categories=self.require_categories,
-                    fixed_slots=self.fixed_slots,
-                ),
-            )
-        return self._cache[1]
-
-    def find(self, gt: SequenceData) -> SequenceData | None:
-        if self.memory is not None:
-            pred = self.memory.get(gt.name) or self.memory.get(gt.folder)
-            if pred is not None:
-                self.used.add(pred.name)
-            return pred
-        if self._single is not None:
-            for seq in self._single:
-                if seq.folder in (gt.name, gt.folder) or seq.name == gt.name:
-                    self.used.add(seq.folder)
-                    return seq
-            return None
-        assert self.path is not None
-        # posecli estimate writes <stem>.posetrack.json: its output folder pairs with the GT as it is
-        names = (gt.name, gt.folder)
-        for candidate in (
-            f"{gt.name}.json",
-            gt.path.name,
-            f"{gt.folder}.json",
-            *(f"{n}.posetrack.json" for n in names),
-        ):
-            file = self.path / candidate
-            if not file.is_file():
-                continue
-            sequences = self._read(file)
-            chosen = next((s for s in sequences if s.folder == gt.folder), None)
-            if chosen is None and len(sequences) == 1:
-                chosen = sequences[0]
-            if chosen is not None:
-                self.used.add(file.name)
-                return chosen
-        return None
-
-    def unused(self) -> list[str]:
-        if self.memory is not None:
-            return sorted(set(self.memory) - self.used)
-        if self._single is not None:
-            return sorted(s.folder for s in self._single if s.folder not in self.used)
-        assert self.path is not None
-        return sorted(p.name for p in list_json_files(self.path) if p.name not in self.used)
 
 
 # ---------------------------------------------------------------------------------------------------------

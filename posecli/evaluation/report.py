@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from posecli.evaluation.posetrack import EvalResult, group_means
 from posecli.evaluation.posetrack_ap import nanmean_or_nan
+from posecli.evaluation.result import EvalResult, group_means
 
 AP_HEADER = "& Head & Shou & Elb  & Wri  & Hip  & Knee & Ankl & Total\\\\"
 MOT_HEADER = (
