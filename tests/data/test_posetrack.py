@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
-import posecli.data.posetrack
 from posecli.data.posetrack import (
     detect_layout,
     read_posetrack,
@@ -146,13 +147,13 @@ def test_frame_sizes_missing_from_the_json_are_read_once_per_video(
             del image["width"], image["height"]
         path.write_text(json.dumps(doc))
     reads: list[Path] = []
-    original = posecli.data.posetrack._read_image_size
+    original = cv2.imread
 
-    def counting(path: Path) -> tuple[int, int]:
-        reads.append(path)
-        return original(path)
+    def counting(path: str, *args: Any) -> Any:
+        reads.append(Path(path))
+        return original(path, *args)
 
-    monkeypatch.setattr(posecli.data.posetrack, "_read_image_size", counting)
+    monkeypatch.setattr(cv2, "imread", counting)
     split = read_posetrack(root, "train")
     assert len(reads) == 2 and len({p.parent for p in reads}) == 2  # 12 frames, 2 videos, 2 decodes
     assert {(f.width, f.height) for f in split.frames} == {(160, 128)}

@@ -7,11 +7,10 @@ import math
 
 import numpy as np
 import pytest
+from eval_cases import HEAD
 
 from posecli.evaluation import evaluate_posetrack
 from posecli.evaluation.synthetic import SynthFrame, SynthPerson
-
-HEAD = (0.0, 0.0, 30.0, 40.0)  # head size 30 px
 
 
 def _crowded_sequence(rng: np.random.Generator, num_frames: int) -> tuple[list[SynthFrame], list[SynthFrame]]:

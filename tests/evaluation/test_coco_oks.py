@@ -14,9 +14,14 @@ from posecli.evaluation.synthetic import SynthFrame, SynthPerson
 pytest.importorskip("pycocotools")
 
 
-def test_sigmas_reuse_the_eye_sigma_for_head_bottom_and_top() -> None:
-    assert POSETRACK_OKS_SIGMAS.shape == (17,)
-    assert POSETRACK_OKS_SIGMAS[1] == POSETRACK_OKS_SIGMAS[2] == 0.025
+def test_the_sigmas_set_how_far_a_joint_may_stray(write_case) -> None:
+    """A prediction 25 px off everywhere loses more AP with the PoseTrack sigmas than with 4x wider ones."""
+    gt = [SynthFrame([gt_person(1, A), gt_person(2, B)]) for _ in range(2)]
+    pred = [SynthFrame([pr_person(1, A, 0.9, dx=25.0), pr_person(2, B, 0.8, dx=25.0)]) for _ in range(2)]
+    pred_dir, gt_dir = write_case({SEQ: gt}, {SEQ: pred})
+    tight = evaluate_oks(pred_dir, gt_dir)["AP"]
+    wide = evaluate_oks(pred_dir, gt_dir, sigmas=POSETRACK_OKS_SIGMAS * 4)["AP"]
+    assert tight < wide
 
 
 def test_perfect_predictions_give_oks_ap_100(write_case) -> None:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eval_cases import HEAD, SEQ, joints_at
 from typer.testing import CliRunner
 
 from posecli.cli import app
@@ -19,13 +20,11 @@ from posecli.evaluation.posetrack import evaluate_posetrack
 from posecli.evaluation.synthetic import SynthFrame, SynthPerson, write_sequence
 
 runner = CliRunner()
-SEQ = "000001_mpii_test"
-HEAD = (0.0, 0.0, 30.0, 40.0)
 
 
 def _case(tmp_path: Path, fmt: str = "2018") -> tuple[Path, Path]:
     """Three frames, one person, perfect predictions: (pred folder, GT folder)."""
-    joints = {j: (100.0 + 20 * j, 100.0 + 10 * j, 1.0) for j in range(15)}
+    joints = joints_at((100.0, 100.0), score=1.0)
     gt = [SynthFrame([SynthPerson(1, joints, HEAD)]) for _ in range(3)]
     pred = [
         SynthFrame([SynthPerson(1, {j: (x, y, 0.9 - 0.01 * j - 0.1 * k) for j, (x, y, _) in joints.items()})])

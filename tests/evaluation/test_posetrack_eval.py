@@ -302,8 +302,12 @@ def test_in_memory_evaluator_matches_the_file_evaluation(write_case) -> None:
     assert evaluator.evaluate()["ap/total"] == 0.0  # nothing processed: every frame empty
 
 
-def test_head_box_constant_is_the_one_the_builders_use() -> None:
-    assert HEAD == (0.0, 0.0, 30.0, 40.0)
+@pytest.mark.parametrize(("shift", "expected_ap"), [(14.0, 100.0), (16.0, 0.0)])
+def test_the_shared_head_box_gives_a_15_px_match_radius(write_case, shift: float, expected_ap: float) -> None:
+    """``HEAD`` (head size 0.6 x 50 px) puts the PCKh@0.5 radius at 15 px, as eval_cases.py promises."""
+    gt = [SynthFrame([SynthPerson(1, joints_at(A, score=1.0), HEAD)])]
+    pred = [SynthFrame([pr_person(1, A, 0.9, dx=shift)])]
+    assert evaluate_posetrack(*write_case({SEQ: gt}, {SEQ: pred})).total_ap == pytest.approx(expected_ap)
 
 
 def test_pt21_mode_refuses_duplicate_gt_track_ids_and_poseval_flags_large_ids(write_case) -> None:
