@@ -159,8 +159,10 @@ def write_tracks_json(path: str | Path, results: Sequence[FrameResult], info: Vi
     atomic_write_json(path, document)
 
 
-def _read_document(path: Path, formats: tuple[str, ...]) -> tuple[str, VideoHeader, list[Any]]:
-    document = expect_dict(path, "(top level)", load_json(path))
+def _read_document(
+    path: Path, formats: tuple[str, ...], parsed: Any = None
+) -> tuple[str, VideoHeader, list[Any]]:
+    document = expect_dict(path, "(top level)", load_json(path) if parsed is None else parsed)
     kind = require(path, "", document, "format")
     if kind not in formats:
         expected = " or ".join(repr(f) for f in formats)
@@ -236,10 +238,14 @@ def _read_frames(
     return out
 
 
-def read_boxes_json(path: str | Path) -> BoxesFile:
-    """Read and validate a boxes file (or a tracks file, ignoring its ids). Raises ``PoseCliError``."""
+def read_boxes_json(path: str | Path, parsed: Any = None) -> BoxesFile:
+    """Read and validate a boxes file (or a tracks file, ignoring its ids). Raises ``PoseCliError``.
+
+    parsed: the file's content when the caller has already read it with ``load_json`` (a reader that
+    tells formats apart by their JSON), so that the file is read once.
+    """
     path = Path(path)
-    _, header, frames = _read_document(path, (BOXES_FORMAT, TRACKS_FORMAT))
+    _, header, frames = _read_document(path, (BOXES_FORMAT, TRACKS_FORMAT), parsed)
     return BoxesFile(
         video=header,
         frames=[
