@@ -129,7 +129,7 @@ def import_weights(
     refuse_overwrite([target], exist_ok)
     model, report = import_model(file, arch, strict=strict, allow_partial=allow_partial, **settings)
     save_imported(target, model, report, file)
-    console.print(f"{file.name} → {target}: {report.summary()}")
+    console.print(f"{file.name} → {target}: {report.summary()}", highlight=False, soft_wrap=True, markup=False)
     categories = (
         ("missing (left at init)", report.missing),
         ("unexpected (ignored)", report.unexpected),

@@ -161,7 +161,7 @@ def read_posetrack(root: str | Path, split: str, layout: str = "auto") -> PoseTr
 
 
 def _load_json(path: Path) -> dict[str, Any]:
-    doc = load_json(path)
+    doc = load_json(path, finite=False)  # NaN/Infinity are refused field by field, naming the field
     if not isinstance(doc, dict) or "images" not in doc or "annotations" not in doc:
         raise PoseCliError(f"{path}: expected a COCO-style object with 'images' and 'annotations'")
     return doc
