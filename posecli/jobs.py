@@ -19,32 +19,30 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from posecli.atomic import naming_path
-from posecli.background import BackgroundCalls, Prefetcher
+from posecli.background import Prefetcher
 from posecli.detection.base import Detector
+from posecli.detection.embedded import (
+    DETECTORS,
+    EMBEDDED_MODEL,
+    EmbeddedPersonDetector,
+    build_embedded_stage,
+    person_detector,
+)
 from posecli.detection.precomputed import PrecomputedDetector
 from posecli.device import resolve_device
 from posecli.errors import PoseCliError
 from posecli.export.boxes import FrameDetections, write_boxes_json
 from posecli.export.coco import write_coco_json
 from posecli.export.jsonl import JsonlWriter
-from posecli.export.overlay import OverlayVideo
+from posecli.export.overlay import OverlayStream, open_overlay
 from posecli.export.posetrack import write_posetrack_json
+from posecli.network_loading import load_network
 from posecli.output_lock import claim_outputs
-from posecli.pipeline import (
-    EMBEDDED_MODEL,
-    EmbeddedPersonDetector,
-    EmbeddedProcessor,
-    FrameProcessor,
-    StageTimes,
-    TopDownProcessor,
-    build_embedded_stage,
-    load_network,
-)
+from posecli.pipeline import EmbeddedProcessor, FrameProcessor, StageTimes, TopDownProcessor
 from posecli.progress import progress_bar
 from posecli.progress_state import ProgressLog, load_snapshot
 from posecli.smoothing import OneEuroSmoother
@@ -52,10 +50,6 @@ from posecli.structures import FrameResult
 from posecli.track_job import TRACKERS, BoxesSummary, make_tracker
 from posecli.tracking.stitch import stitch_tracklets
 from posecli.video import VideoFrame, VideoInfo, VideoReader, probe_video
-from posecli.weights import fetch
-
-DETECTORS = ("embedded", "rcnn")
-RCNN_WEIGHTS = "fasterrcnn_resnet50_fpn_coco"  # manifest name of the torchvision detector
 
 
 @dataclass(frozen=True)
@@ -144,23 +138,6 @@ def uses_network(options: EstimateOptions) -> bool:
     """Whether ``options`` run a posecli network (``--model`` or a ``--weights`` checkpoint alone)."""
     network_from_weights = options.weights is not None and not Path(options.weights).is_dir()
     return options.model != EMBEDDED_MODEL or network_from_weights
-
-
-def person_detector(
-    name: str, weights: Path | None = None, device: str = "cpu", embedded_weights: Path | None = None,
-    quiet: bool = False,
-) -> Detector:
-    """The person detector ``name``: ``embedded`` (boxes around BlazePose landmarks; ``embedded_weights``
-    a folder of its .tflite files) or ``rcnn`` (torchvision Faster R-CNN from ``weights`` or the
-    manifest's file, on ``device``)."""
-    if name == "rcnn":
-        from posecli.detection.torchvision_rcnn import TorchvisionPersonDetector
-
-        file = weights or fetch(RCNN_WEIGHTS, quiet=quiet)[0]
-        return TorchvisionPersonDetector(file, arch="fasterrcnn_resnet50_fpn", device=device)
-    if name == "embedded":
-        return EmbeddedPersonDetector(build_embedded_stage(embedded_weights))
-    raise PoseCliError(f"--detector: '{name}' is not one of {', '.join(DETECTORS)}")
 
 
 def _with_device(options: EstimateOptions, quiet: bool) -> EstimateOptions:
@@ -285,7 +262,7 @@ def estimate_video(
 
     times = processor.times
     start = time.perf_counter()
-    overlay = _open_overlay(paths["overlay"], info, overlap) if options.overlay and not options.stitch else None
+    overlay = open_overlay(paths["overlay"], info, background=overlap) if options.overlay and not options.stitch else None
     jsonl = JsonlWriter(paths["jsonl"]) if options.jsonl and not options.stitch else None
     pending: dict[int, np.ndarray] = {}  # images whose results are still inside the processor
 
@@ -365,11 +342,11 @@ def estimate_video(
 def _write_streams_after(
     video: Path, info: VideoInfo, paths: dict[str, Path], options: EstimateOptions, results: list[FrameResult],
     quiet: bool, overlap: bool,
-) -> tuple[_Overlay | None, JsonlWriter | None]:
+) -> tuple[OverlayStream | None, JsonlWriter | None]:
     """Second pass for stitched runs: the track ids change after the whole video is seen, so the
     overlay and the JSON lines are written from the final results (the video is decoded again)."""
     jsonl: JsonlWriter | None = None
-    overlay: _Overlay | None = None
+    overlay: OverlayStream | None = None
     try:  # on any failure (Ctrl-C in the overlay pass included) the streams opened here are discarded
         if options.jsonl:
             jsonl = JsonlWriter(paths["jsonl"])
@@ -378,7 +355,7 @@ def _write_streams_after(
                     jsonl.write(result)
         if not options.overlay:
             return None, jsonl
-        overlay = _open_overlay(paths["overlay"], info, overlap)
+        overlay = open_overlay(paths["overlay"], info, background=overlap)
         by_index = {r.frame_index: r for r in results}
         with (
             VideoReader(video, fill_gaps=True) as reader,
@@ -396,41 +373,6 @@ def _write_streams_after(
             if stream is not None:
                 stream.abort()
         raise
-
-
-class _Overlay(Protocol):
-    def write(self, image: np.ndarray, result: FrameResult) -> None: ...
-
-    def close(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-
-class _BackgroundOverlay:
-    """An ``OverlayVideo`` whose drawing and encoding run in a background thread (``posecli.background``)."""
-
-    def __init__(self, overlay: OverlayVideo) -> None:
-        self._overlay = overlay
-        self._calls = BackgroundCalls(overlay.write)
-
-    def write(self, image: np.ndarray, result: FrameResult) -> None:
-        self._calls.put(image, result)
-
-    def close(self) -> None:
-        self._calls.close()
-        self._overlay.close()
-
-    def abort(self) -> None:
-        try:
-            self._calls.close()
-        except Exception:  # noqa: BLE001, S110 - the run failed already; discarding the file is all that is left
-            pass
-        self._overlay.abort()
-
-
-def _open_overlay(path: Path, info: VideoInfo, overlap: bool) -> _Overlay:
-    overlay = OverlayVideo(path, info)
-    return _BackgroundOverlay(overlay) if overlap else overlay
 
 
 def _frames(reader: VideoReader, overlap: bool) -> contextlib.AbstractContextManager[Iterable[VideoFrame]]:
@@ -492,7 +434,7 @@ def detect_videos(
 
 def _detect_video(video: Path, info: VideoInfo, output: Path, find_people: Detector, quiet: bool) -> BoxesSummary:
     if isinstance(find_people, EmbeddedPersonDetector):
-        find_people.stage.reset()  # regions followed in the previous video
+        find_people.reset()  # regions followed in the previous video
     frames: list[FrameDetections] = []
     with VideoReader(video) as reader, progress_bar(video.name, info.num_frames or None, "frames", quiet) as advance:
         for frame in reader:

@@ -8,6 +8,7 @@ keypoints. Nothing here imports torch: the command starts in a fraction of a sec
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from posecli.structures import FrameResult, PoseInstance
 from posecli.tracking.base import Tracker
 from posecli.tracking.bytetrack import ByteTracker
 from posecli.tracking.iou import IoUTracker
+from posecli.tracking.offline import retrack
 from posecli.tracking.stitch import stitch_tracklets
 from posecli.video import VideoInfo
 
@@ -103,14 +105,8 @@ def _track_all(
                 path=Path(document.video.path), fps=document.video.fps, num_frames=document.video.num_frames,
                 width=document.video.width, height=document.video.height, rotation=0, backend="boxes",
             )
-        state = make_tracker(tracker)
-        state.reset()
-        results = []
         with progress_bar(source.name, len(frames), "frames", quiet) as advance:
-            for frame in frames:
-                people = [p.with_track_id(None) for p in frame.instances]
-                results.append(FrameResult(frame.frame_index, frame.timestamp, tuple(state.update(people))))
-                advance(1)
+            results = retrack(_counted(frames, advance), make_tracker(tracker))
         if stitch:
             results = stitch_tracklets(results)
         if pose_input is not None:
@@ -144,6 +140,13 @@ def _load_for_tracking(path: Path) -> tuple[list[FrameResult], VideoInfo, str]:
     name = Path(str(first.get("file_name", ""))).parent.name or path.name.removesuffix(".json").removesuffix(".posetrack")
     info = VideoInfo(path=path, fps=fps, num_frames=len(frames), width=width, height=height, rotation=0, backend="posetrack")
     return frames, info, name
+
+
+def _counted(frames: list[FrameResult], advance: Callable[[int], None]) -> Iterator[FrameResult]:
+    """``frames``, moving the progress bar as each one is taken."""
+    for frame in frames:
+        yield frame
+        advance(1)
 
 
 def _no_keypoints() -> np.ndarray:

@@ -14,6 +14,7 @@ import torch
 from posecli import jobs
 from posecli.checkpoints import save_checkpoint
 from posecli.data.synthetic import make_synthetic_video
+from posecli.detection.embedded import RCNN_WEIGHTS
 from posecli.errors import PoseCliError
 from posecli.export.boxes import FrameDetections, write_boxes_json
 from posecli.export.posetrack import read_posetrack_json
@@ -169,18 +170,19 @@ def test_rcnn_detector_comes_from_the_given_file_or_the_verified_cache(
         fetched.append(name)
         return [tmp_path / "cache" / "rcnn.pth"]
 
-    monkeypatch.setattr(jobs, "TorchvisionPersonDetector", RecordingDetector)
-    monkeypatch.setattr(jobs, "fetch", fake_fetch)
+    monkeypatch.setattr("posecli.detection.torchvision_rcnn.TorchvisionPersonDetector", RecordingDetector)
+    monkeypatch.setattr("posecli.weights.fetch", fake_fetch)
     base = {"weights": scene["weights"], "detector": "rcnn"}
     given = jobs.build_processor(jobs.EstimateOptions(**base, detector_weights=tmp_path / "mine.pth"))
     assert isinstance(given.detector, RecordingDetector)
     assert built == [(tmp_path / "mine.pth", "fasterrcnn_resnet50_fpn", "cpu")] and fetched == []
     jobs.build_processor(jobs.EstimateOptions(**base))
-    assert fetched == [jobs.RCNN_WEIGHTS] and built[-1][0] == tmp_path / "cache" / "rcnn.pth"
+    assert fetched == [RCNN_WEIGHTS] and built[-1][0] == tmp_path / "cache" / "rcnn.pth"
     with pytest.raises(PoseCliError, match="--detector: 'yolo' is not one of"):
         jobs.build_processor(jobs.EstimateOptions(**{**base, "detector": "yolo"}))
     with pytest.raises(PoseCliError, match="--detector works with the network models"):
         jobs.build_processor(jobs.EstimateOptions(detector="rcnn"))
+    monkeypatch.undo()  # the embedded detector below fetches its own files
     assert jobs.build_processor(jobs.EstimateOptions(weights=scene["weights"])).model.config.arch == "fami"
 
 
@@ -232,9 +234,9 @@ def test_tracker_gets_each_persons_backbone_pose(scene: dict) -> None:
     given: list[list] = []
 
     class Recording(ByteTracker):
-        def update(self, instances):
+        def assign(self, instances):
             given.append(instances)
-            return super().update(instances)
+            return super().assign(instances)
 
     torch.manual_seed(0)
     model = _lively(build_model("hrnet_w32", width=8, input_size=(128, 96)))
@@ -249,38 +251,45 @@ def test_tracker_gets_each_persons_backbone_pose(scene: dict) -> None:
 
 @pytest.mark.parametrize("flip_test", [False, True])
 def test_exact_mode_is_the_reference_protocol(scene: dict, flip_test: bool) -> None:
-    """exact = the key frame's box crops frames t-2..t+2 and the whole network runs on that clip
-    (``predict_exact``); reusing each person's own key-frame crop must not change a thing."""
-    from posecli.models.inference import average_with_flipped, predict_exact, support_frames
+    """exact = the key frame's box crops frames t-2..t+2 and the whole network runs on that clip;
+    reusing each person's own key-frame crop must not change a thing."""
+    from posecli.models.inference import average_with_flipped
+    from posecli.runner import support_frames
 
     torch.manual_seed(0)
     model = _lively(build_model("fami_hrnet_w32", width=8, input_size=(128, 96)))
     frames = _frames(scene["video"])[:12]
     processor = _processor(scene, model, mode="exact", flip_test=flip_test)
     seen: dict[int, tuple] = {}
-    original = processor._to_instances
+    predict = processor.runner.predict
 
-    def recording(output, people):
-        seen[len(seen)] = (output.heatmaps.clone(), people)
-        return original(output, people)
+    def recording(key, people):
+        output = predict(key, people)
+        seen[key] = (output.heatmaps.clone(), list(people))
+        return output
 
-    processor._to_instances = recording  # type: ignore[method-assign]
+    processor.runner.predict = recording  # type: ignore[method-assign]
     _run_processor(processor, frames)
+
+    def whole(clips: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return model(clips)
+
     for key in (0, 1, 5, 11):  # both boundaries and the middle
         heatmaps, people = seen[key]
         slots = support_frames(key, 0, len(frames) - 1)
         clips = torch.stack([
-            torch.stack([processor._crop(frames[s].image, p.center, p.scale) for s in slots]) for p in people
+            torch.stack([processor.runner.crop(frames[s].image, p.center, p.scale) for s in slots]) for p in people
         ])  # (P, 5, 3, H, W)
-        expected = predict_exact(model, clips)
+        expected = whole(clips)
         if flip_test:
-            expected = average_with_flipped(expected, predict_exact(model, clips.flip(-1)))
+            expected = average_with_flipped(expected, whole(clips.flip(-1)))
         scale = expected.heatmaps.abs().max()
         assert torch.allclose(heatmaps, expected.heatmaps, atol=1e-4 * float(scale)), key
     # the supporting frames really matter here (else this test would prove nothing)
     changed = clips.clone()
     changed[:, 0] = 0
-    assert not torch.allclose(predict_exact(model, changed).heatmaps, predict_exact(model, clips).heatmaps)
+    assert not torch.allclose(whole(changed).heatmaps, whole(clips).heatmaps)
 
 
 def test_flip_test_averages_with_the_mirrored_crops(scene: dict) -> None:
@@ -350,7 +359,7 @@ def test_weights_by_manifest_name_are_downloaded_and_converted(
 
     import yaml
 
-    from posecli import pipeline, weights
+    from posecli import network_loading, weights
 
     root, base = served_dir
     torch.manual_seed(0)
@@ -371,7 +380,7 @@ def test_weights_by_manifest_name_are_downloaded_and_converted(
     original = weights.load_manifest
     monkeypatch.setattr(weights, "load_manifest", lambda path=None: original(manifest))
     monkeypatch.setenv("POSECLI_CACHE", str(tmp_path / "cache"))
-    network = pipeline.load_network("hrnet_w32", "tiny_hrnet_mmpose", "cpu", quiet=True)
+    network = network_loading.load_network("hrnet_w32", "tiny_hrnet_mmpose", "cpu", quiet=True)
     assert (tmp_path / "cache" / "tiny_hrnet_mmpose" / "tiny_hrnet.pth").is_file() or any(
         (tmp_path / "cache").rglob("tiny_hrnet.pth")
     )
@@ -379,13 +388,13 @@ def test_weights_by_manifest_name_are_downloaded_and_converted(
     for key, value in source.state_dict().items():
         assert torch.equal(loaded[key], value), key
     with pytest.raises(PoseCliError, match="holds hrnet_w32 weights, not hrnet_w48"):
-        pipeline.load_network("hrnet_w48", "tiny_hrnet_mmpose", "cpu", quiet=True)
+        network_loading.load_network("hrnet_w48", "tiny_hrnet_mmpose", "cpu", quiet=True)
     # an entry that leaves weights unfilled is refused rather than run half-random
     monkeypatch.setattr(weights, "load_manifest", lambda path=None: {
         **original(manifest), "tiny_fami": replace(original(manifest)["tiny_hrnet_mmpose"], arch="fami_hrnet_w32"),
     })
     with pytest.raises(PoseCliError, match="does not fill fami_hrnet_w32"):
-        pipeline.load_network("fami_hrnet_w32", "tiny_fami", "cpu", quiet=True)
+        network_loading.load_network("fami_hrnet_w32", "tiny_fami", "cpu", quiet=True)
 
 
 @pytest.mark.slow
@@ -416,7 +425,7 @@ def test_half_runs_the_networks_in_bf16_on_the_cpu(scene: dict) -> None:
     full = _run_processor(_processor(scene, model), frames)
     processor = _processor(scene, model, half=True)
     processor.push(frames[0])
-    [cached] = processor._runner._cache.values()
+    [cached] = processor.runner.state()["taps"].values()
     assert all(tap.dtype == torch.bfloat16 for taps in cached.values() for tap in taps)
     half = _run_processor(_processor(scene, model, half=True), frames)
     for a, b in zip(full, half, strict=True):

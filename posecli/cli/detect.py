@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from posecli.cli.options import (
+    DetectorChoice,
     DetectorOption,
     DetectorWeightsOption,
     DeviceOption,
@@ -19,7 +20,7 @@ from posecli.cli.options import (
 
 def detect(
     videos: VideosArgument,
-    detector: DetectorOption = "embedded",
+    detector: DetectorOption = DetectorChoice.embedded,
     detector_weights: DetectorWeightsOption = None,
     weights: WeightsOption = None,
     out_dir: OutDirOption = None,
@@ -39,7 +40,7 @@ def detect(
         videos,
         resolve_out_dir(out_dir, "detect", create=False),
         weights=weights,
-        detector=detector,
+        detector=detector.value,
         detector_weights=detector_weights,
         device=check_device_spec(device),
         exist_ok=exist_ok,

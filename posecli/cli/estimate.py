@@ -8,12 +8,15 @@ from typing import Annotated
 import typer
 
 from posecli.cli.options import (
+    DetectorChoice,
     DetectorOption,
     DetectorWeightsOption,
     DeviceOption,
     ExistOkOption,
+    ModeChoice,
     OutDirOption,
     QuietOption,
+    TrackerChoice,
     TrackerOption,
     VideosArgument,
     WeightsOption,
@@ -35,12 +38,12 @@ def estimate(
     ] = "blazepose_full",
     weights: WeightsOption = None,
     mode: Annotated[
-        str,
+        ModeChoice,
         typer.Option(
             "--mode", help="Networks: reuse (backbone features shared across key frames) or exact (reference protocol)."
         ),
-    ] = "reuse",
-    detector: DetectorOption = "embedded",
+    ] = ModeChoice.reuse,
+    detector: DetectorOption = DetectorChoice.embedded,
     detector_weights: DetectorWeightsOption = None,
     boxes: Annotated[
         Path | None,
@@ -60,7 +63,7 @@ def estimate(
     overlay: Annotated[bool, typer.Option("--overlay/--no-overlay", help="Write <stem>.overlay.mp4.")] = True,
     coco: Annotated[bool, typer.Option("--coco", help="Also write <stem>.coco.json (COCO keypoint results).")] = False,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="Also write <stem>.jsonl, one line per frame, streamed.")] = False,
-    tracker: TrackerOption = "bytetrack",
+    tracker: TrackerOption = TrackerChoice.bytetrack,
     stitch: Annotated[
         bool,
         typer.Option(
@@ -96,15 +99,15 @@ def estimate(
             model=model,
             weights=weights,
             device=check_device_spec(device),  # resolved once the inputs are checked, and only for a network
-            mode=mode,
-            detector=detector,
+            mode=mode.value,
+            detector=detector.value,
             detector_weights=detector_weights,
             boxes=boxes,
             det_every=det_every,
             half=half,
             pose_batch_size=pose_batch_size,
             flip_test=flip_test,
-            tracker=tracker,
+            tracker=tracker.value,
             stitch=stitch,
             smooth=smooth,
             overlay=overlay,

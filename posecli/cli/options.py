@@ -7,6 +7,7 @@ Commands import the ``Annotated`` aliases below so that ``--device``, ``--out-di
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -20,6 +21,29 @@ from posecli.errors import PoseCliError
 console = Console()
 err_console = Console(stderr=True)
 
+
+
+class ModeChoice(str, Enum):
+    """How a temporal network sees a person's supporting frames (``posecli.runner``)."""
+
+    reuse = "reuse"
+    exact = "exact"
+
+
+class DetectorChoice(str, Enum):
+    """Which person detector feeds the networks and ``detect``."""
+
+    embedded = "embedded"
+    rcnn = "rcnn"
+
+
+class TrackerChoice(str, Enum):
+    """Which tracker gives the ids."""
+
+    bytetrack = "bytetrack"
+    iou = "iou"
+
+
 DeviceOption = Annotated[
     str,
     typer.Option(
@@ -28,7 +52,7 @@ DeviceOption = Annotated[
     ),
 ]
 DetectorOption = Annotated[
-    str,
+    DetectorChoice,
     typer.Option(
         "--detector",
         help="embedded (BlazePose person boxes, offline, CPU) or rcnn (torchvision Faster R-CNN on --device; "
@@ -56,7 +80,7 @@ WeightsOption = Annotated[
     ),
 ]
 TrackerOption = Annotated[
-    str, typer.Option("--tracker", help="bytetrack (Kalman boxes, IoU + pose cost, re-identification) or iou.")
+    TrackerChoice, typer.Option("--tracker", help="bytetrack (Kalman boxes, IoU + pose cost, re-identification) or iou.")
 ]
 ExistOkOption = Annotated[
     bool, typer.Option("--exist-ok", help="Overwrite existing output files instead of refusing.")

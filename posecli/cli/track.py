@@ -14,6 +14,7 @@ from posecli.cli.options import (
     ExistOkOption,
     OutDirOption,
     QuietOption,
+    TrackerChoice,
     TrackerOption,
     print_summary,
     resolve_out_dir,
@@ -28,7 +29,7 @@ def track(
             "(re-tracked with their keypoints)."
         ),
     ],
-    tracker: TrackerOption = "bytetrack",
+    tracker: TrackerOption = TrackerChoice.bytetrack,
     stitch: Annotated[bool, typer.Option("--stitch", help="Merge tracklets broken by gaps (offline pass).")] = False,
     out_dir: OutDirOption = None,
     exist_ok: ExistOkOption = False,
@@ -38,7 +39,7 @@ def track(
     from posecli import track_job  # torch-free: no network runs here
 
     summaries = track_job.track_boxes(
-        boxes, resolve_out_dir(out_dir, "track", create=False), tracker=tracker, stitch=stitch, exist_ok=exist_ok,
+        boxes, resolve_out_dir(out_dir, "track", create=False), tracker=tracker.value, stitch=stitch, exist_ok=exist_ok,
         quiet=quiet,
     )
     for s in summaries:

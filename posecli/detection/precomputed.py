@@ -14,7 +14,7 @@ Two formats are read (told apart by the top-level JSON type):
   ``posecli.export.boxes.read_boxes_json`` (its docstring has the layout): one video, 0-based frame
   indices, optional detector landmarks; track ids in a tracks file are ignored.
 
-A file whose JSON starts with ``[`` is read as the literature's format, anything else as posecli's.
+A file whose JSON is a list is read as the literature's format, anything else as posecli's.
 Boxes with ``score < min_score`` (0.2 by default, the literature's protocol; no NMS) are dropped.
 Errors are ``PoseCliError("<file>: <field path>: <problem>")``.
 """
@@ -28,8 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from posecli.detection.base import BaseDetector
 from posecli.errors import PoseCliError
-from posecli.export._json import parse_json
+from posecli.export._json import load_json
 from posecli.export.boxes import read_boxes_json
 from posecli.structures import Detection
 
@@ -57,17 +58,11 @@ def load_boxes(
     Frames without boxes are absent from the dict.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PoseCliError(f"{path}: box file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PoseCliError(f"{path}: cannot read box file ({exc})") from None
-    if not text.lstrip().startswith("["):
-        document = read_boxes_json(path)
+    data = load_json(path)  # the one loader: a missing file, a FIFO or bad JSON is one line
+    if not isinstance(data, list):
+        document = read_boxes_json(path, data)
         frames = {f.frame_index: list(f.detections) for f in document.frames}
     else:
-        data = parse_json(path, text)
         frames = _read_literature(path, data, sequence, first_frame)
     return {
         index: sorted((d for d in dets if d.score >= min_score), key=lambda d: -d.score)
@@ -75,7 +70,7 @@ def load_boxes(
     }
 
 
-class PrecomputedDetector:
+class PrecomputedDetector(BaseDetector):
     """A ``Detector`` that replays the boxes of a file, one frame per call, in frame order.
 
     Each ``__call__(frame)`` returns the boxes of frame ``frame_index`` and then advances
@@ -95,6 +90,8 @@ class PrecomputedDetector:
         self.path = Path(path)
         self._frames = load_boxes(path, sequence=sequence, min_score=min_score, first_frame=first_frame)
         self.frame_index = 0  # the frame the next call returns
+
+    seeks_frames = True
 
     @property
     def num_frames_with_boxes(self) -> int:

@@ -20,6 +20,7 @@ from torch import nn
 from torchvision.models import detection as tv_detection
 from torchvision.ops import nms
 
+from posecli.detection.base import BaseDetector
 from posecli.errors import PoseCliError
 from posecli.structures import Detection
 from posecli.weights import load_torch_file
@@ -82,7 +83,7 @@ def _check_state_dict(path: Path, arch: str, model: nn.Module, state: dict[str, 
         )
 
 
-class TorchvisionPersonDetector:
+class TorchvisionPersonDetector(BaseDetector):
     """A ``Detector`` running torchvision's Faster R-CNN and keeping people.
 
     weights: path of the state dict for ``arch`` (one of ``ARCHITECTURES``). score_threshold: least

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 import cv2
 import numpy as np
 
+from posecli.background import BackgroundCalls
 from posecli.keypoints import NUM_KEYPOINTS, POSETRACK_SKELETON
 from posecli.structures import FrameResult
 from posecli.video import VideoInfo, VideoWriter
@@ -110,3 +111,43 @@ class OverlayVideo:
 
     def abort(self) -> None:
         self._writer.abort()
+
+
+class OverlayStream(Protocol):
+    """Where an overlay's frames go: ``OverlayVideo`` or ``BackgroundOverlay``."""
+
+    def write(self, image: np.ndarray, result: FrameResult) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
+class BackgroundOverlay:
+    """An ``OverlayVideo`` whose drawing and encoding run in a background thread (``posecli.background``),
+    so the next frames are computed meanwhile."""
+
+    def __init__(self, overlay: OverlayVideo) -> None:
+        self._overlay = overlay
+        self._calls = BackgroundCalls(overlay.write)
+
+    def write(self, image: np.ndarray, result: FrameResult) -> None:
+        self._calls.put(image, result)
+
+    def close(self) -> None:
+        self._calls.close()
+        self._overlay.close()
+
+    def abort(self) -> None:
+        try:
+            self._calls.close()
+        except Exception:  # noqa: BLE001, S110 - the run failed already; discarding the file is all that is left
+            pass
+        self._overlay.abort()
+
+
+def open_overlay(path: Path, info: VideoInfo, background: bool = True) -> OverlayStream:
+    """The overlay video ``path`` for frames of ``info``, drawn and encoded in a background thread
+    unless ``background`` is False."""
+    overlay = OverlayVideo(path, info)
+    return BackgroundOverlay(overlay) if background else overlay

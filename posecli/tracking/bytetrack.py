@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from posecli.structures import PoseInstance
+from posecli.tracking.base import BaseTracker
 from posecli.tracking.iou import hungarian_match
 from posecli.tracking.kalman import BoxKalmanFilter, cxcywh_to_xyxy
 from posecli.tracking.similarity import align_pose, box_area, box_centers, box_iou, has_pose, oks_matrix
@@ -61,7 +62,7 @@ class _Track:
         return align_pose(self.keypoints, self.box, self.predicted_box)
 
 
-class ByteTracker:
+class ByteTracker(BaseTracker):
     """Two-stage (high/low score) tracker with Kalman-predicted boxes and pose-aware costs.
 
     See the module docstring for the per-frame steps. Arguments (keyword-only):
@@ -126,6 +127,8 @@ class ByteTracker:
         """Forget every track and restart ids at 0 (call between videos)."""
         self._tracks = []
         self._next_id = 0
+
+    predicts_boxes = True
 
     def predict(self) -> list[tuple[int, np.ndarray]]:
         """Predicted box of each confirmed, currently tracked track for the *next* frame.
@@ -211,11 +214,11 @@ class ByteTracker:
         track.hits += 1
         track.lost = 0
 
-    def update(self, instances: list[PoseInstance]) -> list[PoseInstance]:
-        """Associate one frame's people with the tracks; returns the reported people with ``track_id``.
+    def assign(self, instances: list[PoseInstance]) -> list[tuple[int, int]]:
+        """Associate one frame's people with the tracks; returns ``(row, track_id)`` of the reported ones.
 
         instances: this frame's people; reads ``box`` ``(4,)``, ``score`` and ``keypoints`` ``(K, 3)``.
-        Returns them in input order, minus people below ``low_score``, unmatched low-score people,
+        Reports them in input order, minus people below ``low_score``, unmatched low-score people,
         unmatched people below ``new_track_score`` and people on tentative tracks.
         """
         # 1. Predict every track one frame ahead. Lost tracks keep moving but stop changing size.
@@ -283,8 +286,8 @@ class ByteTracker:
             self._tracks.append(born)
             owner[index] = born
 
-        out: list[PoseInstance] = []
-        for index, person in enumerate(instances):
+        out: list[tuple[int, int]] = []
+        for index in range(len(instances)):
             found = owner.get(index)
             if found is None:
                 continue
@@ -292,5 +295,5 @@ class ByteTracker:
                 found.track_id = self._next_id
                 self._next_id += 1
             if found.track_id is not None:
-                out.append(person.with_track_id(found.track_id))
+                out.append((index, found.track_id))
         return out

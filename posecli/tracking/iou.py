@@ -13,6 +13,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from posecli.structures import PoseInstance
+from posecli.tracking.base import BaseTracker
 from posecli.tracking.similarity import box_iou
 
 
@@ -54,7 +55,7 @@ def hungarian_match(
     )
 
 
-class IoUTracker:
+class IoUTracker(BaseTracker):
     """Frame-to-frame IoU association with track birth and death (``base.Tracker``).
 
     Each ``update``: the people are matched to the live tracks by the Hungarian algorithm on
@@ -86,6 +87,8 @@ class IoUTracker:
         self._tracks = []
         self._next_id = 0
 
+    predicts_boxes = True
+
     def predict(self) -> list[tuple[int, np.ndarray]]:
         """Each confirmed track matched in the last frame, with its last box ``(4,)`` xyxy.
 
@@ -94,10 +97,10 @@ class IoUTracker:
         """
         return [(t.track_id, t.box.copy()) for t in self._tracks if t.track_id is not None and t.missed == 0]
 
-    def update(self, instances: list[PoseInstance]) -> list[PoseInstance]:
-        """Associate one frame's people with the tracks; returns the reported ones with ``track_id``.
+    def assign(self, instances: list[PoseInstance]) -> list[tuple[int, int]]:
+        """Associate one frame's people with the tracks; returns ``(row, track_id)`` of the reported ones.
 
-        instances: people of this frame (``box`` ``(4,)`` xyxy is read). Returns them in input
+        instances: people of this frame (``box`` ``(4,)`` xyxy is read). Reports them in input
         order, minus people on tentative tracks (see the class docstring).
         """
         boxes = np.array([np.asarray(p.box, dtype=np.float64) for p in instances]).reshape(-1, 4)
@@ -126,12 +129,12 @@ class IoUTracker:
             self._tracks.append(born)
             owner[index] = born
 
-        out: list[PoseInstance] = []
-        for index, instance in enumerate(instances):
+        out: list[tuple[int, int]] = []
+        for index in range(len(instances)):
             track = owner[index]
             if track.track_id is None and track.hits >= self.min_hits:
                 track.track_id = self._next_id
                 self._next_id += 1
             if track.track_id is not None:
-                out.append(instance.with_track_id(track.track_id))
+                out.append((index, track.track_id))
         return out
