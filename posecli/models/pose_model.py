@@ -116,6 +116,11 @@ class VideoPoseModel(nn.Module):
             taps = self.hrnet.forward_stages(crops)
         return taps[-self.num_taps :]
 
+    def backbone_pose(self, taps: list[Tensor]) -> Tensor:
+        """HRNet's own heatmaps ``(N, K, h, w)`` from ``encode_frames``' taps of single crops, before any
+        temporal model: the per-frame pose a tracker can use while the key frame still waits."""
+        return self.hrnet.final_layer(taps[-1])
+
     def decode(self, taps: list[Tensor]) -> PoseOutput:
         """Temporal half: ``num_taps`` tensors ``(B, T, C, h, w)`` (frames t-2..t+2, key at T // 2) → output.
 
