@@ -73,6 +73,12 @@ def assert_same_people(a: PoseInstance, b: PoseInstance, check_coco: bool = Fals
         )
 
 
+@pytest.fixture(name="make_person")
+def make_person_fixture() -> Callable[..., PoseInstance]:
+    """``make_person`` as a fixture (conftest modules are not importable by tests)."""
+    return make_person
+
+
 @pytest.fixture()
 def same_people() -> Callable[..., None]:
     """``assert_same_people`` as a fixture (conftest modules are not importable by tests)."""
