@@ -126,5 +126,5 @@ def test_bad_files_name_the_file_and_field(tmp_path: Path, data: str, message: s
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(PoseCliError, match="not found"):
+    with pytest.raises(PoseCliError, match="no such file"):
         PrecomputedDetector(tmp_path / "nope.json")
