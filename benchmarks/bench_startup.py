@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-
 from _report import write_section
+
 from posecli.evaluation.synthetic import random_sequence, write_sequence
 
 ROOT = Path(__file__).resolve().parents[1]
