@@ -32,7 +32,9 @@ from posecli.data.posetrack import read_posetrack
 from posecli.data.synthetic import write_synthetic_dataset
 from posecli.data.transforms import normalize_frames
 from posecli.losses import build_loss
-from posecli.train import TARGET_KEYS, _loader, build_dataset, build_training_model
+from posecli.train import build_dataset, build_training_model
+from posecli.train.data import make_loader
+from posecli.train.loop import TARGET_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -76,7 +78,7 @@ def bench_loader(root: Path, size: tuple[int, int], workers: int, batches: int, 
     """Samples/s of the training data loader alone (items decoded, cropped, encoded, collated)."""
     config = _config("fami", 8, size, root, batch, workers)
     dataset = build_dataset(config, read_posetrack(root, "train"), True, 5)
-    loader = _loader(dataset, batch, workers, torch.cuda.is_available(), None)
+    loader = make_loader(dataset, batch, workers, torch.cuda.is_available(), None)
     iterator = iter(loader)
     next(iterator)  # worker start-up is not throughput
     start, count = time.perf_counter(), 0
@@ -96,7 +98,7 @@ def bench_step(
     target = torch.device(device)
     model = build_training_model(config).to(target).train()
     dataset = build_dataset(config, read_posetrack(root, "train"), True, model.num_frames)
-    loader = _loader(dataset, batch, config.data.workers, target.type == "cuda", None)
+    loader = make_loader(dataset, batch, config.data.workers, target.type == "cuda", None)
     loss_fn = build_loss(model.config)
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     amp = target.type == "cuda"

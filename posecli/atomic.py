@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from posecli.errors import PoseCliError
+
 
 @contextlib.contextmanager
 def naming_path(path: str | os.PathLike[str]) -> Iterator[None]:
@@ -90,3 +92,51 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = None) -> None:
     """Serialise ``obj`` as JSON (NaN refused: write ``None`` instead) and write it atomically."""
     atomic_write_text(path, json.dumps(obj, indent=indent, allow_nan=False) + "\n")
+
+
+# what atomic_path leaves behind when killed mid-write: "." + target + "." + 8 mkstemp characters + suffix
+_TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}(\.tmp[^/]*|\.partial)")
+
+
+def is_temporary_name(name: str) -> bool:
+    """Whether a file name is one of ``atomic_path``'s temporary names (of any target)."""
+    return _TEMPORARY_NAME.fullmatch(name) is not None
+
+
+def atomic_link(path: str | os.PathLike[str], source: str | os.PathLike[str]) -> None:
+    """Atomically make ``path`` a hard link to (or, where links fail, a copy of) ``source``."""
+    with atomic_path(path) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            tmp.write_bytes(Path(source).read_bytes())
+
+
+def fsync_path(path: str | os.PathLike[str]) -> None:
+    """Flush a file's (or a folder's entries') data to disk; a no-op where the OS cannot fsync it."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # e.g. folders on some file systems
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike[str], what: str = "file") -> Iterator[None]:
+    """Turn an ``OSError`` in the block (full disk, read-only folder) into one ``PoseCliError`` line
+    naming ``path`` and what was being written."""
+    try:
+        yield
+    except OSError as error:
+        raise PoseCliError(f"{path}: cannot write the {what} ({os_reason(error)})") from None
+
+
+def os_reason(error: OSError) -> str:
+    """The reason of an ``OSError`` without its file name, e.g. ``No space left on device``."""
+    return error.strerror or (str(error.args[0]) if error.args else "") or type(error).__name__

@@ -15,6 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 import posecli.train
+import posecli.train.fitting
 from posecli.cli import app
 from posecli.train import FitResult, TrainState
 
@@ -174,7 +175,7 @@ def test_an_interrupt_prints_the_command_that_resumes(
     torch.set_num_threads(1)
     run = tmp_path / "run dir"  # a space: the printed command must quote it
     args = tiny_args(data_root, run, "train.max_steps=3", "train.checkpoint_every=1", "eval.every=0", "train.log_every=1")
-    original = posecli.train.train_one_epoch
+    original = posecli.train.fitting.train_one_epoch
     calls = []
 
     def interrupted(*a: Any, **k: Any) -> bool:
@@ -182,7 +183,7 @@ def test_an_interrupt_prints_the_command_that_resumes(
         original(*a, **k)  # the first epoch's 2 steps are trained and checkpointed, then Ctrl-C
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(posecli.train, "train_one_epoch", interrupted)
+    monkeypatch.setattr(posecli.train.fitting, "train_one_epoch", interrupted)  # where fit looks it up
     result = runner.invoke(app, args)
     assert result.exit_code == 130
     hint = [line for line in result.output.splitlines() if "interrupted" in line]
