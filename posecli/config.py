@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -28,6 +29,9 @@ DATASETS = ("posetrack", "synthetic")
 LAYOUTS = ("auto", "posetrack17", "posetrack18", "posetrack21")
 DECODERS = ("argmax", "dark")
 AMP_DTYPES = ("float16", "bfloat16")
+# a pair or list of integers written as text on the command line: "256,192", "256x192", "(256 192)"
+_INT_SEPARATORS = r"[\s,x×\[\]()]+"
+_INT_LIST = r"[\s\[(]*\d+(?:[\s,x×]+\d+)*[\s\])]*"
 
 
 @dataclass
@@ -196,20 +200,29 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
         inner = [o for o in options if o is not type(None)]
+        # YAML's null is null/~/empty; "none" also means None where the field holds no text
+        spelled_none = inner[0] is not str and isinstance(value, str) and value.lower() == "none"
+        if (value is None or spelled_none) and type(None) in options:
+            return None
         return _coerce(value, inner[0], where)
     if origin is tuple:
         args = typing.get_args(hint)
-        if not isinstance(value, list | tuple):
-            raise PoseCliError(f"{where}: expected a list, got {value!r}")
+        if isinstance(value, str) and re.fullmatch(_INT_LIST, value):
+            value = [int(v) for v in re.split(_INT_SEPARATORS, value) if v]  # "256,192", "256x192"
         if len(args) == 2 and args[1] is Ellipsis:
+            if not isinstance(value, list | tuple):
+                raise PoseCliError(f"{where}: expected a list, got {value!r}")
             return tuple(_coerce(v, args[0], where) for v in value)
-        if len(value) != len(args):
-            raise PoseCliError(f"{where}: expected {len(args)} values, got {value!r}")
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            shown = "two integers" if args == (int, int) else f"{len(args)} values"
+            raise PoseCliError(
+                f"{where}: expected a list of {shown}, e.g. [256, 192] or 256,192, got {value!r}"
+            )
         return tuple(_coerce(v, a, where) for v, a in zip(value, args, strict=True))
     if hint is bool:
+        if value in (0, 1) and not isinstance(value, float):
+            return bool(value)  # 1/0 as well as YAML's true/false, yes/no, on/off
         if not isinstance(value, bool):
             raise PoseCliError(f"{where}: expected true or false, got {value!r}")
         return value
@@ -299,6 +312,33 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "-
     return _apply_overrides(data, overrides, source)[0]
 
 
+def parse_set(
+    item: str, source: str = "--set", example: str = "section.key=value, e.g. train.lr=1e-4"
+) -> tuple[str, Any]:
+    """One ``key=value`` override → ``(key, value)``, the value parsed as YAML (empty → None).
+
+    The one ``--set`` parser: ``posecli train`` and ``posecli weights import`` both read their
+    overrides with it (and convert the values with the config's field types). A missing ``=`` or
+    invalid YAML is a ``PoseCliError`` naming ``source`` and the item; ``example`` shows the form.
+    """
+    if "=" not in item:
+        raise PoseCliError(f"{source} {item!r}: expected {example}")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise PoseCliError(f"{source} {item!r}: the value is not valid YAML") from None
+    return key.strip(), value
+
+
+def model_values(values: dict[str, Any], origins: dict[str, str], source: str = "--set") -> dict[str, Any]:
+    """``ModelConfig`` field values (as ``parse_set`` gives them) converted to the fields' types;
+    errors name ``origins["model.<key>"]`` (the option that set the key), else ``source``."""
+    return _section_values(
+        ModelConfig, values, "model", lambda key: f"{origins.get(key, source)}: {key}", origins, source
+    )
+
+
 def _apply_overrides(
     data: dict[str, Any], overrides: list[str], source: str
 ) -> tuple[dict[str, Any], dict[str, str]]:
@@ -306,14 +346,8 @@ def _apply_overrides(
     out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     origins: dict[str, str] = {}
     for item in overrides:
-        if "=" not in item:
-            raise PoseCliError(f"{source} {item!r}: expected section.key=value, e.g. train.lr=1e-4")
-        key, raw = item.split("=", 1)
-        parts = key.strip().split(".")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            raise PoseCliError(f"{source} {item!r}: the value is not valid YAML") from None
+        key, value = parse_set(item, source)
+        parts = key.split(".")
         if parts == ["name"]:
             out["name"] = value
             origins["name"] = f"{source} {item}"

@@ -236,3 +236,29 @@ def test_binary_and_non_utf8_recipes_are_one_line(tmp_path: Path, content: bytes
     text = str(error.value)
     assert text.startswith(f"{path}: ") and "\n" not in text
     assert any(part in text for part in message.split("|")), text
+
+
+def test_train_and_weights_import_read_set_the_same_way() -> None:
+    """One --set grammar: what `weights import --set` accepts, `train --set model.*` accepts too."""
+    from posecli.cli.weights_import import parse_model_overrides
+
+    items = ["input_size=256x192", "heatmap_size=64,48", "num_frames=none", "freeze_backbone=1", "init_std=1e-3"]
+    config = load_config(CONFIGS[0], [f"model.{item}" for item in items])
+    imported = parse_model_overrides(items)
+    assert imported == {
+        "input_size": (256, 192),
+        "heatmap_size": (64, 48),
+        "num_frames": None,
+        "freeze_backbone": True,
+        "init_std": 0.001,
+    }
+    for key, value in imported.items():
+        assert getattr(config.model, key) == value, key
+    # text stays text where a field holds text, and malformed items fail alike in both commands
+    assert load_config(CONFIGS[0], ["data.val_boxes=none"]).data.val_boxes == "none"
+    for item in ("input_size", "input_size=[1, 2"):
+        with pytest.raises(PoseCliError, match="--set") as from_train:
+            load_config(CONFIGS[0], [f"model.{item}"])
+        with pytest.raises(PoseCliError, match="--set") as from_import:
+            parse_model_overrides([item])
+        assert ("YAML" in str(from_train.value)) == ("YAML" in str(from_import.value))

@@ -12,7 +12,6 @@ The work is ``posecli.checkpoints.import_model`` (in memory) and ``save_imported
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,63 +21,34 @@ from posecli.cli.options import ExistOkOption, console, note, refuse_overwrite
 from posecli.errors import PoseCliError
 
 _SHOWN = 8  # key names listed per category before "… and N more"
-_TRUE = {"true", "yes", "on", "1"}
-_FALSE = {"false", "no", "off", "0"}
 
 
 def parse_model_overrides(items: list[str]) -> dict[str, Any]:
     """``["head=simcc", "input_size=256,192"]`` → ``{"head": "simcc", "input_size": (256, 192)}``.
 
-    Values are converted to the type of the ``ModelConfig`` field (str, int, float, bool, an (H, W) pair,
-    or ``none`` for optional fields); unknown keys, ``name``/``arch`` and bad values raise ``PoseCliError``.
+    Read with the config's ``--set`` parser (values as YAML; a pair also as ``256,192`` or
+    ``256x192``, ``none`` for optional fields) and converted to the ``ModelConfig`` field types;
+    unknown keys, ``name``/``arch`` and bad values raise ``PoseCliError``.
     """
     from dataclasses import fields
 
+    from posecli.config import model_values, parse_set
     from posecli.models.config import ModelConfig
 
-    types = {f.name: str(f.type) for f in fields(ModelConfig)}
-    out: dict[str, Any] = {}
+    known = [f.name for f in fields(ModelConfig)]
+    values: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     for item in items:
-        if "=" not in item:
-            raise PoseCliError(f"--set {item!r}: expected key=value, e.g. head=simcc or input_size=256,192")
-        key, raw = (part.strip() for part in item.split("=", 1))
+        key, value = parse_set(item, "--set", "key=value, e.g. head=simcc or input_size=256,192")
         key = key.removeprefix("model.")
         if key in ("name", "arch"):
             raise PoseCliError(f"--set {key}: set by --arch, not overridable")
-        if key not in types:
-            known = ", ".join(k for k in types if k not in ("name", "arch"))
-            raise PoseCliError(f"--set {key}: unknown model setting; known: {known}")
-        try:
-            out[key] = _convert(raw, types[key])
-        except ValueError as error:
-            raise PoseCliError(f"--set {key}={raw}: {error}") from None
-    return out
-
-
-def _convert(raw: str, annotation: str) -> Any:
-    """One override value, converted for a field annotated ``annotation`` (e.g. ``'int | None'``)."""
-    base = annotation.replace(" | None", "").strip()
-    if "None" in annotation and raw.lower() in ("none", "null", ""):
-        return None
-    if base.startswith("tuple"):
-        parts = [p for p in re.split(r"[\s,x×\[\]()]+", raw) if p]
-        if len(parts) != 2 or not all(p.isdigit() for p in parts):
-            raise ValueError("expected two integers H,W, e.g. 256,192")
-        return (int(parts[0]), int(parts[1]))
-    if base == "bool":
-        if raw.lower() in _TRUE | _FALSE:
-            return raw.lower() in _TRUE
-        raise ValueError("expected true or false")
-    if base == "int":
-        if re.fullmatch(r"[+-]?\d+", raw):
-            return int(raw)
-        raise ValueError("expected an integer")
-    if base == "float":
-        try:
-            return float(raw)
-        except ValueError:
-            raise ValueError("expected a number") from None
-    return raw
+        if key not in known:
+            shown = ", ".join(k for k in known if k not in ("name", "arch"))
+            raise PoseCliError(f"--set {key}: unknown model setting; known: {shown}")
+        values[key] = value
+        origins[f"model.{key}"] = f"--set {item.strip()}"
+    return model_values(values, origins)
 
 
 def import_weights(
@@ -129,7 +99,9 @@ def import_weights(
     refuse_overwrite([target], exist_ok)
     model, report = import_model(file, arch, strict=strict, allow_partial=allow_partial, **settings)
     save_imported(target, model, report, file)
-    console.print(f"{file.name} → {target}: {report.summary()}", highlight=False, soft_wrap=True, markup=False)
+    console.print(
+        f"{file.name} → {target}: {report.summary()}", highlight=False, soft_wrap=True, markup=False
+    )
     categories = (
         ("missing (left at init)", report.missing),
         ("unexpected (ignored)", report.unexpected),
