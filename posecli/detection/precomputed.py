@@ -79,6 +79,8 @@ class PrecomputedDetector(BaseDetector):
     reads any frame without moving. Arguments are those of ``load_boxes``.
     """
 
+    seeks_frames = True  # boxes are looked up by frame index (``seek``)
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -90,8 +92,6 @@ class PrecomputedDetector(BaseDetector):
         self.path = Path(path)
         self._frames = load_boxes(path, sequence=sequence, min_score=min_score, first_frame=first_frame)
         self.frame_index = 0  # the frame the next call returns
-
-    seeks_frames = True
 
     @property
     def num_frames_with_boxes(self) -> int:

@@ -88,6 +88,8 @@ class ByteTracker(BaseTracker):
     - ``kalman``: the box filter (its noise settings).
     """
 
+    predicts_boxes = True  # ``predict`` gives next-frame boxes (--det-every)
+
     def __init__(
         self,
         *,
@@ -127,8 +129,6 @@ class ByteTracker(BaseTracker):
         """Forget every track and restart ids at 0 (call between videos)."""
         self._tracks = []
         self._next_id = 0
-
-    predicts_boxes = True
 
     def predict(self) -> list[tuple[int, np.ndarray]]:
         """Predicted box of each confirmed, currently tracked track for the *next* frame.

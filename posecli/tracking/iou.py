@@ -71,6 +71,8 @@ class IoUTracker(BaseTracker):
     every person from its first frame.
     """
 
+    predicts_boxes = True  # ``predict`` gives next-frame boxes (--det-every)
+
     def __init__(self, *, min_iou: float = 0.3, max_age: int = 5, min_hits: int = 1) -> None:
         if not 0.0 <= min_iou <= 1.0:
             raise ValueError(f"min_iou must be in [0, 1], got {min_iou}")
@@ -86,8 +88,6 @@ class IoUTracker(BaseTracker):
         """Forget every track and restart ids at 0 (call between videos)."""
         self._tracks = []
         self._next_id = 0
-
-    predicts_boxes = True
 
     def predict(self) -> list[tuple[int, np.ndarray]]:
         """Each confirmed track matched in the last frame, with its last box ``(4,)`` xyxy.
