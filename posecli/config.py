@@ -23,11 +23,10 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 
 from posecli.errors import PoseCliError
-from posecli.models.config import ModelConfig
+from posecli.models.config import DECODERS, ModelConfig
 
 DATASETS = ("posetrack", "synthetic")
 LAYOUTS = ("auto", "posetrack17", "posetrack18", "posetrack21")
-DECODERS = ("argmax", "dark")
 AMP_DTYPES = ("float16", "bfloat16")
 # a pair or list of integers written as text on the command line: "256,192", "256x192", "(256 192)"
 _INT_SEPARATORS = r"[\s,x×\[\]()]+"
@@ -97,7 +96,7 @@ class EvalConfig:
 
     every: int = 1  # epochs between validations (0 = never; the last epoch is always validated if > 0)
     batch_size: int = 32  # clips per forward pass
-    decode: str = "argmax"  # heatmap decoding: "argmax" (+¼ px, FAMI-Pose) or "dark" (TDMI)
+    decode: str | None = None  # validation's heatmap decoding, "argmax" or "dark"; None → model.decode
     flip_test: bool = False  # average with the horizontally flipped clip (reference validation: off)
     mode: str = "poseval"  # `posecli eval` mode used for the AP
 
@@ -251,12 +250,13 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 def _check_choices(config: ExperimentConfig, where: Any) -> None:
     """Choices and ranges; ``where(key)`` says where a key's value came from."""
-    checks = (
+    checks = [
         ("data.dataset", config.data.dataset, DATASETS),
         ("data.layout", config.data.layout, LAYOUTS),
-        ("eval.decode", config.eval.decode, DECODERS),
         ("train.amp_dtype", config.train.amp_dtype, AMP_DTYPES),
-    )
+    ]
+    if config.eval.decode is not None:  # None: the model's own decoding (ModelConfig checks it)
+        checks.append(("eval.decode", config.eval.decode, DECODERS))
     for key, value, allowed in checks:
         if value not in allowed:
             raise PoseCliError(f"{where(key)}: '{value}' is not one of {', '.join(allowed)}")

@@ -53,7 +53,7 @@ def test_reference_recipes_match_the_released_hyper_parameters() -> None:
     assert (train.lr, train.lr_steps, train.lr_factor) == (1e-3, (8, 12, 16), 0.1)
     assert (train.epochs, train.batch_size) == (21, 48)
     assert fami.train.weight_decay == 0.0
-    assert (fami.eval.decode, fami.eval.flip_test) == ("argmax", False)
+    assert (fami.model.decode, fami.eval.decode, fami.eval.flip_test) == ("argmax", None, False)
     _check_reference_data(fami)
     tdmi = load_config(root / "tdmi_hrnet-w48_posetrack17_384x288.yaml")
     assert tdmi.model.arch == "tdmi" and tdmi.model.freeze_backbone is False
@@ -63,7 +63,7 @@ def test_reference_recipes_match_the_released_hyper_parameters() -> None:
     assert (train.lr, train.lr_steps, train.lr_factor) == (1e-3, (6, 12, 18, 26), 0.1)
     assert (train.epochs, train.batch_size) == (20, 24)
     assert tdmi.train.weight_decay == 0.0
-    assert (tdmi.eval.decode, tdmi.eval.flip_test) == ("dark", False)
+    assert (tdmi.model.decode, tdmi.eval.decode, tdmi.eval.flip_test) == ("dark", None, False)
     _check_reference_data(tdmi)
     # the variants keep the released data conventions and FAMI's MI weights
     for name in ("fami-simcc_hrnet-w48_posetrack17_384x288", "fami-finetune_hrnet-w48_posetrack17_384x288"):

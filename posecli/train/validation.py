@@ -27,7 +27,7 @@ def predict(
     dataset: ClipDataset,
     device: torch.device,
     batch_size: int = 32,
-    decode: str = "argmax",
+    decode: str | None = None,
     flip_test: bool = False,
     workers: int = 0,
     quiet: bool = True,
@@ -36,6 +36,7 @@ def predict(
 
     Returns ``(N, 17, 3)`` float64 ``x, y, score`` (score = decoded confidence × box score) and the
     target-weighted heatmap MSE averaged over items (the reference ``JointMSELoss`` form).
+    decode: heatmap decoding (``argmax``/``dark``); None → the model config's own (``ModelConfig.decode``).
     """
     model.eval()
     cfg = model.config
