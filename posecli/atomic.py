@@ -21,6 +21,10 @@ from typing import Any
 
 from posecli.errors import PoseCliError
 
+# atomic_path's temporary names: "." + target name + "." + 8 mkstemp characters [a-z0-9_] + suffix
+# (".tmp<ext>" or ".partial"); a killed write leaves such a file behind
+_MKSTEMP_TAIL = r"[a-z0-9_]{8}(\.tmp[^/]*|\.partial)"
+
 
 @contextlib.contextmanager
 def naming_path(path: str | os.PathLike[str]) -> Iterator[None]:
@@ -37,8 +41,7 @@ def temporary_files(path: str | os.PathLike[str]) -> list[Path]:
     """Temporary files that ``atomic_path`` made for ``path`` and that still exist (left by a run
     that was killed; a live writer's too, so only call this while holding the output's lock)."""
     target = Path(path)
-    # mkstemp names: "." + target name + "." + 8 random [a-z0-9_] + suffix (".tmp<ext>" or ".partial")
-    pattern = re.compile(re.escape(f".{target.name}.") + r"[a-z0-9_]{8}(\.tmp[^/]*|\.partial)")
+    pattern = re.compile(re.escape(f".{target.name}.") + _MKSTEMP_TAIL)
     try:
         names = os.listdir(target.parent)
     except OSError:
@@ -94,8 +97,7 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int | None
     atomic_write_text(path, json.dumps(obj, indent=indent, allow_nan=False) + "\n")
 
 
-# what atomic_path leaves behind when killed mid-write: "." + target + "." + 8 mkstemp characters + suffix
-_TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}(\.tmp[^/]*|\.partial)")
+_TEMPORARY_NAME = re.compile(r"\..+\." + _MKSTEMP_TAIL)
 
 
 def is_temporary_name(name: str) -> bool:
