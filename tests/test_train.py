@@ -111,6 +111,17 @@ def test_tiny_model_lowers_its_loss_and_raises_its_training_ap(
     assert after > before + 10, (before, after)
 
 
+@pytest.mark.parametrize("arch, kernel", [("fami", "grid_sample"), ("hrnet", None)])
+def test_run_json_records_the_deformable_conv_kernel_auto_chose(
+    arch: str, kernel: str | None, data_root: Path, tmp_path: Path
+) -> None:
+    config = tiny(arch, data_root, "model.input_size=[64, 64]", "train.max_steps=1", "train.batch_size=2")
+    assert config.model.deform_impl == "auto"
+    fit(config, tmp_path / "run", quiet=True)
+    facts = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert facts["deform_kernel"] == kernel and facts["device"] == "cpu" and facts["world_size"] == 1
+
+
 def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 

@@ -11,6 +11,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ from posecli.atomic import atomic_write_json, writing
 from posecli.config import ExperimentConfig
 from posecli.data.posetrack import read_posetrack
 from posecli.errors import PoseCliError
+from posecli.models import VideoPoseModel
 from posecli.train.checkpointing import (
     TrainState,
     find_resume,
@@ -171,6 +173,9 @@ def _fit(
             out.mkdir(parents=True, exist_ok=True)
         with writing(out / "config.json", "resolved config"):
             atomic_write_json(out / "config.json", config.to_dict(), indent=2)
+        # what `auto` settings resolved to on this machine (config.json keeps the recipe as given)
+        with writing(out / "run.json", "run facts"):
+            atomic_write_json(out / "run.json", run_facts(model, target, ranks.world_size), indent=2)
 
     # data
     train_set = build_dataset(config, train_split, True, model.num_frames)
@@ -333,3 +338,14 @@ def run_training(
         raise PoseCliError(f"data.val_boxes: {val_boxes} does not exist")
     target = Path(out_dir) if out_dir is not None else Path("runs") / "train" / config.name
     return fit(config, target, device=device, resume=resume, quiet=quiet, on_epoch=on_epoch)
+
+
+def run_facts(model: VideoPoseModel, device: torch.device, world_size: int) -> dict[str, Any]:
+    """The run's resolved environment for ``run.json``: which deformable-conv kernel ``deform_impl``
+    chose (``grid_sample`` / ``torchvision``; None for HRNet), the device, process count and torch."""
+    return {
+        "deform_kernel": model.deform_kernel,
+        "device": str(device),
+        "world_size": world_size,
+        "torch": torch.__version__,
+    }
