@@ -30,7 +30,7 @@ from posecli.tracking.base import Tracker
 from posecli.video import VideoFrame
 
 if TYPE_CHECKING:  # torch is imported where a network runs: the embedded model and the CLI never need it
-    from posecli.models.pose_model import PoseOutput
+    from posecli.models.pose_model import PoseOutput, VideoPoseModel
     from posecli.runner import EncodedCrops
 
 
@@ -156,7 +156,7 @@ class TopDownProcessor:
 
     def __init__(
         self,
-        model: Any,
+        model: VideoPoseModel,
         detector: Detector,
         tracker: Tracker,
         *,
