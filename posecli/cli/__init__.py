@@ -92,8 +92,15 @@ def _error_message(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def _is_usage_error(error: Exception) -> bool:
+    """Click's ``UsageError`` family (unknown option, bad choice, missing argument), whichever click
+    Typer uses: they carry exit code 2 and a one-line ``format_message``."""
+    return getattr(error, "exit_code", None) == 2 and callable(getattr(error, "format_message", None))
+
+
 class _ErrorReportingGroup(TyperGroup):
-    """Root group that turns exceptions from any subcommand into one line and exit code 1."""
+    """Root group that turns exceptions from any subcommand, usage errors included, into one line and
+    exit code 1."""
 
     _argv: tuple[str, ...] = ()
 
@@ -121,19 +128,28 @@ class _ErrorReportingGroup(TyperGroup):
             os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
             raise typer.Exit(code=0) from None
         except Exception as error:  # every failure must be one line, not a traceback
-            # usage errors and exits of the command-line layer (Typer may vendor its own click)
+            # exits of the command-line layer (Typer may vendor its own click)
             if type(error).__module__.split(".")[0] in ("typer", "click"):
-                raise
+                if not _is_usage_error(error):
+                    raise
+                # a wrong option or value is bad input too: one line and exit 1, like every other
+                who = f"posecli {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "posecli"
+                err_console.print(
+                    f"[red]{who}: error: {escape(error.format_message())}[/red] [dim](see {who} --help)[/dim]",
+                    highlight=False,
+                    soft_wrap=True,
+                )
+                raise typer.Exit(code=1) from None
             if os.environ.get("POSECLI_DEBUG") == "1":
                 raise
-            command = ctx.invoked_subcommand or "posecli"
+            who = f"posecli {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "posecli"
             # an OSError that names its file is the environment's fault (full disk, permissions), not a bug
             expected = isinstance(error, PoseCliError) or (isinstance(error, OSError) and error.filename is not None)
             kind = "error" if expected else f"unexpected error ({type(error).__name__})"
             message = _error_message(error)
             hint = "" if expected else " [dim](POSECLI_DEBUG=1 shows the traceback)[/dim]"
             err_console.print(
-                f"[red]posecli {command}: {kind}: {escape(message)}[/red]{hint}", highlight=False, soft_wrap=True
+                f"[red]{who}: {kind}: {escape(message)}[/red]{hint}", highlight=False, soft_wrap=True
             )
             raise typer.Exit(code=1) from None
 

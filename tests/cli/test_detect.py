@@ -39,7 +39,8 @@ def test_bad_device_is_one_line_before_any_work(tmp_path: Path) -> None:
 
 def test_unknown_detector_and_misplaced_weights_are_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["detect", "clip.mp4", "-o", str(tmp_path), "--detector", "yolo"])
-    # a choice like ``eval --mode``: Click refuses it as a usage error, naming the option and the choices
-    assert result.exit_code == 2 and "'--detector'" in result.output and "'yolo' is not one of" in result.output
+    # a choice like ``eval --mode``: a usage error, one line naming the option and the choices, exit 1
+    assert result.exit_code == 1 and "'--detector'" in result.output and "'yolo' is not one of" in result.output
+    assert len(result.output.strip().splitlines()) == 1
     result = runner.invoke(app, ["detect", "clip.mp4", "-o", str(tmp_path), "--detector", "rcnn", "--weights", "x"])
     assert result.exit_code == 1 and "--detector-weights" in result.output

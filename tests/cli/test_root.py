@@ -224,3 +224,21 @@ def test_full_tmpfs_and_read_only_folder_name_the_file(tmp_path: Path) -> None:
         assert str(disk) in result.output and "Read-only file system" in result.output
     finally:
         subprocess.run(["umount", str(disk)], check=False)
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["estimate"], "posecli estimate: error: Missing argument"),
+        (["estimate", "clip.mp4", "--mode", "fast"], "posecli estimate: error: Invalid value for '--mode'"),
+        (["track", "b.json", "--tracker", "sort"], "posecli track: error: Invalid value for '--tracker'"),
+        (["train", "--bogus"], "posecli train: error: No such option: --bogus"),
+        (["nosuch"], "posecli: error: No such command 'nosuch'"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_1(args: list[str], says: str) -> None:
+    """A wrong option or value is bad input like any other: one line naming it, exit code 1."""
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(says), result.output
