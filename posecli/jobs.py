@@ -140,7 +140,7 @@ def uses_network(options: EstimateOptions) -> bool:
     return options.model != EMBEDDED_MODEL or network_from_weights
 
 
-def _with_device(options: EstimateOptions, quiet: bool) -> EstimateOptions:
+def with_resolved_device(options: EstimateOptions, quiet: bool) -> EstimateOptions:
     """``options`` with ``device`` resolved for a network run (this is where the CPU note appears),
     and ``cpu`` for the embedded model, which never runs anywhere else."""
     if not uses_network(options):
@@ -203,7 +203,7 @@ def estimate_videos(
             owner[path] = video
             if path.exists() and not (exist_ok or resume):
                 raise PoseCliError(f"{path} already exists (pass --exist-ok to overwrite, --resume to skip finished videos)")
-    options = _with_device(options, quiet)
+    options = with_resolved_device(options, quiet)
     # One lock per stem covers every file estimate may write for it, so the temporary files of all of
     # them (also of outputs this run does not write) can only be orphans of a killed run.
     every_output = replace(options, overlay=True, coco=True, jsonl=True)

@@ -147,9 +147,9 @@ def test_cpu_note_only_where_a_network_runs(monkeypatch: pytest.MonkeyPatch, cap
     from posecli import jobs
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    embedded = jobs._with_device(jobs.EstimateOptions(device="auto"), quiet=False)
+    embedded = jobs.with_resolved_device(jobs.EstimateOptions(device="auto"), quiet=False)
     assert embedded.device == "cpu" and "CUDA" not in capsys.readouterr().err
-    network = jobs._with_device(jobs.EstimateOptions(model="hrnet_w32", device="auto"), quiet=False)
+    network = jobs.with_resolved_device(jobs.EstimateOptions(model="hrnet_w32", device="auto"), quiet=False)
     assert network.device == "cpu" and "no CUDA device found" in capsys.readouterr().err
 
 

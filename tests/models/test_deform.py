@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-import logging
+import subprocess
+import sys
+import textwrap
 
 import pytest
 import torch
@@ -11,7 +13,6 @@ from torchvision.ops import deform_conv2d
 from posecli.models import build_model
 from posecli.models.deform import (
     DeformConv2d,
-    _log_choice,
     deform_conv2d_grid_sample,
     modulated_deform_conv2d,
     resolve_deform_impl,
@@ -101,14 +102,22 @@ def test_model_reports_and_runs_its_kernel(impl: str, kernel: str, monkeypatch: 
     assert build_model("hrnet_w32", width=8, input_size=(64, 64)).deform_kernel is None
 
 
-def test_kernel_choice_logged_once_at_debug(caplog: pytest.LogCaptureFixture) -> None:
-    _log_choice.cache_clear()
-    dcn = DeformConv2d(8, 8, 3, padding=1)
-    x, offset, mask = torch.randn(1, 8, 6, 6), torch.zeros(1, 36, 6, 6), torch.ones(1, 18, 6, 6)
-    with caplog.at_level(logging.DEBUG, logger="posecli.models.deform"):
+def test_kernel_choice_logged_once_at_debug() -> None:
+    """A fresh process (the choice is logged once per process): two calls, one DEBUG line."""
+    script = textwrap.dedent(
+        """
+        import logging, sys, torch
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format="%(name)s|%(message)s")
+        from posecli.models.deform import DeformConv2d
+        dcn = DeformConv2d(8, 8, 3, padding=1)
+        x, offset, mask = torch.randn(1, 8, 6, 6), torch.zeros(1, 36, 6, 6), torch.ones(1, 18, 6, 6)
         dcn(x, offset, mask)
         dcn(x, offset, mask)
-    lines = [r.getMessage() for r in caplog.records if r.name == "posecli.models.deform"]
+        """
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    lines = [line.split("|", 1)[1] for line in run.stdout.splitlines() if line.startswith("posecli.models.deform|")]
     assert lines == ["deformable conv: deform_impl=auto runs the grid_sample kernel on cpu"]
 
 
