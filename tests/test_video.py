@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from posecli.errors import PoseCliError
-from posecli.video import VideoReader, VideoWarning, VideoWriter, probe_video
+from posecli.video import VideoReader, VideoWarning, probe_video
+from posecli.video_writer import VideoWriter
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "demo.mp4"
 BITS = 8  # frame number drawn as 8 black/white blocks along the bottom edge

@@ -1,4 +1,4 @@
-"""posecli/video.py under damaged input: cut and corrupt containers of each kind, FIFOs and devices,
+"""posecli/video.py (and video_writer.py) under damaged input: cut and corrupt containers of each kind, FIFOs and devices,
 file names that are not UTF-8, corrupt frame images, library chatter, and writer clean-up.
 
 Every input is generated here: short clips encoded with PyAV, then cut or overwritten byte-wise.
@@ -25,7 +25,8 @@ import pytest
 from typer.testing import CliRunner
 
 from posecli.errors import PoseCliError
-from posecli.video import VideoReader, VideoWarning, VideoWriter, check_input_path, probe_video, shown_path
+from posecli.video import VideoReader, VideoWarning, check_input_path, probe_video, shown_path
+from posecli.video_writer import VideoWriter
 
 FRAMES = 40
 FPS = 25
@@ -475,12 +476,10 @@ def test_writer_removes_its_temporary_file_when_closing_fails(tmp_path: Path) ->
 def test_writer_removes_its_temporary_file_when_setup_fails(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from posecli import video
+    def no_codec(name: str, mode: str = "r") -> None:
+        raise ValueError(f"no codec {name}")  # a PyAV build without any H.264 encoder
 
-    def no_encoder() -> str:
-        raise PoseCliError("this PyAV build has no H.264 encoder (libx264/libopenh264)")
-
-    monkeypatch.setattr(video, "_h264_encoder", no_encoder)
+    monkeypatch.setattr(av.codec, "Codec", no_codec)
     with pytest.raises(PoseCliError, match="no H.264 encoder") as caught:
         VideoWriter(tmp_path / "out.mp4", fps=25, width=32, height=32)
     # Checked while the traceback (which keeps the half-built writer alive) still exists: the file

@@ -17,7 +17,8 @@ import numpy as np
 from posecli.background import BackgroundCalls
 from posecli.keypoints import NUM_KEYPOINTS, POSETRACK_SKELETON
 from posecli.structures import FrameResult
-from posecli.video import VideoInfo, VideoWriter
+from posecli.video import VideoInfo
+from posecli.video_writer import VideoWriter
 
 # 20 well-separated RGB colours (bright enough to read on dark and light backgrounds).
 PALETTE: tuple[tuple[int, int, int], ...] = (
