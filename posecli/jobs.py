@@ -41,7 +41,7 @@ from posecli.export.jsonl import JsonlWriter
 from posecli.export.overlay import OverlayStream, open_overlay
 from posecli.export.posetrack import write_posetrack_json
 from posecli.network_loading import load_network
-from posecli.output_lock import claim_outputs
+from posecli.output_lock import claim_outputs, refuse_clashing_outputs
 from posecli.pipeline import EmbeddedProcessor, FrameProcessor, StageTimes, TopDownProcessor
 from posecli.progress import progress_bar
 from posecli.progress_state import ProgressLog, load_snapshot
@@ -416,13 +416,7 @@ def detect_videos(
         raise PoseCliError("--weights is the embedded detector's .tflite folder; give --detector-weights for rcnn")
     infos = [probe_video(video) for video in videos]
     outputs = [out_dir / f"{_stem(v)}.boxes.json" for v in videos]
-    owner: dict[Path, Path] = {}
-    for video, path in zip(videos, outputs):
-        if path in owner:
-            raise PoseCliError(f"{video} and {owner[path]} would both write {path.name}; rename one of them")
-        owner[path] = video
-        if path.exists() and not exist_ok:
-            raise PoseCliError(f"{path} already exists (pass --exist-ok to overwrite, or choose another --out-dir)")
+    refuse_clashing_outputs(videos, outputs, exist_ok)
     device = resolve_device(device, quiet=quiet) if detector == "rcnn" else "cpu"
     find_people = person_detector(detector, detector_weights, device, embedded_weights=weights, quiet=quiet)
     summaries = []

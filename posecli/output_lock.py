@@ -134,3 +134,15 @@ def claim_outputs(out_dir: Path, groups: Mapping[str, Iterable[Path]]) -> Iterat
             with contextlib.suppress(OSError):
                 out_dir.rmdir()  # only succeeds while empty
         raise
+
+
+def refuse_clashing_outputs(sources: Iterable[Path], outputs: Iterable[Path], exist_ok: bool) -> None:
+    """Before a run: two inputs of one call that would write the same output, or an output that
+    exists without ``exist_ok``, is one ``PoseCliError`` naming both (the lock only keeps runs apart)."""
+    owner: dict[Path, Path] = {}
+    for source, path in zip(sources, outputs, strict=True):
+        if path in owner:
+            raise PoseCliError(f"{source} and {owner[path]} would both write {path.name}; rename one of them")
+        owner[path] = source
+        if path.exists() and not exist_ok:
+            raise PoseCliError(f"{path} already exists (pass --exist-ok to overwrite, or choose another --out-dir)")

@@ -18,7 +18,7 @@ from posecli.errors import PoseCliError
 from posecli.export.boxes import BoxesFile, read_boxes_json, write_tracks_json
 from posecli.export.posetrack import read_posetrack_json, write_posetrack_json
 from posecli.keypoints import NUM_KEYPOINTS
-from posecli.output_lock import claim_outputs
+from posecli.output_lock import claim_outputs, refuse_clashing_outputs
 from posecli.progress import progress_bar
 from posecli.structures import FrameResult, PoseInstance
 from posecli.tracking.base import Tracker
@@ -72,13 +72,7 @@ def track_boxes(
                    else f"{path.name.removesuffix('.json').removesuffix('.boxes')}.tracks.json")
         for path, is_pose in zip(files, poses)
     ]
-    owner: dict[Path, Path] = {}
-    for source, path in zip(files, outputs):
-        if path in owner:
-            raise PoseCliError(f"{source} and {owner[path]} would both write {path.name}; rename one of them")
-        owner[path] = source
-        if path.exists() and not exist_ok:
-            raise PoseCliError(f"{path} already exists (pass --exist-ok to overwrite, or choose another --out-dir)")
+    refuse_clashing_outputs(files, outputs, exist_ok)
     loaded = [_load_for_tracking(path) if is_pose else None for path, is_pose in zip(files, poses)]
     documents = [None if is_pose else read_boxes_json(path) for path, is_pose in zip(files, poses)]
     with claim_outputs(out_dir, {path.name: [path] for path in outputs}):

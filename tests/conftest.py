@@ -37,6 +37,25 @@ def seeded_torch() -> None:
 
 
 @pytest.fixture()
+def h264_clip(tmp_path: Path) -> Path:
+    """``<tmp>/in/clip.mp4``: six 96×64 frames of a moving gradient, H.264 in MP4."""
+    import av
+    import numpy as np
+
+    path = tmp_path / "in" / "clip.mp4"
+    path.parent.mkdir(exist_ok=True)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264" if "libx264" in av.codecs_available else "h264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        x = np.arange(96, dtype=np.uint8)[None, :, None]
+        for t in range(6):
+            image = np.broadcast_to((x * 2 + t * 9).astype(np.uint8), (64, 96, 3)).copy()
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        out.mux(stream.encode())
+    return path
+
+
+@pytest.fixture()
 def served_dir(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """A folder served over HTTP on 127.0.0.1; yields (folder, base URL)."""
     root = tmp_path / "www"

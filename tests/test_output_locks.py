@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -26,19 +25,9 @@ runner = CliRunner()
 
 
 @pytest.fixture()
-def clip(tmp_path: Path) -> Path:
-    """Six 96×64 frames of a moving gradient, H.264 in MP4."""
-    path = tmp_path / "in" / "clip.mp4"
-    path.parent.mkdir()
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264" if "libx264" in av.codecs_available else "h264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
-        x = np.arange(96, dtype=np.uint8)[None, :, None]
-        for t in range(6):
-            image = np.broadcast_to((x * 2 + t * 9).astype(np.uint8), (64, 96, 3)).copy()
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        out.mux(stream.encode())
-    return path
+def clip(h264_clip: Path) -> Path:
+    """The shared six-frame H.264 clip, ``in/clip.mp4`` (outputs are named after its stem)."""
+    return h264_clip
 
 
 @pytest.fixture()

@@ -19,23 +19,6 @@ from posecli.tracking.bytetrack import ByteTracker
 FINGERPRINT = {"model": "blazepose_full", "video": "clip.mp4", "num_frames": 10}
 
 
-@pytest.fixture()
-def tiny_clip(tmp_path: Path) -> Path:
-    """Six 96×64 frames of a moving gradient, H.264 in MP4."""
-    import av
-
-    path = tmp_path / "tiny.mp4"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264" if "libx264" in av.codecs_available else "h264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
-        x = np.arange(96, dtype=np.uint8)[None, :, None]
-        for t in range(6):
-            image = np.broadcast_to((x * 2 + t * 9).astype(np.uint8), (64, 96, 3)).copy()
-            out.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
-        out.mux(stream.encode())
-    return path
-
-
 class _RunsCode:
     """Pickles as a call of ``exec``: loading it with plain pickle writes the marker file."""
 
@@ -150,19 +133,19 @@ def test_writing_refuses_what_reading_would_refuse() -> None:
         dump_record({"path": Path("x")}, io.BytesIO())
 
 
-def test_resume_with_a_booby_trapped_progress_folder_runs_nothing(tmp_path: Path, tiny_clip: Path) -> None:
+def test_resume_with_a_booby_trapped_progress_folder_runs_nothing(tmp_path: Path, h264_clip: Path) -> None:
     """Through the CLI: `estimate --resume` on a planted progress folder refuses in one line."""
     from typer.testing import CliRunner
 
     from posecli.cli import app
 
     out = tmp_path / "out"
-    folder = out / f".{tiny_clip.stem}.progress"
+    folder = out / f".{h264_clip.stem}.progress"
     folder.mkdir(parents=True)
     marker = tmp_path / "marker"
     (folder / "state.pkl").write_bytes(pickle.dumps(_RunsCode(marker)))
     (folder / "results.pkl").write_bytes(b"")
-    result = CliRunner().invoke(app, ["estimate", str(tiny_clip), "-o", str(out), "--resume", "-q"])
+    result = CliRunner().invoke(app, ["estimate", str(h264_clip), "-o", str(out), "--resume", "-q"])
     assert result.exit_code == 1
     assert not marker.exists()
     assert "state.pkl" in result.output and "Traceback" not in result.output
