@@ -36,6 +36,17 @@ def seeded_torch() -> None:
     torch.set_num_threads(1)
 
 
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic PoseTrack18 dataset for training tests, one per test module: 2 train videos ×
+    6 frames × 2 people (12 labelled clips: 3 batches of 4), 1 val video, 160×128 frames."""
+    from posecli.data.synthetic import write_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("synthetic")
+    write_synthetic_dataset(root, videos=2, frames=6, people=2, seed=0, size=(160, 128), val_videos=1)
+    return root
+
+
 @pytest.fixture()
 def h264_clip(tmp_path: Path) -> Path:
     """``<tmp>/in/clip.mp4``: six 96×64 frames of a moving gradient, H.264 in MP4."""

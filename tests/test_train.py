@@ -42,14 +42,6 @@ from posecli.train import (
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """2 train videos × 6 frames × 2 people (12 labelled clips), 1 val video; 160×128 frames."""
-    root = tmp_path_factory.mktemp("synthetic")
-    write_synthetic_dataset(root, videos=2, frames=6, people=2, seed=0, size=(160, 128), val_videos=1)
-    return root
-
-
 @pytest.fixture(autouse=True)
 def one_thread() -> object:
     """One intra-op thread: the runs stay fast on a shared 2-core machine and bit-reproducible."""

@@ -28,14 +28,6 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """2 train videos × 6 frames × 2 people (12 labelled clips: 3 batches of 4), 1 val video."""
-    root = tmp_path_factory.mktemp("synthetic")
-    write_synthetic_dataset(root, videos=2, frames=6, people=2, seed=0, size=(160, 128), val_videos=1)
-    return root
-
-
 @pytest.fixture(autouse=True)
 def one_thread() -> Iterator[None]:
     threads = torch.get_num_threads()

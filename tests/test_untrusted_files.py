@@ -25,7 +25,6 @@ from typer.testing import CliRunner
 from posecli.checkpoints import import_model, read_foreign_state_dict
 from posecli.cli import app
 from posecli.config import load_config
-from posecli.data.synthetic import write_synthetic_dataset
 from posecli.detection.precomputed import load_boxes
 from posecli.detection.torchvision_rcnn import load_state_dict as load_detector_state
 from posecli.errors import PoseCliError
@@ -123,13 +122,6 @@ def test_refusal_names_the_callable_for_torch_files(tmp_path: Path, marker: Path
         read_foreign_state_dict(src)
     assert str(error.value).startswith(f"{src}: refused:") and "posix.system" in str(error.value)
     assert "\n" not in str(error.value) and not marker.exists()
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("synthetic")
-    write_synthetic_dataset(root, videos=2, frames=6, people=2, seed=0, size=(160, 128), val_videos=1)
-    return root
 
 
 def train_args(data_root: Path, run: Path, *sets: str) -> list[str]:

@@ -129,15 +129,6 @@ def test_bad_input_is_one_red_line(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "--device" in result.output
 
 
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from posecli.data.synthetic import write_synthetic_dataset
-
-    root = tmp_path_factory.mktemp("synthetic")
-    write_synthetic_dataset(root, videos=2, frames=6, people=2, seed=0, size=(160, 128), val_videos=1)
-    return root
-
-
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "hrnet_hrnet-w8_synthetic_128x96.yaml"
 
 
