@@ -38,7 +38,7 @@ from posecli.errors import PoseCliError
 from posecli.export.boxes import FrameDetections, write_boxes_json
 from posecli.export.coco import write_coco_json
 from posecli.export.jsonl import JsonlWriter
-from posecli.export.overlay import OverlayStream, open_overlay
+from posecli.export.overlay import DEFAULT_KPT_THR, DrawStyle, OverlayStream, open_overlay
 from posecli.export.posetrack import write_posetrack_json
 from posecli.network_loading import load_network
 from posecli.output_lock import claim_outputs, refuse_clashing_outputs
@@ -79,10 +79,14 @@ class EstimateOptions:
     coco: bool = False
     jsonl: bool = False
     checkpoint_every: int = 50  # frames between progress snapshots
+    # joints scored below it: PoseTrack visibility 0 / COCO v=1 (scores kept) and not drawn
+    kpt_thr: float = DEFAULT_KPT_THR
+    radius: int | None = None  # overlay joint radius in pixels (None: scaled with the frame)
+    thickness: int | None = None  # overlay line width in pixels (None: scaled with the frame)
 
     def fingerprint(self) -> dict[str, object]:
         values = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
-        for key in ("overlay", "coco", "jsonl", "checkpoint_every"):
+        for key in ("overlay", "coco", "jsonl", "checkpoint_every", "kpt_thr", "radius", "thickness"):  # output only
             values.pop(key)
         return values
 
@@ -262,7 +266,7 @@ def estimate_video(
 
     times = processor.times
     start = time.perf_counter()
-    overlay = open_overlay(paths["overlay"], info, background=overlap) if options.overlay and not options.stitch else None
+    overlay = open_overlay(paths["overlay"], info, _style(options), background=overlap) if options.overlay and not options.stitch else None
     jsonl = JsonlWriter(paths["jsonl"]) if options.jsonl and not options.stitch else None
     pending: dict[int, np.ndarray] = {}  # images whose results are still inside the processor
 
@@ -355,7 +359,7 @@ def _write_streams_after(
                     jsonl.write(result)
         if not options.overlay:
             return None, jsonl
-        overlay = open_overlay(paths["overlay"], info, background=overlap)
+        overlay = open_overlay(paths["overlay"], info, _style(options), background=overlap)
         by_index = {r.frame_index: r for r in results}
         with (
             VideoReader(video, fill_gaps=True) as reader,
@@ -373,6 +377,11 @@ def _write_streams_after(
             if stream is not None:
                 stream.abort()
         raise
+
+
+def _style(options: EstimateOptions) -> DrawStyle:
+    """The overlay's drawing style (the same as ``posecli render``'s for the same options)."""
+    return DrawStyle(kpt_thr=options.kpt_thr, radius=options.radius, thickness=options.thickness)
 
 
 def _frames(reader: VideoReader, overlap: bool) -> contextlib.AbstractContextManager[Iterable[VideoFrame]]:

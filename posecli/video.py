@@ -130,6 +130,30 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     return os.fsdecode(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+URL_SCHEMES = ("http://", "https://", "rtsp://", "rtsps://")
+NETWORK_TIMEOUT_S = 15.0  # seconds a URL may take to open or to send more data before it is given up
+
+
+def is_url(source: str | os.PathLike[str]) -> bool:
+    """Whether ``source`` is a network address FFmpeg opens (http(s)://, rtsp(s)://), not a file path.
+
+    Keep URLs as ``str``: ``Path('http://host/a.mp4')`` collapses the ``//`` into ``http:/host``.
+    """
+    return isinstance(source, str) and source.lower().startswith(URL_SCHEMES)
+
+
+def open_container(source: str | os.PathLike[str]) -> Any:
+    """Open a video file or URL with PyAV for reading; a URL that does not answer (or stops sending)
+    within ``NETWORK_TIMEOUT_S`` fails instead of hanging. Any failure is one ``PoseCliError`` line."""
+    try:
+        if is_url(source):
+            return av.open(str(source), timeout=(NETWORK_TIMEOUT_S, NETWORK_TIMEOUT_S))
+        return av.open(os.fspath(source))
+    except (av.error.FFmpegError, UnicodeDecodeError, OSError) as error:
+        what = "cannot open the URL" if is_url(source) else "not a readable video file"
+        raise PoseCliError(f"{shown_path(source)}: {what} ({_short(error)})") from None
+
+
 def check_input_path(path: str | Path) -> os.stat_result:
     """Refuse what cannot be read as a video without blocking: a missing path, or something that is
     neither a regular file nor a folder (a FIFO would block ``open`` until a writer appears; a device

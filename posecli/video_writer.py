@@ -1,4 +1,5 @@
-"""Writing videos: ``VideoWriter`` encodes RGB frames to an H.264 MP4 through PyAV, atomically.
+"""Writing videos: ``VideoWriter`` encodes RGB frames to an H.264 MP4 through PyAV, atomically, and
+can carry over the audio of a source video (``audio_from``).
 
 Reading (probing, decoding, damaged streams, frame folders) is ``posecli.video``'s.
 """
@@ -6,6 +7,7 @@ Reading (probing, decoding, damaged streams, frame folders) is ``posecli.video``
 from __future__ import annotations
 
 import contextlib
+import warnings
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -16,7 +18,11 @@ import numpy as np
 
 from posecli.atomic import atomic_path
 from posecli.errors import PoseCliError
-from posecli.video import shown_path
+from posecli.video import VideoWarning, open_container, shown_path
+
+# Audio codecs the MP4 muxer takes as they are; any other audio is re-encoded to AAC.
+MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"})
+AAC_LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}  # channel count -> layout for re-encoded audio
 
 
 class VideoWriter:
@@ -26,9 +32,14 @@ class VideoWriter:
     by ``abort()``, when the ``with`` block raises, and whenever setting up, writing or closing fails,
     Ctrl-C included: no exit path leaves the temporary file behind. yuv420p needs even sizes: an odd
     width or height gets one replicated column or row, so the output is at most one pixel larger.
+
+    ``audio_from``: a video file or URL whose first audio track is written alongside, in step with the
+    frames (``AudioCarry``); frame ``i`` is shown at ``i / fps`` from the source video's start.
     """
 
-    def __init__(self, path: str | Path, fps: float, width: int, height: int) -> None:
+    def __init__(
+        self, path: str | Path, fps: float, width: int, height: int, *, audio_from: str | Path | None = None
+    ) -> None:
         if fps <= 0 or width <= 0 or height <= 0:
             raise PoseCliError(f"{shown_path(path)}: cannot write a video of {width}x{height} at {fps} fps")
         self.path = Path(path)
@@ -38,6 +49,7 @@ class VideoWriter:
         self._open = True
         self._stack = contextlib.ExitStack()
         self._tmp = self._stack.enter_context(atomic_path(self.path))
+        self._audio: AudioCarry | None = None
         try:
             # A rational rate: 29.97 must stay 30000/1001, not drift.
             self._rate = Fraction(fps).limit_denominator(1001)
@@ -48,6 +60,7 @@ class VideoWriter:
             self._stream.pix_fmt = "yuv420p"
             x264 = self._stream.name == "libx264"
             self._stream.options = {"crf": "23", "preset": "veryfast"} if x264 else {}
+            self._audio = AudioCarry(audio_from, self._container) if audio_from is not None else None
         except BaseException:
             self._discard()
             raise
@@ -89,6 +102,8 @@ class VideoWriter:
             frame.time_base = 1 / self._rate
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
+            if self._audio is not None:  # the audio up to this frame's end, so the file stays interleaved
+                self._audio.carry(until=float((self._count + 1) / self._rate))
         except BaseException:
             self._discard()
             raise
@@ -101,6 +116,9 @@ class VideoWriter:
         try:
             for packet in self._stream.encode():
                 self._container.mux(packet)
+            if self._audio is not None:  # no longer than the video
+                self._audio.carry(until=float(self._count / self._rate))
+                self._audio.finish()
             self._container.close()
         except BaseException:
             self._discard()
@@ -116,11 +134,110 @@ class VideoWriter:
     def _discard(self) -> None:
         """Close the container, ignoring its errors, and remove the temporary file."""
         self._open = False
+        if self._audio is not None:
+            self._audio.close()
         if self._container is not None:
             with contextlib.suppress(Exception):
                 self._container.close()
         error = RuntimeError("video writing aborted")
         self._stack.__exit__(RuntimeError, error, None)
+
+
+class AudioCarry:
+    """The first audio track of ``source`` copied into ``container`` (packets as they are when MP4 takes
+    the codec, else decoded and re-encoded to AAC), a piece at a time as the video advances.
+
+    Times are counted from the source video stream's start, as the video frames are. A source without
+    audio (or that cannot be opened again) carries nothing; audio that fails part-way stops there with
+    one ``VideoWarning``, and the video is written anyway.
+    """
+
+    def __init__(self, source: str | Path, container: Any) -> None:
+        self.source = source
+        self.stream: Any = None
+        self._input: Any = None
+        self._packets: Any = None
+        self._held: Any = None  # the first packet past the last ``until``
+        self._encode = False
+        try:
+            self._input = open_container(source)
+        except PoseCliError:
+            return
+        audio = next(iter(self._input.streams.audio), None)
+        if audio is None:
+            self.close()
+            return
+        video = next(iter(self._input.streams.video), None)
+        start = 0.0
+        if video is not None and video.start_time is not None and video.time_base is not None:
+            start = float(video.start_time * video.time_base)
+        self._start = start
+        self._source_stream = audio
+        if audio.codec_context.name in MP4_AUDIO_CODECS:
+            self.stream = container.add_stream_from_template(audio)
+        else:
+            self._encode = True
+            self.stream = container.add_stream("aac", rate=audio.codec_context.sample_rate or 48000)
+            self.stream.format = "fltp"  # what FFmpeg's AAC encoder takes; frames are converted to it
+            # a named layout of as many channels (AAC refuses an unnamed "2 channels" one); others are mixed to stereo
+            channels = len(audio.codec_context.layout.channels)
+            self.stream.layout = AAC_LAYOUTS.get(channels, "stereo")
+        self._packets = self._input.demux(audio)
+
+    def carry(self, until: float) -> None:
+        """Write the source's audio packets that start before ``until`` seconds."""
+        if self._packets is None:
+            return
+        try:
+            while True:
+                packet = self._held if self._held is not None else next(self._packets, None)
+                self._held = None
+                if packet is None:
+                    self._stop()
+                    return
+                if packet.size == 0 or packet.pts is None:
+                    continue
+                seconds = float(packet.pts * packet.time_base) - self._start
+                if seconds >= until:
+                    self._held = packet
+                    return
+                self._write(packet)
+        except (av.error.FFmpegError, ValueError, OSError) as error:
+            warnings.warn(f"{shown_path(self.source)}: the audio stops at {until:.1f} s ({error})", VideoWarning, stacklevel=2)
+            self._stop()
+
+    def _write(self, packet: Any) -> None:
+        shift = round(self._start / packet.time_base)
+        if not self._encode:
+            packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
+            packet.stream = self.stream
+            self.stream.container.mux(packet)
+            return
+        for frame in packet.decode():
+            frame.pts = None  # the encoder numbers its own samples
+            for encoded in self.stream.encode(frame):
+                self.stream.container.mux(encoded)
+
+    def finish(self) -> None:
+        """Flush the audio encoder (re-encoded audio) and close the source."""
+        if self.stream is not None and self._encode:
+            for encoded in self.stream.encode():
+                self.stream.container.mux(encoded)
+        self.close()
+
+    def _stop(self) -> None:
+        self._packets = None
+        self._held = None
+
+    def close(self) -> None:
+        """Close the source (again: harmless)."""
+        self._stop()
+        if self._input is not None:
+            with contextlib.suppress(Exception):
+                self._input.close()
+            self._input = None
 
 
 def _h264_encoder() -> str:
