@@ -3,11 +3,14 @@
 Runs the frame processor ``posecli estimate`` builds (embedded BlazePose by default, or the network
 given with ``--weights``; same tracker, same thresholds) on every labelled picture in
 ``../shared/real`` (COCO, CrowdPose, OCHuman, MPII; see its README: measured there, never copied into
-the repository), each picture as a one-frame video, and reports per set:
+the repository), each picture as a one-frame video and as a short 1920×1080 pan clip (the picture
+at its own size moving across a dark canvas: its people become small people in a 1080p frame, and
+the clip goes through stitching and ``--min-track-len`` as ``estimate`` does), and reports per set:
 
 - **recall**: labelled people with at least 8 labelled joints that a prediction was matched to;
 - **false people / image**: predictions matched to no labelled person at all (any joint count). MPII
-  labels one person per picture although more may be visible, so it has no false-people figure;
+  labels one person per picture and OCHuman only the occluded people, although more may be visible,
+  so they have no false-people figure;
 - **PCK@0.5** of matched people over the 12 body joints every layout shares (shoulders, elbows,
   wrists, hips, knees, ankles), **torso-normalised**: a joint is correct within 0.5 × the torso
   diameter (mean of left-shoulder→right-hip and right-shoulder→left-hip); people without those four
@@ -31,6 +34,7 @@ import datetime
 import io
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SECTION = "## bench_accuracy"
 MIN_JOINTS = 8  # a labelled person counts for recall from this many labelled joints
 MATCH_OKS = 0.1
+CLIP_SIZE = (1920, 1080)  # pan clips: the pictures' people at their own size in a 1080p frame
 
 # Each set's joint index for the 12 shared body joints, in COCO order 5..16:
 # l/r shoulder, l/r elbow, l/r wrist, l/r hip, l/r knee, l/r ankle.
@@ -113,7 +118,8 @@ def load_sets(real: Path) -> dict[str, tuple[list[Picture], bool]]:
     return {
         "COCO": (_load_cocolike(real / "coco", "test_coco.json", BODY_COCO, True), True),
         "CrowdPose": (_load_cocolike(real / "crowdpose", "test_crowdpose.json", BODY_CROWDPOSE, False), True),
-        "OCHuman": (_load_cocolike(real / "ochuman", "test_ochuman.json", BODY_COCO, True), True),
+        # OCHuman labels the occluded people of a picture, not everyone in it
+        "OCHuman": (_load_cocolike(real / "ochuman", "test_ochuman.json", BODY_COCO, True), False),
         "MPII": (_load_mpii(real / "mpii"), False),
     }
 
@@ -144,44 +150,51 @@ def _predicted_coco(instance) -> np.ndarray:
     return out
 
 
-def evaluate_set(processor, pictures: list[Picture], all_labelled: bool, coco17: bool) -> SetResult:
-    import time
+def _score_frame(result: SetResult, preds: list[np.ndarray], people: list[Person], all_labelled: bool) -> None:
+    """Match one frame's predicted COCO-17 poses to its labelled people and add up the counts."""
+    oks = np.array([[_oks(p[5:17], person) for person in people] for p in preds]).reshape(len(preds), len(people))
+    rows, cols = linear_sum_assignment(-oks) if oks.size else ([], [])
+    matched = {c: r for r, c in zip(rows, cols) if oks[r, c] >= MATCH_OKS}
+    for j, person in enumerate(people):
+        if person.joints < MIN_JOINTS:
+            continue
+        result.labelled += 1
+        if j in matched:
+            result.found += 1
+            torso = _torso(person.body)
+            if torso is not None:
+                pred = preds[matched[j]][5:17]
+                labelled = person.body[:, 2] > 0
+                ok = np.linalg.norm(pred[:, :2] - person.body[:, :2], axis=1) <= 0.5 * torso
+                result.pck_correct += int(ok[labelled].sum())
+                result.pck_total += int(labelled.sum())
+    if all_labelled:
+        result.false_people += len(preds) - len(matched)
 
+
+def _read_rgb(path: Path) -> np.ndarray:
+    return np.ascontiguousarray(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
+
+
+def evaluate_set(processor, pictures: list[Picture], all_labelled: bool, coco17: bool) -> SetResult:
+    """Every picture as a one-frame video through ``processor``."""
     from posecli.video import VideoFrame
 
     result = SetResult(pictures=len(pictures))
     images, annotations = [], []
     for picture in pictures:
-        image = cv2.cvtColor(cv2.imread(str(picture.path)), cv2.COLOR_BGR2RGB)
+        image = _read_rgb(picture.path)
         processor.reset()
         t0 = time.perf_counter()
-        frames = processor.push(VideoFrame(0, 0.0, np.ascontiguousarray(image))) + processor.finish()
+        frames = processor.push(VideoFrame(0, 0.0, image)) + processor.finish()
         result.seconds += time.perf_counter() - t0
         instances = [i for f in frames for i in f.instances]
         preds = [_predicted_coco(i) for i in instances]
-        oks = np.array([[_oks(p[5:17], person) for person in picture.people] for p in preds]).reshape(
-            len(preds), len(picture.people))
-        rows, cols = linear_sum_assignment(-oks) if oks.size else ([], [])
-        matched = {c: r for r, c in zip(rows, cols) if oks[r, c] >= MATCH_OKS}
-        for j, person in enumerate(picture.people):
-            if person.joints < MIN_JOINTS:
-                continue
-            result.labelled += 1
-            if j in matched:
-                result.found += 1
-                torso = _torso(person.body)
-                if torso is not None:
-                    pred = preds[matched[j]][5:17]
-                    labelled = person.body[:, 2] > 0
-                    ok = np.linalg.norm(pred[:, :2] - person.body[:, :2], axis=1) <= 0.5 * torso
-                    result.pck_correct += int(ok[labelled].sum())
-                    result.pck_total += int(labelled.sum())
-        if all_labelled:
-            result.false_people += len(preds) - len(matched)
+        _score_frame(result, preds, picture.people, all_labelled)
         if coco17:
             h, w = image.shape[:2]
             images.append({"id": picture.image_id, "width": w, "height": h, "file_name": picture.path.name})
-            for j, person in enumerate(picture.people):
+            for person in picture.people:
                 annotations.append({
                     "id": len(annotations) + 1, "image_id": picture.image_id, "category_id": 1, "iscrowd": 0,
                     "keypoints": person.coco.reshape(-1).tolist(), "num_keypoints": person.joints,
@@ -193,8 +206,60 @@ def evaluate_set(processor, pictures: list[Picture], all_labelled: bool, coco17:
                     "score": float(inst.score),
                 })
     if coco17:
-        result.coco_gt = {"images": images, "annotations": annotations,
-                          "categories": [{"id": 1, "name": "person"}]}
+        result.coco_gt = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "person"}]}
+    return result
+
+
+def pan_clip(
+    image: np.ndarray, frames: int, size: tuple[int, int] = CLIP_SIZE
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """A slow pan: ``image`` at its own size on a dark ``size`` (w, h) canvas, moving left to right over
+    ``frames`` frames. Returns (frame ``(h, w, 3)``, offset ``(2,)``, scale): picture → frame pixels
+    is ``xy * scale + offset``."""
+    width, height = size
+    h, w = image.shape[:2]
+    scale = min(1.0, 0.9 * width / w, 0.9 * height / h)  # large pictures shrink to fit
+    if scale < 1.0:
+        image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+        h, w = image.shape[:2]
+    y0 = (height - h) // 2
+    out = []
+    for f in range(frames):
+        x0 = round((width - w) * (0.2 + 0.6 * f / max(frames - 1, 1)))
+        canvas = np.full((height, width, 3), 40, dtype=np.uint8)
+        canvas[y0 : y0 + h, x0 : x0 + w] = image
+        out.append((canvas, np.array([x0, y0], dtype=np.float64), scale))
+    return out
+
+
+def _moved(person: Person, offset: np.ndarray, scale: float) -> Person:
+    body = person.body.copy()
+    body[:, :2] = body[:, :2] * scale + offset
+    return Person(body, person.area * scale * scale, person.joints)
+
+
+def evaluate_clips(processor, pictures: list[Picture], all_labelled: bool, frames: int, min_track_len: int) -> SetResult:
+    """Every picture as a ``frames``-frame 1920×1080 pan clip, through ``processor`` and the same
+    stitching and track-length filter ``estimate`` applies; counts are per frame."""
+    from posecli.tracking.stitch import stitch_tracklets
+    from posecli.tracking.track_filter import drop_weak_tracks
+    from posecli.video import VideoFrame
+
+    result = SetResult()
+    for picture in pictures:
+        clip = pan_clip(_read_rgb(picture.path), frames)
+        processor.reset()
+        t0 = time.perf_counter()
+        outputs = []
+        for index, (canvas, _, _) in enumerate(clip):
+            outputs += processor.push(VideoFrame(index, index / 25.0, canvas))
+        outputs += processor.finish()
+        outputs = drop_weak_tracks(stitch_tracklets(outputs), min_length=min_track_len)
+        result.seconds += time.perf_counter() - t0
+        for output, (_, offset, scale) in zip(outputs, clip):
+            preds = [_predicted_coco(i) for i in output.instances]
+            _score_frame(result, preds, [_moved(p, offset, scale) for p in picture.people], all_labelled)
+            result.pictures += 1
     return result
 
 
@@ -229,12 +294,23 @@ def _existing_rows(results: Path) -> list[str]:
     return [line for line in block.splitlines() if line.startswith("| ") and not line.startswith("| label ")]
 
 
+def _row(label: str, model: str, name: str, r: SetResult, all_labelled: bool, ap: float | None) -> str:
+    recall = 100.0 * r.found / max(r.labelled, 1)
+    fp = f"{r.false_people / r.pictures:.2f}" if all_labelled else "n/a"
+    pck = f"{100.0 * r.pck_correct / r.pck_total:.1f}" if r.pck_total else "n/a"
+    ap_text = f"{ap:.1f}" if ap is not None else "n/a"
+    ms = 1000.0 * r.seconds / max(r.pictures, 1)
+    return f"| {label} | {model} | {name} | {r.found}/{r.labelled} ({recall:.0f} %) | {fp} | {pck} | {ap_text} | {ms:.0f} |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--label", required=True, help="what this row measures (e.g. the change made)")
     parser.add_argument("--weights", type=Path, help="a network checkpoint to measure instead of the embedded model")
     parser.add_argument("--real", type=Path, default=ROOT.parent / "shared" / "real")
     parser.add_argument("--sets", default="COCO,CrowdPose,OCHuman,MPII")
+    parser.add_argument("--clip-frames", type=int, default=30, help="frames per 1080p pan clip (0: no clips)")
+    parser.add_argument("--min-track-len", type=int, help="estimate's --min-track-len for the clips (default: its default)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
@@ -243,6 +319,7 @@ def main() -> None:
     options = jobs.EstimateOptions(weights=args.weights, stitch=False, overlay=False)
     options = jobs.with_resolved_device(options, quiet=True)
     processor = jobs.build_processor(options, quiet=True)
+    min_track_len = args.min_track_len or jobs.EstimateOptions().min_track_len
     model = "embedded" if args.weights is None else args.weights.name
     sets = load_sets(args.real)
     rows = []
@@ -250,25 +327,26 @@ def main() -> None:
         pictures, all_labelled = sets[name]
         coco17 = name in ("COCO", "OCHuman")
         r = evaluate_set(processor, pictures, all_labelled, coco17)
-        ap = oks_ap(r) if coco17 else None
-        recall = 100.0 * r.found / max(r.labelled, 1)
-        fp = f"{r.false_people / r.pictures:.2f}" if all_labelled else "n/a"
-        pck = f"{100.0 * r.pck_correct / r.pck_total:.1f}" if r.pck_total else "n/a"
-        ap_text = f"{ap:.1f}" if ap is not None else "n/a"
-        ms = 1000.0 * r.seconds / r.pictures
-        rows.append(f"| {args.label} | {model} | {name} | {r.found}/{r.labelled} ({recall:.0f} %) | {fp} | {pck} "
-                    f"| {ap_text} | {ms:.0f} |")
+        rows.append(_row(args.label, model, name, r, all_labelled, oks_ap(r) if coco17 else None))
+    for name in args.sets.split(",") if args.clip_frames > 0 else []:
+        pictures, all_labelled = sets[name]
+        r = evaluate_clips(processor, pictures, all_labelled, args.clip_frames, min_track_len)
+        rows.append(_row(args.label, model, f"{name} 1080p pan clips", r, all_labelled, None))
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     old = [row for row in _existing_rows(RESULTS) if not re.match(rf"\| {re.escape(args.label)} \| {re.escape(model)} \|", row)]
     body = "\n".join([
         SECTION,
         "",
         ("`estimate`'s frame processor on the labelled real pictures of `../shared/real` (4 COCO, 2 CrowdPose, "
-        "3 OCHuman, 5 MPII; each picture a one-frame video). Recall: labelled people with ≥ 8 labelled joints "
+        "3 OCHuman, 5 MPII), each picture as a one-frame video, then as a 1920×1080 pan clip "
+        f"({args.clip_frames} frames, the picture at its own size on a dark canvas moving left to right, so its "
+        "people are 50–400 px tall in 1080p; stitching and `--min-track-len` applied as `estimate` does; counts "
+        "per frame). Recall: labelled people with ≥ 8 labelled joints "
         "matched (one-to-one, OKS ≥ 0.1 over the 12 shared body joints). False people: unmatched predictions "
-        "per picture (MPII labels one person per picture, so n/a). PCK@0.5: matched people's 12 body joints "
-        "within 0.5 × the torso diameter (torso-normalised). OKS AP: pycocotools keypoint AP, COCO-17 sets. "
-        "ms: processor time per picture. One row per change (`--label`), oldest first."),
+        "per picture or frame (MPII labels one person per picture and OCHuman only the occluded ones, so n/a). "
+        "PCK@0.5: matched people's 12 body joints within 0.5 × the torso diameter (**torso-normalised**). "
+        "OKS AP: pycocotools keypoint AP, COCO-17 sets, pictures only. ms: processor time per picture or frame "
+        "(shared, busy machine: compare rows of one run). One row per change (`--label`), oldest first."),
         f"Command: `python benchmarks/bench_accuracy.py --label LABEL [--weights W]`. Last run: {date}.",
         "",
         "| label | model | set | recall | false people / image | PCK@0.5 (torso) | OKS AP | ms |",
