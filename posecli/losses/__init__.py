@@ -44,7 +44,7 @@ class PoseLoss:
         else:
             terms["mse"] = joint_mse_loss(output.heatmaps, _target(targets, "heatmaps"), weight)
             total = cfg.mse_weight * terms["mse"]
-        if cfg.arch != "hrnet":
+        if cfg.arch in ("fami", "tdmi"):  # single-frame and ViT models have no MI terms
             if not output.features:
                 raise ValueError("MI terms need PoseOutput.features: run the model in training mode")
             if cfg.arch == "fami":

@@ -8,10 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 from posecli.models.backbones.hrnet import HRNet, init_hrnet_weights
-from posecli.models.config import ModelConfig
+from posecli.models.backbones.vit import ViTEncoder, init_vit_weights
+from posecli.models.config import VIT_ARCHS, VIT_SIZE_LETTERS, ModelConfig
+from posecli.models.heads.deconv import DeconvHeatmapDecoder
 from posecli.models.heads.simcc import SimCCHead
 from posecli.models.pose_model import VideoPoseModel
 from posecli.models.temporal.fami import FamiTemporal
+from posecli.models.temporal.tar import TarTemporal
 from posecli.models.temporal.tdmi import TdmiTemporal
 
 
@@ -19,6 +22,8 @@ def build_from_config(config: ModelConfig) -> VideoPoseModel:
     """Build the model a (possibly unresolved) config describes; the model keeps the resolved copy."""
     cfg = config.resolved()
     assert cfg.heatmap_size is not None and cfg.num_frames is not None and cfg.simcc_split_ratio is not None
+    if cfg.arch in VIT_ARCHS:
+        return _build_vit(cfg)
     backbone = HRNet(cfg.width, cfg.num_keypoints)
     init_hrnet_weights(backbone)
     temporal: FamiTemporal | TdmiTemporal | None = None
@@ -36,6 +41,32 @@ def build_from_config(config: ModelConfig) -> VideoPoseModel:
         backbone.requires_grad_(False)
     head = SimCCHead(cfg.heatmap_size, cfg.input_size, cfg.simcc_split_ratio) if cfg.head == "simcc" else None
     return VideoPoseModel(config=cfg, backbone=backbone, temporal=temporal, head=head)
+
+
+def _build_vit(cfg: ModelConfig) -> VideoPoseModel:
+    """ViTPose (``vitpose``) or TAR-ViTPose (``tar``) from a resolved config."""
+    assert cfg.vit_depth is not None and cfg.vit_heads is not None and cfg.vit_drop_path is not None
+    assert cfg.heatmap_size is not None and cfg.num_frames is not None and cfg.simcc_split_ratio is not None
+    encoder = ViTEncoder(
+        cfg.width, cfg.vit_depth, cfg.vit_heads, pos_grid=cfg.vit_pos_grid, drop_path_rate=cfg.vit_drop_path
+    )
+    init_vit_weights(encoder)
+    decoder = DeconvHeatmapDecoder(cfg.width, cfg.num_keypoints, cfg.decoder_channels)
+    decoder.init_weights()
+    temporal: TarTemporal | None = None
+    if cfg.arch == "tar":
+        if cfg.num_frames != 5:
+            raise ValueError(f"TAR-ViTPose uses the 5-frame window t-2..t+2, got num_frames {cfg.num_frames}")
+        temporal = TarTemporal(
+            cfg.width, cfg.num_keypoints, cfg.num_frames, layers=cfg.tar_layers, heads=cfg.tar_heads,
+            threshold=cfg.tar_mask_threshold,
+        )
+    elif cfg.num_frames != 1:
+        raise ValueError(f"single-frame ViTPose needs num_frames 1, got {cfg.num_frames}")
+    if cfg.freeze_backbone:
+        encoder.requires_grad_(False)
+    head = SimCCHead(cfg.heatmap_size, cfg.input_size, cfg.simcc_split_ratio) if cfg.head == "simcc" else None
+    return VideoPoseModel(config=cfg, backbone=encoder, temporal=temporal, head=head, decoder=decoder)
 
 
 def _build(name: str, arch: str, width: int, overrides: dict[str, Any]) -> VideoPoseModel:
@@ -75,3 +106,46 @@ def tdmi_hrnet_w32(**overrides: Any) -> VideoPoseModel:
 def tdmi_hrnet_w48(**overrides: Any) -> VideoPoseModel:
     """TDMI as in the review-time code: HRNet-W48, fine-tuned backbone (66.47 M parameters)."""
     return _build("tdmi_hrnet_w48", "tdmi", 48, overrides)
+
+
+def _vitpose(size: str, overrides: dict[str, Any]) -> VideoPoseModel:
+    return _build(f"vitpose_{size}", "vitpose", VIT_SIZE_LETTERS[size], overrides)
+
+
+def _tar_vitpose(size: str, overrides: dict[str, Any]) -> VideoPoseModel:
+    return _build(f"tar_vitpose_{size}", "tar", VIT_SIZE_LETTERS[size], overrides)
+
+
+def vitpose_s(**overrides: Any) -> VideoPoseModel:
+    """ViTPose-S: ViT 384-d, 12 layers, 12 heads + deconv decoder (24.29 M parameters)."""
+    return _vitpose("s", overrides)
+
+
+def vitpose_b(**overrides: Any) -> VideoPoseModel:
+    """ViTPose-B: ViT 768-d, 12 layers, 12 heads + deconv decoder (89.99 M parameters)."""
+    return _vitpose("b", overrides)
+
+
+def vitpose_l(**overrides: Any) -> VideoPoseModel:
+    """ViTPose-L: ViT 1024-d, 24 layers, 16 heads + deconv decoder (308.5 M parameters)."""
+    return _vitpose("l", overrides)
+
+
+def vitpose_h(**overrides: Any) -> VideoPoseModel:
+    """ViTPose-H: ViT 1280-d, 32 layers, 16 heads + deconv decoder (637.2 M parameters)."""
+    return _vitpose("h", overrides)
+
+
+def tar_vitpose_s(**overrides: Any) -> VideoPoseModel:
+    """TAR-ViTPose on ViTPose-S (6 JTA layers, 4 heads; 35.55 M parameters)."""
+    return _tar_vitpose("s", overrides)
+
+
+def tar_vitpose_b(**overrides: Any) -> VideoPoseModel:
+    """TAR-ViTPose on ViTPose-B (6 JTA layers, 4 heads; 134.93 M parameters)."""
+    return _tar_vitpose("b", overrides)
+
+
+def tar_vitpose_h(**overrides: Any) -> VideoPoseModel:
+    """TAR-ViTPose on ViTPose-H (6 JTA layers, 4 heads; 761.91 M parameters)."""
+    return _tar_vitpose("h", overrides)

@@ -9,7 +9,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-ARCHS = ("hrnet", "fami", "tdmi")
+ARCHS = ("hrnet", "fami", "tdmi", "vitpose", "tar")
+VIT_ARCHS = ("vitpose", "tar")  # archs with a ViT encoder and the deconv heatmap decoder
+# published ViTPose sizes: embed dim → (depth, heads, drop-path rate), from the mmpose ViTPose configs
+VIT_SIZES: dict[int, tuple[int, int, float]] = {
+    384: (12, 12, 0.1),
+    768: (12, 12, 0.3),
+    1024: (24, 16, 0.5),
+    1280: (32, 16, 0.55),
+}
+VIT_SIZE_LETTERS = {"s": 384, "b": 768, "l": 1024, "h": 1280}  # vitpose_<letter> → embed dim
 HEADS = ("heatmap", "simcc")
 GTM_MODES = ("translation", "affine")
 MI_ESTIMATORS = ("reference", "kl")
@@ -23,12 +32,15 @@ class ModelConfig:
     """Architecture and loss settings of one ``VideoPoseModel`` (defaults: the reference W48 384×288)."""
 
     name: str = "fami_hrnet_w48"  # registered builder name this config came from
-    arch: str = "fami"  # "hrnet" (single frame), "fami" (FAMI-Pose) or "tdmi" (TDMI)
-    width: int = 48  # HRNet base width C: branches C/2C/4C/8C; 32 or 48 for real models, e.g. 8 in tests
+    # "hrnet" (single frame), "fami" (FAMI-Pose), "tdmi" (TDMI), "vitpose" (single frame) or "tar" (TAR-ViTPose)
+    arch: str = "fami"
+    # HRNet base width C (branches C/2C/4C/8C; 32 or 48, e.g. 8 in tests), or the ViT embed dim
+    # (384/768/1024/1280 for S/B/L/H, e.g. 32 in tests)
+    width: int = 48
     input_size: tuple[int, int] = (384, 288)  # crop (H, W) in pixels
     heatmap_size: tuple[int, int] | None = None  # (h, w); None → input_size / 4 (HRNet's stride)
     num_keypoints: int = 17  # PoseTrack joints
-    num_frames: int | None = None  # frames per sample; None → 1 for hrnet, 5 (t-2..t+2) for fami/tdmi
+    num_frames: int | None = None  # frames per sample; None → 1 for hrnet/vitpose, 5 (t-2..t+2) otherwise
     head: str = "heatmap"  # "heatmap" or "simcc" (SimCC x/y Linear layers on the 17-ch map, spec §12d)
     simcc_split_ratio: float | None = None  # SimCC bins per pixel k; None → 1.5 at 384×288, else 2.0 (§5.1)
     simcc_sigma: float = 4.0  # SimCC label σ in bins (4 in the official HRNet configs)
@@ -41,6 +53,16 @@ class ModelConfig:
     frozen_backbone_bn: str = "update"  # frozen HRNet BN: "update" running stats (released) or "freeze"
     deform_impl: str = "auto"  # DCN kernel: "auto" (torchvision on GPU, grid_sample on CPU), or forced
     init_std: float = 0.001  # std of the N(0, σ) init of every temporal-module Conv2d weight (§3.3)
+    vit_depth: int | None = None  # ViT layers; None → by width (12/12/24/32 for S/B/L/H; 2 for others)
+    vit_heads: int | None = None  # ViT attention heads; None → by width (12/12/16/16; 2 for others)
+    vit_drop_path: float | None = None  # ViT stochastic-depth rate; None → by width (0.1/0.3/0.5/0.55; else 0)
+    # token grid (h, w) the ViT position embeddings are stored for: every published ViTPose was
+    # trained at 256×192 (16×12); other inputs resize them bicubically on the fly
+    vit_pos_grid: tuple[int, int] = (16, 12)
+    decoder_channels: int = 256  # channels of the two ViTPose deconvolutions (256 upstream)
+    tar_layers: int = 6  # TAR-ViTPose JTA layers (NUM_LAYERS 6)
+    tar_heads: int = 4  # TAR-ViTPose attention heads (the reference's num_heads=4)
+    tar_mask_threshold: float = 0.2  # TAR-ViTPose mask threshold on the normalised heatmap (MASK_THRESHOLD)
     mse_weight: float = 1.0  # weight of the heatmap MSE term
     simcc_weight: float = 1.0  # weight of the SimCC KL term (replaces MSE when head == "simcc")
     fami_alpha: float = 0.5  # FAMI-Pose MI weight α (hard-coded 0.5 upstream)
@@ -51,6 +73,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         self.input_size = _pair(self.input_size, "input_size")
+        self.vit_pos_grid = _pair(self.vit_pos_grid, "vit_pos_grid")
         if self.heatmap_size is not None:
             self.heatmap_size = _pair(self.heatmap_size, "heatmap_size")
         _choice(self.arch, ARCHS, "arch")
@@ -72,7 +95,17 @@ class ModelConfig:
         if self.heatmap_size is None:
             data["heatmap_size"] = (self.input_size[0] // 4, self.input_size[1] // 4)
         if self.num_frames is None:
-            data["num_frames"] = 1 if self.arch == "hrnet" else 5
+            data["num_frames"] = 1 if self.arch in ("hrnet", "vitpose") else 5
+        if self.arch in VIT_ARCHS:
+            size = VIT_SIZES.get(self.width)
+            if data["vit_drop_path"] is None:
+                data["vit_drop_path"] = size[2] if size is not None else 0.0  # tiny test widths: none
+            for index, key in enumerate(("vit_depth", "vit_heads")):
+                if data[key] is None:
+                    # an unpublished width is a test model: 2 layers of 2 heads unless set
+                    data[key] = size[index] if size is not None else 2
+            if self.width % data["vit_heads"] or (self.arch == "tar" and self.width % self.tar_heads):
+                raise ValueError(f"width {self.width} is not divisible by the attention heads")
         if self.simcc_split_ratio is None:
             data["simcc_split_ratio"] = 1.5 if tuple(self.input_size) == (384, 288) else 2.0
         if self.freeze_backbone is None:

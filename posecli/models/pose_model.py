@@ -1,4 +1,4 @@
-"""``VideoPoseModel``: an HRNet backbone, an optional temporal module and an optional SimCC head.
+"""``VideoPoseModel``: an HRNet or ViT backbone, an optional temporal module and an optional SimCC head.
 
 The model is split in two documented halves so that a streaming pipeline can cache the per-frame half
 (spec §12f ``reuse`` mode):
@@ -20,7 +20,12 @@ results equal the reference's bit for bit, where a sample-major batch moved them
 HRNet and by far more after the temporal module. The temporal modules follow the same rule (see their
 docstrings).
 
-State-dict layout: the backbone is ``hrnet.*``; the temporal module's and the SimCC head's own
+ViT models (``vitpose``, ``tar``): the backbone is a ``ViTEncoder`` (``backbone.*``) and the heatmaps
+come from ViTPose's deconv decoder (``keypoint_head.*``). ``encode_frames`` gives one tap, the token
+map ``(N, C, h, w)``; for TAR-ViTPose two, the first-pass heatmaps ``(N, K, 4h, 4w)`` (the decoder on
+that crop alone, which the TAR mask reads) and the token map, so both are computed once per crop.
+
+State-dict layout: the HRNet backbone is ``hrnet.*``; the temporal module's and the SimCC head's own
 sub-modules are saved at the top level (``feat_global_offset_layers.*``, ``mlp_head_x.*``, …) exactly
 as in the reference checkpoints, through a state-dict hook pair that drops / restores the
 ``temporal.`` and ``head.`` container prefixes.
@@ -35,10 +40,13 @@ import torch
 from torch import Tensor, nn
 
 from posecli.models.backbones.hrnet import HRNet
+from posecli.models.backbones.vit import ViTEncoder
 from posecli.models.config import ModelConfig
 from posecli.models.deform import DeformKernel, resolve_deform_impl
+from posecli.models.heads.deconv import DeconvHeatmapDecoder
 from posecli.models.heads.simcc import SimCCHead
 from posecli.models.temporal.fami import FamiTemporal
+from posecli.models.temporal.tar import TarTemporal
 from posecli.models.temporal.tdmi import TdmiTemporal
 
 _CONTAINERS = ("temporal", "head")
@@ -51,7 +59,8 @@ class PoseOutput:
     heatmaps: ``(B, K, h, w)`` final heatmaps (for SimCC heads the 17-ch map the classifiers read).
     simcc_x / simcc_y: ``(B, K, W·k)`` / ``(B, K, H·k)`` logits when ``head == "simcc"``, else None.
     backbone_heatmaps: ``(B, K, h, w)`` HRNet ``final_layer`` on the key frame for temporal models
-    (evaluated as "backbone only", never supervised); None for single-frame HRNet.
+    (evaluated as "backbone only", never supervised; for TAR-ViTPose the first-pass ViTPose heatmap);
+    None for single-frame models.
     features: named tensors for the MI losses, filled in training mode only. FAMI: ``key``, ``agg_sup``,
     ``agg_final`` ``(B, C, h, w)`` and ``label_key``, ``label_agg_sup``, ``label_agg_final``
     ``(B, K, h, w)`` (HRNet ``final_layer`` applied to them, no gradient). TDMI: ``motion``,
@@ -70,13 +79,20 @@ class VideoPoseModel(nn.Module):
     """Backbone + temporal module + head; ``config`` is the resolved ``ModelConfig`` it was built from."""
 
     def __init__(
-        self, *, config: ModelConfig, backbone: HRNet, temporal: FamiTemporal | TdmiTemporal | None,
-        head: SimCCHead | None,
+        self, *, config: ModelConfig, backbone: HRNet | ViTEncoder,
+        temporal: FamiTemporal | TdmiTemporal | TarTemporal | None, head: SimCCHead | None,
+        decoder: DeconvHeatmapDecoder | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self.num_frames = int(config.num_frames or 1)
-        self.hrnet = backbone
+        if isinstance(backbone, HRNet):
+            self.hrnet = backbone
+        else:
+            if decoder is None:
+                raise ValueError("a ViT backbone needs its heatmap decoder")
+            self.backbone = backbone
+            self.keypoint_head = decoder
         self.temporal = temporal
         self.head = head
         self.register_state_dict_post_hook(_flatten_containers)
@@ -96,14 +112,24 @@ class VideoPoseModel(nn.Module):
         return resolve_deform_impl(self.config.deform_impl, next(self.parameters()).device)
 
     @property
+    def is_vit(self) -> bool:
+        """Whether the backbone is a ViT encoder (``backbone.*`` + ``keypoint_head.*``), not HRNet."""
+        return "hrnet" not in self._modules
+
+    @property
+    def encoder(self) -> nn.Module:
+        """The per-frame backbone: ``hrnet`` or the ViT ``backbone``."""
+        return self.backbone if self.is_vit else self.hrnet
+
+    @property
     def backbone_frozen(self) -> bool:
-        return not any(p.requires_grad for p in self.hrnet.parameters())
+        return not any(p.requires_grad for p in self.encoder.parameters())
 
     def train(self, mode: bool = True) -> VideoPoseModel:
         """As ``nn.Module.train``; a frozen HRNet with ``frozen_backbone_bn: freeze`` keeps BN in eval."""
         super().train(mode)
         if mode and self.backbone_frozen and self.config.frozen_backbone_bn == "freeze":
-            self.hrnet.eval()
+            self.encoder.eval()
         return self
 
     def encode_frames(self, crops: Tensor) -> list[Tensor]:
@@ -113,25 +139,45 @@ class VideoPoseModel(nn.Module):
         results can be cached per (frame, person) and reused across key frames.
         """
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.backbone_frozen):
-            taps = self.hrnet.forward_stages(crops)
-        return taps[-self.num_taps :]
+            if self.is_vit:
+                feature = self.backbone(crops)  # (N, C, H/16, W/16)
+            else:
+                taps = self.hrnet.forward_stages(crops)
+        if not self.is_vit:
+            return taps[-self.num_taps :]
+        if isinstance(self.temporal, TarTemporal):
+            return [self.keypoint_head(feature), feature]  # first-pass heatmaps (N, K, H/4, W/4), tokens
+        return [feature]
 
     def backbone_pose(self, taps: list[Tensor]) -> Tensor:
         """HRNet's own heatmaps ``(N, K, h, w)`` from ``encode_frames``' taps of single crops, before any
         temporal model: the per-frame pose a tracker can use while the key frame still waits."""
-        return self.hrnet.final_layer(taps[-1])
+        if not self.is_vit:
+            return self.hrnet.final_layer(taps[-1])
+        if isinstance(self.temporal, TarTemporal):
+            return taps[0]  # the first-pass heatmaps encode_frames already made
+        return self.keypoint_head(taps[-1])
 
     def decode(self, taps: list[Tensor]) -> PoseOutput:
         """Temporal half: ``num_taps`` tensors ``(B, T, C, h, w)`` (frames t-2..t+2, key at T // 2) → output.
 
-        For single-frame HRNet T is 1 and the heatmap is ``hrnet.final_layer`` on F.
+        For single-frame HRNet T is 1 and the heatmap is ``hrnet.final_layer`` on F; for ViTPose the
+        decoder on the key tokens; TAR-ViTPose decodes the key map its temporal module restores.
         """
         key_feature = taps[-1][:, taps[-1].shape[1] // 2]  # (B, C, h, w)
         backbone_heatmaps: Tensor | None = None
         features: dict[str, Tensor] = {}
-        if self.temporal is None:
+        if self.is_vit:
+            if isinstance(self.temporal, TarTemporal):
+                first_pass = taps[0]  # (B, T, K, H/4, W/4)
+                heatmaps = self.keypoint_head(self.temporal(taps[-1], first_pass))
+                backbone_heatmaps = first_pass[:, first_pass.shape[1] // 2].detach()
+            else:
+                heatmaps = self.keypoint_head(key_feature)
+        elif self.temporal is None:
             heatmaps = self.hrnet.final_layer(key_feature)
         else:
+            assert not isinstance(self.temporal, TarTemporal)
             out = self.temporal(taps)
             heatmaps = out.heatmaps
             with torch.no_grad():
