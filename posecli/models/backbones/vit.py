@@ -140,7 +140,7 @@ class ViTEncoder(nn.Module):
         self.patch_embed = PatchEmbed(embed_dim)
         self.pos_embed = nn.Parameter(torch.zeros(1, self.pos_grid[0] * self.pos_grid[1], embed_dim))
         # linearly 0 → rate over the layers (numpy.linspace in mmpretrain); plain floats so meta builds work
-        rates = [drop_path_rate * i / (depth - 1) for i in range(depth)] if depth > 1 else [drop_path_rate]
+        rates = [drop_path_rate * i / (depth - 1) for i in range(depth)] if depth > 1 else [drop_path_rate] * depth
         self.layers = nn.ModuleList(EncoderLayer(embed_dim, heads, embed_dim * mlp_ratio, r) for r in rates)
         self.ln1 = nn.LayerNorm(embed_dim, eps=LN_EPS)
 
