@@ -40,6 +40,7 @@ from posecli.export.coco import write_coco_json
 from posecli.export.jsonl import JsonlWriter
 from posecli.export.overlay import DEFAULT_KPT_THR, DrawStyle, OverlayStream, open_overlay
 from posecli.export.posetrack import write_posetrack_json
+from posecli.inputs import VideoSource, expand_inputs, source_name, source_stem
 from posecli.network_loading import load_network
 from posecli.output_lock import claim_outputs, refuse_clashing_outputs
 from posecli.pipeline import EmbeddedProcessor, FrameProcessor, StageTimes, TopDownProcessor
@@ -49,6 +50,7 @@ from posecli.smoothing import OneEuroSmoother
 from posecli.structures import FrameResult
 from posecli.track_job import TRACKERS, BoxesSummary, make_tracker
 from posecli.tracking.stitch import stitch_tracklets
+from posecli.tracking.track_filter import drop_weak_tracks
 from posecli.video import VideoFrame, VideoInfo, VideoReader, probe_video
 
 
@@ -75,6 +77,13 @@ class EstimateOptions:
     # ids 0, 1, …; the overlay and JSON lines are then written afterwards from the final ids
     stitch: bool = True
     smooth: bool = False  # One-Euro smoothing of keypoints per track (meant for single-frame models)
+    # people (embedded: pose presence) or detections (networks) scoring below this are dropped per
+    # frame; None: 0.5 for the embedded model, 0 (every box the detector or box file gives) for networks
+    bbox_thr: float | None = None
+    max_people: int = 20  # at most this many people per frame, best first (0: no cap)
+    # tracks seen in fewer frames than this after stitching are dropped (ghosts rarely last; capped at
+    # the video's length, so a short clip keeps its people); needs stitching
+    min_track_len: int = 5
     overlay: bool = True
     coco: bool = False
     jsonl: bool = False
@@ -123,7 +132,11 @@ def build_processor(options: EstimateOptions, video: Path | None = None, quiet: 
             raise PoseCliError(f"{flag} works with the network models; {EMBEDDED_MODEL} finds people itself")
         if options.flip_test:
             raise PoseCliError(f"--flip-test works with the network models, not {EMBEDDED_MODEL}")
-        return EmbeddedProcessor(build_embedded_stage(options.weights), tracker, _smoother(options))
+        return EmbeddedProcessor(
+            build_embedded_stage(options.weights), tracker, _smoother(options),
+            bbox_thr=EMBEDDED_BBOX_THR if options.bbox_thr is None else options.bbox_thr,
+            max_people=options.max_people or None,
+        )
     wanted = None if options.model == EMBEDDED_MODEL else options.model
     network = load_network(wanted, options.weights, options.device, quiet=quiet)
     detector: Detector
@@ -134,8 +147,11 @@ def build_processor(options: EstimateOptions, video: Path | None = None, quiet: 
     return TopDownProcessor(
         network, detector, tracker, mode=options.mode, device=options.device, det_every=options.det_every,
         batch_size=options.pose_batch_size, half=options.half, flip_test=options.flip_test,
-        smoother=_smoother(options),
+        smoother=_smoother(options), bbox_thr=options.bbox_thr or 0.0, max_people=options.max_people or None,
     )
+
+
+EMBEDDED_BBOX_THR = 0.5  # the embedded model's default --bbox-thr (its pose-presence cut)
 
 
 def uses_network(options: EstimateOptions) -> bool:
@@ -156,8 +172,8 @@ def _smoother(options: EstimateOptions) -> OneEuroSmoother | None:
     return OneEuroSmoother() if options.smooth else None
 
 
-def _stem(video: Path) -> str:
-    return video.stem if video.suffix else video.name
+def _stem(video: VideoSource) -> str:
+    return source_stem(video)
 
 
 def output_paths(out_dir: Path, video: Path, options: EstimateOptions) -> dict[str, Path]:
@@ -178,7 +194,7 @@ def progress_folder(out_dir: Path, video: Path) -> Path:
 
 
 def estimate_videos(
-    videos: list[Path],
+    videos: list[VideoSource],
     out_dir: Path,
     options: EstimateOptions = EstimateOptions(),
     *,
@@ -187,16 +203,20 @@ def estimate_videos(
     quiet: bool = False,
     overlap: bool = True,
 ) -> list[VideoSummary]:
-    """Estimate and track poses in every video (file or frame folder); one summary per video.
+    """Estimate and track poses in every video (file, frame folder, folder of videos, glob pattern or URL:
+    ``posecli.inputs``); one summary per video.
 
     Every input is probed and every output name checked before any work starts, so a bad argument
     fails fast. With ``resume``, a video whose progress folder exists continues where it stopped and a
     video whose outputs are all present is skipped; without it, existing outputs need ``exist_ok``.
     """
+    videos = expand_inputs(videos)
     if not videos:
         raise PoseCliError("no input video given")
     if options.tracker not in TRACKERS:
         raise PoseCliError(f"--tracker: '{options.tracker}' is not one of {', '.join(TRACKERS)}")
+    if options.min_track_len > 1 and not options.stitch:
+        raise PoseCliError("--min-track-len judges whole tracks after stitching; with --no-stitch give --min-track-len 1")
     infos = [probe_video(video) for video in videos]
     plans = [output_paths(out_dir, video, options) for video in videos]
     owner: dict[Path, Path] = {}
@@ -288,7 +308,7 @@ def estimate_video(
     try:
         with (
             VideoReader(video, fill_gaps=True) as reader,  # temporal models need every index
-            progress_bar(video.name, info.num_frames or None, "frames", quiet) as advance,
+            progress_bar(source_name(video), info.num_frames or None, "frames", quiet) as advance,
             _frames(reader, overlap) as frames,
         ):
             for frame in _timed(frames, times):
@@ -306,7 +326,7 @@ def estimate_video(
         if not results:
             raise PoseCliError(f"{video}: no frame could be decoded")
         if options.stitch:
-            results = stitch_tracklets(results)
+            results = drop_weak_tracks(stitch_tracklets(results), min_length=options.min_track_len)
             overlay, jsonl = _write_streams_after(video, info, paths, options, results, quiet, overlap)
         t0 = time.perf_counter()
         write_posetrack_json(paths["posetrack"], results, info, video_name=_stem(video))
@@ -363,7 +383,7 @@ def _write_streams_after(
         by_index = {r.frame_index: r for r in results}
         with (
             VideoReader(video, fill_gaps=True) as reader,
-            progress_bar(f"{video.name} overlay", len(results), "frames", quiet) as advance,
+            progress_bar(f"{source_name(video)} overlay", len(results), "frames", quiet) as advance,
             _frames(reader, overlap) as frames,
             naming_path(paths["overlay"]),
         ):
@@ -405,7 +425,7 @@ def _timed(reader: Iterable[VideoFrame], times: StageTimes) -> Iterator[VideoFra
 
 
 def detect_videos(
-    videos: list[Path], out_dir: Path, *, model: str = EMBEDDED_MODEL, weights: Path | None = None,
+    videos: list[VideoSource], out_dir: Path, *, model: str = EMBEDDED_MODEL, weights: Path | None = None,
     detector: str = "embedded", detector_weights: Path | None = None, device: str = "auto",
     exist_ok: bool = False, quiet: bool = False,
 ) -> list[BoxesSummary]:
@@ -415,6 +435,7 @@ def detect_videos(
     steadier than the detector's body circle) and its score the pose-presence probability; ``weights``
     may name a folder of its .tflite files. ``rcnn``: torchvision's Faster R-CNN on ``device``.
     """
+    videos = expand_inputs(videos)
     if not videos:
         raise PoseCliError("no input video given")
     if model != EMBEDDED_MODEL:
@@ -439,7 +460,7 @@ def _detect_video(video: Path, info: VideoInfo, output: Path, find_people: Detec
     if isinstance(find_people, EmbeddedPersonDetector):
         find_people.reset()  # regions followed in the previous video
     frames: list[FrameDetections] = []
-    with VideoReader(video) as reader, progress_bar(video.name, info.num_frames or None, "frames", quiet) as advance:
+    with VideoReader(video) as reader, progress_bar(source_name(video), info.num_frames or None, "frames", quiet) as advance:
         for frame in reader:
             detections = tuple(find_people(frame.image))
             frames.append(FrameDetections(frame.index, frame.timestamp, detections))

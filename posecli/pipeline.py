@@ -77,20 +77,36 @@ class FrameProcessor(Protocol):
     def restore(self, state: Any) -> None: ...
 
 
+def select_people(items: list[Any], bbox_thr: float, max_people: int | None) -> list[Any]:
+    """The ``Detection``s or ``PoseInstance``s (anything with ``score``) scoring at least ``bbox_thr``,
+    best first, at most ``max_people`` of them (None: no cap)."""
+    kept = sorted((item for item in items if item.score >= bbox_thr), key=lambda item: -item.score)
+    return kept if max_people is None else kept[:max_people]
+
+
 class EmbeddedProcessor:
-    """BlazePose (detection + landmarks per frame) followed by a tracker; no delay."""
+    """BlazePose (detection + landmarks per frame) followed by a tracker; no delay.
+
+    ``bbox_thr``: people whose score (pose presence) is below it are dropped before tracking;
+    ``max_people``: at most this many people per frame, best first (None: no cap).
+    """
 
     lookahead = 0
 
-    def __init__(self, pose_stage: FramePoseStage, tracker: Tracker, smoother: Any | None = None) -> None:
+    def __init__(
+        self, pose_stage: FramePoseStage, tracker: Tracker, smoother: Any | None = None, *,
+        bbox_thr: float = 0.0, max_people: int | None = None,
+    ) -> None:
         self.pose_stage = pose_stage
         self.tracker = tracker
         self.smoother = smoother
+        self.bbox_thr = bbox_thr
+        self.max_people = max_people
         self.times = StageTimes()
 
     def push(self, frame: VideoFrame) -> list[FrameResult]:
         t0 = time.perf_counter()
-        people = self.pose_stage(frame.image)
+        people = select_people(self.pose_stage(frame.image), self.bbox_thr, self.max_people)
         t1 = time.perf_counter()
         tracked = self.tracker.update(people)
         self.times.pose += t1 - t0
@@ -149,7 +165,9 @@ class TopDownProcessor:
     same features for the temporal model. ``mode``: ``reuse`` (the cached features of each person's
     own crops feed up to five key frames) or ``exact`` (the reference: the key frame's box crops all
     five frames). ``det_every``: detect every K frames, the tracker's predicted boxes carry people in
-    between. ``flip_test``: also run every crop mirrored and average (spec §9). ``smoother``:
+    between. ``bbox_thr``/``max_people``: detections scoring below ``bbox_thr`` are dropped and at most
+    ``max_people`` kept per frame, best first, before any crop is made. ``flip_test``: also run every
+    crop mirrored and average (spec §9). ``smoother``:
     One-Euro smoothing of the final keypoints. Per-joint score = network confidence × box score, as
     the reference writes it.
     """
@@ -167,6 +185,8 @@ class TopDownProcessor:
         half: bool = False,
         flip_test: bool = False,
         smoother: Any | None = None,
+        bbox_thr: float = 0.0,
+        max_people: int | None = None,
     ) -> None:
         import torch
 
@@ -187,6 +207,8 @@ class TopDownProcessor:
         self.tracker = tracker
         self.det_every = max(1, det_every)
         self.smoother = smoother
+        self.bbox_thr = bbox_thr
+        self.max_people = max_people
         # --half: fp16 on CUDA; bf16 on the CPU (much faster where the CPU has bf16 instructions;
         # benchmarks/bench_fastpaths.py and bench_modes.py measure speed and AP)
         self.runner = PoseRunner(self.model, mode=mode, batch_size=batch_size, flip_test=flip_test, half=half)
@@ -245,7 +267,7 @@ class TopDownProcessor:
         if self._pushed % self.det_every == 0:
             if self.detector.seeks_frames:
                 self.detector.seek(frame.index)  # box files are looked up by frame, whatever ran before
-            detections: list[Detection] = self.detector(frame.image)
+            detections: list[Detection] = select_people(self.detector(frame.image), self.bbox_thr, self.max_people)
         else:  # carry people on the tracker's predicted boxes between detections
             detections = [Detection(box=box, score=1.0) for _, box in self.tracker.predict()]
         t1 = time.perf_counter()

@@ -11,11 +11,15 @@ from posecli.cli.options import (
     DetectorChoice,
     DetectorOption,
     DetectorWeightsOption,
+    DEFAULT_KPT_THR,
     DeviceOption,
     ExistOkOption,
+    KptThrOption,
     ModeChoice,
     OutDirOption,
     QuietOption,
+    RadiusOption,
+    ThicknessOption,
     TrackerChoice,
     TrackerOption,
     VideosArgument,
@@ -73,6 +77,27 @@ def estimate(
         ),
     ] = True,
     smooth: Annotated[bool, typer.Option("--smooth", help="One-Euro smoothing of keypoints per track.")] = False,
+    kpt_thr: KptThrOption = DEFAULT_KPT_THR,
+    radius: RadiusOption = None,
+    thickness: ThicknessOption = None,
+    bbox_thr: Annotated[
+        float | None,
+        typer.Option(
+            "--bbox-thr", min=0.0, max=1.0,
+            help="Drop people scoring below this per frame (embedded: pose presence, default 0.5; networks: "
+            "detector score, default 0 = keep every box).",
+        ),
+    ] = None,
+    max_people: Annotated[
+        int, typer.Option("--max-people", min=0, help="At most this many people per frame, best first (0: no cap).")
+    ] = 20,
+    min_track_len: Annotated[
+        int,
+        typer.Option(
+            "--min-track-len", min=1,
+            help="Drop tracks seen in fewer frames than this after stitching (1 keeps all; needs --stitch).",
+        ),
+    ] = 5,
     resume: Annotated[
         bool,
         typer.Option("--resume", help="Continue interrupted videos from their last checkpoint; skip finished ones."),
@@ -86,14 +111,16 @@ def estimate(
 ) -> None:
     """Estimate and track human poses in videos.
 
-    Writes, per video, <stem>.posetrack.json (PoseTrack 2018 format, every frame, track ids) and by
+    VIDEOS: video files, frame folders, folders of videos, quoted glob patterns ('clips/*.mp4') or
+    http(s):// and rtsp:// URLs. Writes, per video, <stem>.posetrack.json (PoseTrack 2018 format, every frame, track ids) and by
     default <stem>.overlay.mp4 (skeletons and ids drawn on the video) into --out-dir (default
     runs/estimate). An interrupted run continues with --resume.
     """
     from posecli import jobs  # here, not at the top: `posecli --help` must not load the pipeline
+    from posecli.inputs import video_source
 
     summaries = jobs.estimate_videos(
-        videos,
+        [video_source(v) for v in videos],  # URLs stay text (posecli.inputs)
         resolve_out_dir(out_dir, "estimate", create=False),
         jobs.EstimateOptions(
             model=model,
@@ -110,10 +137,16 @@ def estimate(
             tracker=tracker.value,
             stitch=stitch,
             smooth=smooth,
+            bbox_thr=bbox_thr,
+            max_people=max_people,
+            min_track_len=min_track_len,
             overlay=overlay,
             coco=coco,
             jsonl=jsonl,
             checkpoint_every=checkpoint_every,
+            kpt_thr=kpt_thr,
+            radius=radius,
+            thickness=thickness,
         ),
         exist_ok=exist_ok,
         resume=resume,
