@@ -29,7 +29,17 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from posecli import __version__
-from posecli.cli import data, detect, estimate, evaluate, track, train, weights
+from posecli.cli import (
+    data,
+    detect,
+    estimate,
+    evaluate,
+    export_annotations,
+    import_annotations,
+    track,
+    train,
+    weights,
+)
 from posecli.cli.options import err_console
 from posecli.errors import PoseCliError
 
@@ -187,6 +197,12 @@ app.command("estimate", short_help="Estimate and track human poses in videos.")(
 app.command("train", short_help="Train FAMI-Pose, TDMI or HRNet.")(train.train)
 app.command("eval", short_help="Score predictions against PoseTrack ground truth (AP, MOTA).")(evaluate.evaluate)
 app.command("evaluate", hidden=True)(evaluate.evaluate)
+app.command("export", short_help="Poses out to CVAT, COCO or Label Studio for correction.")(
+    export_annotations.export
+)
+app.command("import", short_help="Corrected annotations → a PoseTrack folder for train and eval.")(
+    import_annotations.import_
+)
 app.add_typer(data.app, name="data")
 app.add_typer(weights.app, name="weights")
 
