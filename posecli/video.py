@@ -69,6 +69,7 @@ import cv2
 import numpy as np
 
 from posecli.errors import PoseCliError
+from posecli.inputs import is_url
 
 BACKENDS = ("auto", "decord", "pyav", "frames")
 SEEK_MIN_FRAMES = 120  # below this, decoding from the first frame costs about as much as seeking
@@ -98,7 +99,7 @@ class VideoInfo:
     the stream by (a stream shorter than that is reported as cut).
     """
 
-    path: Path
+    path: Path | str  # a str for a URL (see posecli.inputs)
     fps: float
     num_frames: int
     width: int
@@ -130,16 +131,7 @@ def shown_path(path: str | os.PathLike[str]) -> str:
     return os.fsdecode(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
-URL_SCHEMES = ("http://", "https://", "rtsp://", "rtsps://")
 NETWORK_TIMEOUT_S = 15.0  # seconds a URL may take to open or to send more data before it is given up
-
-
-def is_url(source: str | os.PathLike[str]) -> bool:
-    """Whether ``source`` is a network address FFmpeg opens (http(s)://, rtsp(s)://), not a file path.
-
-    Keep URLs as ``str``: ``Path('http://host/a.mp4')`` collapses the ``//`` into ``http:/host``.
-    """
-    return isinstance(source, str) and source.lower().startswith(URL_SCHEMES)
 
 
 def open_container(source: str | os.PathLike[str]) -> Any:
@@ -186,6 +178,10 @@ def probe_video(path: str | Path, backend: str = "auto", fps: float | None = Non
     ``PoseCliError`` for a missing path, a FIFO, socket or device, a folder without readable frames,
     a file that is not a video, or a video without a decodable frame.
     """
+    if is_url(path):  # kept as text (Path would collapse the //); FFmpeg reads it through PyAV
+        if backend not in ("auto", "pyav"):
+            raise PoseCliError(f"{path}: a URL is read with the pyav backend, not '{backend}'")
+        return _probe_pyav(path)
     path = Path(path)
     if backend not in BACKENDS:
         raise PoseCliError(
@@ -231,12 +227,9 @@ def _utf8_name(path: Path) -> bool:
     return True
 
 
-def _probe_pyav(path: Path) -> VideoInfo:
+def _probe_pyav(path: Path | str) -> VideoInfo:
     """Stream facts from the container, plus the rotation of (and a check on) the first frame."""
-    try:
-        container = av.open(str(path))
-    except (av.error.FFmpegError, UnicodeDecodeError, OSError) as error:
-        raise PoseCliError(f"{shown_path(path)}: not a readable video file ({_short(error)})") from None
+    container = open_container(path)
     with container:
         if not container.streams.video:
             if not container.streams:
@@ -689,12 +682,7 @@ class VideoReader:
                 yield self._to_video_frame(frame, index, stream)
 
     def _open_pyav(self, closer: contextlib.ExitStack) -> Any:
-        try:
-            container = closer.enter_context(av.open(str(self.info.path)))
-        except (av.error.FFmpegError, OSError) as error:
-            raise PoseCliError(
-                f"{shown_path(self.info.path)}: not a readable video file ({_short(error)})"
-            ) from None
+        container = closer.enter_context(open_container(self.info.path))
         container.streams.video[0].thread_type = "AUTO"  # frame + slice threads: much faster on multi-core
         return container
 

@@ -36,6 +36,7 @@ from posecli.cli import (
     evaluate,
     export_annotations,
     import_annotations,
+    render,
     track,
     train,
     weights,
@@ -194,6 +195,7 @@ def _root(
 app.command("detect", short_help="Person boxes per frame → <stem>.boxes.json.")(detect.detect)
 app.command("track", short_help="Track ids for saved boxes or poses (no network).")(track.track)
 app.command("estimate", short_help="Estimate and track human poses in videos.")(estimate.estimate)
+app.command("render", short_help="Redraw the overlay of saved poses on their video.")(render.render)
 app.command("train", short_help="Train FAMI-Pose, TDMI or HRNet.")(train.train)
 app.command("eval", short_help="Score predictions against PoseTrack ground truth (AP, MOTA).")(evaluate.evaluate)
 app.command("evaluate", hidden=True)(evaluate.evaluate)

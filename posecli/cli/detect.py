@@ -35,9 +35,10 @@ def detect(
     `posecli estimate --boxes`.
     """
     from posecli import jobs  # here, not at the top: `posecli --help` must not load the pipeline
+    from posecli.inputs import video_source
 
     summaries = jobs.detect_videos(
-        videos,
+        [video_source(v) for v in videos],  # URLs stay text (posecli.inputs)
         resolve_out_dir(out_dir, "detect", create=False),
         weights=weights,
         detector=detector.value,

@@ -68,8 +68,12 @@ OutDirOption = Annotated[
 ]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars or notes; errors still print.")]
 VideosArgument = Annotated[
-    list[Path],
-    typer.Argument(help="Video files, or folders of frames (PoseTrack layout).", show_default=False),
+    list[str],  # not Path: Path('http://host/v.mp4') collapses the URL's //
+    typer.Argument(
+        help="Video files, frame folders (PoseTrack layout), folders of videos (every video in it, sorted), "
+        "quoted glob patterns ('clips/*.mp4') or http(s):// / rtsp:// URLs.",
+        show_default=False,
+    ),
 ]
 WeightsOption = Annotated[
     Path | None,
@@ -84,6 +88,23 @@ TrackerOption = Annotated[
 ]
 ExistOkOption = Annotated[
     bool, typer.Option("--exist-ok", help="Overwrite existing output files instead of refusing.")
+]
+# Drawing (estimate's overlay and render). The default equals posecli.export.overlay.DEFAULT_KPT_THR (kept
+# literal here so that `posecli --help` does not import OpenCV; a test checks that they agree).
+DEFAULT_KPT_THR = 0.3
+KptThrOption = Annotated[
+    float,
+    typer.Option(
+        "--kpt-thr", min=0.0, max=1.0,
+        help="Joints scored below this are not drawn, and are written with PoseTrack visibility 0 / COCO v=1 "
+        "(their scores stay in the files).",
+    ),
+]
+RadiusOption = Annotated[
+    int | None, typer.Option("--radius", min=0, help="Joint dot radius in pixels (default: scaled with the frame).")
+]
+ThicknessOption = Annotated[
+    int | None, typer.Option("--thickness", min=1, help="Line width in pixels (default: scaled with the frame).")
 ]
 
 
