@@ -15,6 +15,10 @@ its own model without any yaml.
   ``bn{i}`` (abbreviation "bn"), so mmpose's stem and blocks have ``bn1``/``bn2``/``bn3`` like
   ``pose_hrnet``, and transitions, fuse layers and downsamples are the same ``nn.Sequential`` indices;
 - reference FAMI-Pose / TDMI state dicts (``hrnet.*`` + top-level temporal modules): unchanged;
+- ViTPose / TAR-ViTPose: official ViTPose (``backbone.blocks.*``), mmpose 1.x ViTPose
+  (``backbone.layers.*``, ``head.*``), Hugging Face ``VitPoseForPoseEstimation`` safetensors
+  (``backbone.embeddings.*``, ``backbone.encoder.layer.*``) and official TAR-ViTPose state dicts
+  (``model.*``, ``heatmap_head.*``, ``query_feat`` …): see ``posecli.vit_weights``;
 - posecli checkpoints (``.safetensors`` with posecli metadata; the same key names): unchanged, layout
   ``posecli``, e.g. to re-import weights into a model built with other overrides.
 
@@ -53,6 +57,7 @@ from posecli.models import MODELS, build_model, model_config
 from posecli.models.builders import build_from_config
 from posecli.models.config import ModelConfig
 from posecli.models.pose_model import VideoPoseModel
+from posecli.vit_weights import drop_class_row, remap_vit_keys
 from posecli.weights import load_torch_file
 
 FORMAT = "posecli-checkpoint/1"
@@ -69,7 +74,9 @@ _ARCH_NAME = re.compile(r"(hrnet|fami_hrnet|tdmi_hrnet)_w(\d+)")
 class ImportReport:
     """What ``import_checkpoint`` did: the detected layout and the key bookkeeping."""
 
-    source_layout: str  # "posecli", "reference", "official-hrnet", "mmpose-hrnet" or "dcpose"
+    # "posecli", "reference", "official-hrnet", "mmpose-hrnet", "dcpose", "official-vitpose",
+    # "mmpose-vitpose", "hf-vitpose" or "tar-vitpose"
+    source_layout: str
     loaded: list[str] = field(default_factory=list)  # model keys filled from the file
     missing: list[str] = field(default_factory=list)  # model keys the file lacks (left at their init)
     unexpected: list[str] = field(default_factory=list)  # file keys (after remapping) the model lacks
@@ -169,6 +176,9 @@ def remap_keys(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
         key = key.removeprefix("preact.")
         cleaned[key] = value
     keys = list(cleaned)
+    vit = remap_vit_keys(cleaned)
+    if vit is not None:
+        return vit
     if any(k.startswith("backbone.") for k in keys):
         out = {}
         for key, value in cleaned.items():
@@ -218,6 +228,8 @@ def load_foreign_weights(
     if _is_posecli_checkpoint(src):
         layout = "posecli"
     own = model.state_dict()
+    if layout == "mmpose-vitpose" and "backbone.pos_embed" in own:
+        drop_class_row(state, own["backbone.pos_embed"].shape[1])
     report = ImportReport(layout)
     usable = {}
     for key, value in state.items():
@@ -241,7 +253,8 @@ def load_foreign_weights(
                            f"(first {'; first '.join(first)})")
     # BatchNorm step counters are absent from old files and unused in eval: not a sign of another width
     backbone_missing = [
-        k for k in report.missing if k.startswith("hrnet.") and not k.endswith("num_batches_tracked")
+        k for k in report.missing
+        if k.startswith(("hrnet.", "backbone.")) and not k.endswith("num_batches_tracked")
     ]
     if not allow_partial and (backbone_missing or report.mismatched):
         example = (report.mismatched or backbone_missing)[0]

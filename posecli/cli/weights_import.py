@@ -7,6 +7,8 @@ checkpoint can be imported into e.g. a SimCC or 256×192 model: ``--set head=sim
 ``--strict`` fails (exit 1, nothing written) when any key is missing, unexpected or mis-shaped; without
 it, a file that leaves backbone keys missing or any key mis-shaped (another architecture or width) is
 refused too unless ``--allow-partial``. ``--arch`` also takes any-width names such as ``fami_hrnet_w8``.
+ViTPose and TAR-ViTPose checkpoints (official ViTPose, mmpose 1.x, Hugging Face safetensors, official
+TAR-ViTPose) import into ``vitpose_*`` / ``tar_vitpose_*`` (key mapping: ``posecli.vit_weights``).
 The work is ``posecli.checkpoints.import_model`` (in memory) and ``save_imported`` (the file).
 """
 
@@ -53,7 +55,7 @@ def parse_model_overrides(items: list[str]) -> dict[str, Any]:
 
 def import_weights(
     file: Annotated[Path, typer.Argument(help="Checkpoint to import (.pth/.pt or .safetensors).")],
-    arch: Annotated[str, typer.Option("--arch", help="Model name, e.g. hrnet_w48 or fami_hrnet_w48.")],
+    arch: Annotated[str, typer.Option("--arch", help="Model name, e.g. hrnet_w48, fami_hrnet_w48, vitpose_b or tar_vitpose_b.")],
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Output .safetensors (default: <FILE stem>.<arch>.safetensors)."),
@@ -78,7 +80,8 @@ def import_weights(
     ] = False,
     exist_ok: ExistOkOption = False,
 ) -> None:
-    """Import an official HRNet, mmpose HRNet, DCPose, reference FAMI-Pose/TDMI or posecli checkpoint."""
+    """Import an official HRNet, mmpose HRNet, DCPose, reference FAMI-Pose/TDMI, ViTPose (official, mmpose,
+    Hugging Face), TAR-ViTPose or posecli checkpoint."""
     from posecli.checkpoints import import_model, resolve_model_config, save_imported
 
     settings = parse_model_overrides(overrides or [])
