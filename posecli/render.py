@@ -29,6 +29,7 @@ from posecli.export.coco import read_coco_json
 from posecli.export.jsonl import read_jsonl
 from posecli.export.overlay import DrawStyle, OverlayVideo, draw_frame
 from posecli.export.posetrack import read_posetrack_file
+from posecli.inputs import VideoSource, source_name, source_stem
 from posecli.progress import progress_bar
 from posecli.structures import FrameResult
 from posecli.video import VideoInfo, VideoReader, probe_video, shown_path
@@ -83,7 +84,7 @@ def read_predictions(path: Path) -> Predictions:
     )
 
 
-def check_match(predictions: Predictions, info: VideoInfo, pred_path: Path, video: str | Path) -> None:
+def check_match(predictions: Predictions, info: VideoInfo, pred_path: Path, video: VideoSource) -> None:
     """Refuse predictions that cannot belong to the video: another frame size, or more frames."""
     if predictions.width and predictions.height and (predictions.width, predictions.height) != (info.width, info.height):
         raise PoseCliError(
@@ -99,7 +100,7 @@ def check_match(predictions: Predictions, info: VideoInfo, pred_path: Path, vide
         )
 
 
-def _check_joints_inside(predictions: Predictions, info: VideoInfo, pred_path: Path, video: str | Path) -> None:
+def _check_joints_inside(predictions: Predictions, info: VideoInfo, pred_path: Path, video: VideoSource) -> None:
     """Files without a frame size (COCO, JSON lines): joints far outside the frame tell another video."""
     right = bottom = 0.0
     for frame in predictions.frames:
@@ -114,15 +115,14 @@ def _check_joints_inside(predictions: Predictions, info: VideoInfo, pred_path: P
         )
 
 
-def default_output(video: str | Path, out_dir: Path) -> Path:
+def default_output(video: VideoSource, out_dir: Path) -> Path:
     """``<out_dir>/<video stem>.overlay.mp4``."""
-    name = Path(str(video).rstrip("/")).name
-    return out_dir / f"{Path(name).stem if Path(name).suffix else name}.overlay.mp4"
+    return out_dir / f"{source_stem(video)}.overlay.mp4"
 
 
 def render_overlay(
     predictions: Path,
-    video: str | Path,
+    video: VideoSource,
     output: Path | None,
     *,
     style: DrawStyle = DrawStyle(),
@@ -156,7 +156,7 @@ def render_overlay(
     check_match(read, info, predictions, video)
     by_index = {f.frame_index: f for f in read.frames}
     empty = FrameResult(0, 0.0, ())
-    name = Path(str(video).rstrip("/")).name
+    name = source_name(video)
     with contextlib.ExitStack() as stack:
         overlay = stack.enter_context(OverlayVideo(output, info, style, audio_from=_audio_source(info))) if output else None
         folder = stack.enter_context(_new_folder(frames_dir, exist_ok)) if frames_dir is not None else None

@@ -208,3 +208,17 @@ def test_bad_inputs_are_one_line(tmp_path: Path) -> None:
     broken.write_text('{"images": [{"id": 0}], "annotations": [{"image_id": 7, "track_id": 0, "keypoints": []}]}')
     _one_line_error(["render", str(broken), "--video", str(clip), "-o", out], "broken.json")
     assert not Path(out).exists()
+
+
+def test_render_reads_the_video_from_a_url(tmp_path: Path, served_dir: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """--video URL: read through PyAV (audio included); without -o the overlay is named by the URL's file."""
+    root, base = served_dir
+    clip = _clip(root / "walk.mp4", audio=True)
+    predictions = _write("posetrack", tmp_path, _results(), clip)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["render", str(predictions), "--video", f"{base}/walk.mp4?session=1", "-q"])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "runs" / "render" / "walk.overlay.mp4"
+    assert len(_frames(out)) == FRAMES
+    with av.open(str(out)) as container:
+        assert len(container.streams.audio) == 1
