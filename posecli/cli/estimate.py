@@ -37,7 +37,8 @@ def estimate(
         typer.Option(
             "--model", "-m",
             help="blazepose_full (embedded, offline, CPU) or a network: hrnet_w32/w48, fami_hrnet_w32/w48, "
-            "tdmi_hrnet_w32/w48 (needs --weights; --weights alone runs the network it holds).",
+            "tdmi_hrnet_w32/w48, vitpose_s/b/l/h, tar_vitpose_s/b/h (needs --weights; --weights alone runs "
+            "the network it holds).",
         ),
     ] = "blazepose_full",
     weights: WeightsOption = None,
