@@ -13,7 +13,9 @@ The labelling config (``LABEL_CONFIG``): an ``Image`` named ``image``, ``KeyPoin
 with the 17 joint names, and a per-region ``Choices`` named ``visibility`` with ``occluded``.
 
 Reading a Label Studio JSON export (a list of tasks) takes each task's latest annotation that was not
-skipped, else its posecli prediction (a frame nobody corrected keeps the proposal). A point the
+skipped. Label Studio's export lists predictions by id only, so a task nobody annotated there stays an
+unlabelled frame (its proposal was never checked); posecli's own tasks file, whose predictions are
+whole, reads back as exported. A point the
 annotator added (its id is not ``t<track>-<slot>``) joins the person of that frame nearest to it who
 lacks that joint, or starts a new person.
 """
@@ -158,14 +160,16 @@ def read_label_studio(path: Path) -> Clip:
         frame = _frame(path, f"{field}.data", data)
         if frame in labeled:
             fail(path, f"{field}.data", f"frame {frame} has two tasks")
-        labeled.append(frame)
         results, where = _chosen_results(path, field, task)
+        if results is None:
+            continue  # not annotated: the frame stays unlabelled rather than taking unchecked poses
+        labeled.append(frame)
         size, poses = _people(path, where, frame, results)
         if size is not None:
             width, height = size
         people.extend(poses)
     if not labeled:
-        fail(path, "(top level)", "no tasks")
+        fail(path, "(top level)", "no annotated tasks")
     return make_clip(path.name.split(".")[0], width, height, max(labeled) + 1, labeled, people)
 
 
@@ -181,8 +185,9 @@ def _frame(path: Path, field: str, data: dict[str, Any]) -> int:
     return frame
 
 
-def _chosen_results(path: Path, field: str, task: dict[str, Any]) -> tuple[list[Any], str]:
-    """The latest annotation that was not cancelled, else the posecli prediction, else nothing."""
+def _chosen_results(path: Path, field: str, task: dict[str, Any]) -> tuple[list[Any] | None, str]:
+    """The latest annotation that was not cancelled, else the posecli prediction; None when the task
+    has neither (a task nobody annotated, in Label Studio's export)."""
     annotations = expect_list(path, f"{field}.annotations", task.get("annotations", []))
     kept = []
     for k, raw in enumerate(annotations):
@@ -196,11 +201,13 @@ def _chosen_results(path: Path, field: str, task: dict[str, Any]) -> tuple[list[
         return expect_list(path, f"{where}.result", require(path, where, annotation, "result")), where
     predictions = expect_list(path, f"{field}.predictions", task.get("predictions", []))
     for k, raw in enumerate(predictions):
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            continue  # Label Studio's export lists predictions by id only: nothing to read
         prediction = expect_dict(path, f"{field}.predictions[{k}]", raw)
         where = f"{field}.predictions[{k}]"
         if "result" in prediction:
             return expect_list(path, f"{where}.result", prediction["result"]), where
-    return [], field
+    return None, field
 
 
 def _people(
