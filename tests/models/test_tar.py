@@ -143,3 +143,16 @@ def test_every_window_frame_reaches_the_key_output(changed_slot: int) -> None:
     assert torch.equal(a.backbone_heatmaps, b.backbone_heatmaps)  # the key frame's own first pass
     # relative: the decoder's N(0, 0.001) init makes heatmaps ~1e-7
     assert (a.heatmaps - b.heatmaps).abs().max() > 1e-3 * a.heatmaps.abs().max()
+
+
+def test_random_decoder_maps_are_masked_out_unless_the_threshold_is_zero() -> None:
+    """At the decoder's N(0, 0.001) init the first-pass maps are ~1e-6, the size of the normalisation's
+    1e-6: most rows are fully masked (NaN, as the reference); threshold 0 masks nothing."""
+    torch.manual_seed(0)
+    clip = torch.randn(1, 5, 3, 64, 64)
+    model = build_model("tar_vitpose_s", width=16, input_size=(64, 64), decoder_channels=8, tar_layers=1).eval()
+    with torch.no_grad():
+        assert model(clip).backbone_heatmaps.abs().max() < 1e-5
+        assert torch.isnan(model(clip).heatmaps).all()
+        model.temporal.threshold = 0.0
+        assert torch.isfinite(model(clip).heatmaps).all()

@@ -33,6 +33,11 @@ Reference quirks reproduced on purpose (the official weights were trained with t
   the reference does; a query whose whole row is masked then gets NaN (softmax over only −inf), which
   the self-attention spreads to every joint and the GRA to every token of that person. A flat
   first-pass heatmap (max == min) masks everything, so such a window yields NaN heatmaps.
+- The 1e-6 in the normalisation is not negligible for small maps: a randomly initialised decoder
+  (N(0, 0.001) weights) gives maps of ~1e-6, whose normalised values then stay far below 1, so most
+  rows are fully masked and the output is NaN. The reference always starts from a trained ViTPose
+  (``CHECKPOINT_FILE``); posecli's TAR recipes do too (``train.init_checkpoint``), and
+  ``tar_mask_threshold: 0`` (nothing is below 0) turns the mask off for from-scratch toy runs.
 - Four heads (the reference's default ``num_heads=4``) in every attention, whatever the ViT size.
 - Dropout is 0 everywhere (``nn.MultiheadAttention`` default), so train and eval differ only in BN.
 
