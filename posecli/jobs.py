@@ -329,9 +329,9 @@ def estimate_video(
             results = drop_weak_tracks(stitch_tracklets(results), min_length=options.min_track_len)
             overlay, jsonl = _write_streams_after(video, info, paths, options, results, quiet, overlap)
         t0 = time.perf_counter()
-        write_posetrack_json(paths["posetrack"], results, info, video_name=_stem(video))
+        write_posetrack_json(paths["posetrack"], results, info, video_name=_stem(video), kpt_thr=options.kpt_thr)
         if "coco" in paths:
-            write_coco_json(paths["coco"], results, info, video_name=_stem(video))
+            write_coco_json(paths["coco"], results, info, video_name=_stem(video), kpt_thr=options.kpt_thr)
         for kind, stream in (("jsonl", jsonl), ("overlay", overlay)):
             if stream is not None:
                 with naming_path(paths[kind]):

@@ -6,6 +6,11 @@ posecli's ``frame_index`` and ``timestamp``. The COCO keypoints are ``PoseInstan
 the model produced them (it knows the eyes); otherwise the PoseTrack keypoints with slots 1 and 2
 zeroed, since those hold head_bottom/head_top rather than the eyes.
 
+With a keypoint threshold (``estimate`` passes ``--kpt-thr``), ``keypoints`` holds COCO visibility
+flags instead of scores: ``x, y, v`` with v = 2 for a joint scored at least the threshold, v = 1 (located,
+not visible) below it and ``0, 0, 0`` when unlocated; the 17 scores then go to ``keypoint_scores``. The
+reader takes the scores from ``keypoint_scores`` when present.
+
 Image ids follow the PoseTrack writer's scheme (``posetrack.py``) for the same video name, so the
 entries join with the images of ``<stem>.posetrack.json``.
 """
@@ -53,12 +58,16 @@ def coco_keypoints_of(person: PoseInstance) -> np.ndarray:
 
 
 def coco_results(
-    results: Sequence[FrameResult], info: VideoInfo | None = None, video_name: str | None = None
+    results: Sequence[FrameResult],
+    info: VideoInfo | None = None,
+    video_name: str | None = None,
+    kpt_thr: float | None = None,
 ) -> list[dict[str, Any]]:
     """The COCO results list for one video, people in frame order.
 
     ``video_name`` (default: the stem of ``info.path``) selects the image-id scheme; without either,
-    the image id is the frame index.
+    the image id is the frame index. ``kpt_thr``: write visibility flags and ``keypoint_scores``
+    (see the module docstring); None writes the scores in ``keypoints``.
     """
     ordered = sorted(results, key=lambda r: r.frame_index)
     if video_name is None and info is not None:
@@ -69,13 +78,18 @@ def coco_results(
     for result in ordered:
         for position, person in enumerate(result.instances):
             flat: list[float] = []
+            scores: list[float] = []
             for x, y, s in coco_keypoints_of(person):
-                flat += [coord(x), coord(y), score(s)] if s > 0 else [0.0, 0.0, 0.0]
+                third = score(s) if kpt_thr is None else (2 if s >= kpt_thr else 1)
+                flat += [coord(x), coord(y), third] if s > 0 else [0.0, 0.0, 0.0]
+                scores.append(score(s) if s > 0 else 0.0)
+            flags = {} if kpt_thr is None else {"keypoint_scores": scores}
             entries.append(
                 {
                     "image_id": base + result.frame_index,
                     "category_id": PERSON_CATEGORY_ID,
                     "keypoints": flat,
+                    **flags,
                     "score": score(person.score),
                     "bbox": box_to_xywh(person.box),
                     "track_id": int(person.track_id) if person.track_id is not None else position,
@@ -91,9 +105,11 @@ def write_coco_json(
     results: Sequence[FrameResult],
     info: VideoInfo | None = None,
     video_name: str | None = None,
+    kpt_thr: float | None = None,
 ) -> None:
-    """Write the COCO keypoint results of one video to ``path``, atomically."""
-    atomic_write_json(path, coco_results(results, info, video_name))
+    """Write the COCO keypoint results of one video to ``path``, atomically (``kpt_thr``: see
+    ``coco_results``)."""
+    atomic_write_json(path, coco_results(results, info, video_name, kpt_thr))
 
 
 def read_coco_json(path: str | Path) -> list[FrameResult]:
@@ -121,6 +137,11 @@ def read_coco_json(path: str | Path) -> list[FrameResult]:
         coordinates(path, f"{field}.keypoints", coco[:, :2])
         if (coco[:, 2] < 0).any():
             fail(path, f"{field}.keypoints", "keypoint scores must be >= 0")
+        if "keypoint_scores" in entry:  # keypoints hold visibility flags; the scores are here
+            joint_scores = numbers(path, f"{field}.keypoint_scores", entry["keypoint_scores"], NUM_KEYPOINTS)
+            if (joint_scores < 0).any():
+                fail(path, f"{field}.keypoint_scores", "keypoint scores must be >= 0")
+            coco[:, 2] = np.where(coco[:, 2] > 0, joint_scores, 0.0)
         x, y, w, h = coordinates(
             path, f"{field}.bbox", numbers(path, f"{field}.bbox", require(path, field, entry, "bbox"), 4)
         )

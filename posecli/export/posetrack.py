@@ -10,8 +10,9 @@ Layout written:
   ``ignore_regions_x``/``_y``, ``has_no_densepose`` and posecli's ``timestamp`` (seconds).
 * ``annotations``: one per person: ``id`` (1, 2, … in file order), ``image_id``, ``category_id`` 1,
   ``track_id``, ``keypoints`` (17 × ``x, y, v``; a joint with score 0 is ``0, 0, 0``, a located one has
-  v = 1), ``scores`` (17 per-joint scores), ``bbox`` ``[x, y, w, h]``, ``score`` (person score) and
-  ``num_keypoints``.
+  v = 1, or v = 0 when its score is below ``kpt_thr``: its place and score are kept, it is just not
+  claimed visible), ``scores`` (17 per-joint scores), ``bbox`` ``[x, y, w, h]``, ``score`` (person score) and
+  ``num_keypoints`` (joints with v = 1).
 
 Image ids: ``id = frame_id = base + frame index``. For a video named like a PoseTrack sequence
 (``003418_mpii_test``: 6 digits, then mpii/bonn/mpiinew) with fewer than 10⁴ frames, ``base`` is
@@ -67,7 +68,9 @@ from posecli.video import VideoInfo
 PERSON_CATEGORY_ID = 1
 
 
-def posetrack_document(results: Sequence[FrameResult], info: VideoInfo, video_name: str) -> dict[str, Any]:
+def posetrack_document(
+    results: Sequence[FrameResult], info: VideoInfo, video_name: str, kpt_thr: float = 0.0
+) -> dict[str, Any]:
     """The PoseTrack 2018 JSON object for one video (see the module docstring)."""
     by_frame = _index_results(results)
     nframes = max(by_frame) + 1 if by_frame else 0
@@ -96,19 +99,20 @@ def posetrack_document(results: Sequence[FrameResult], info: VideoInfo, video_na
         if result is None:
             continue
         for position, person in enumerate(result.instances):
-            annotations.append(_annotation(len(annotations) + 1, image_id, position, person))
+            annotations.append(_annotation(len(annotations) + 1, image_id, position, person, kpt_thr))
     return sequence_document(images, annotations)
 
 
 def write_posetrack_json(
-    path: str | Path, results: Sequence[FrameResult], info: VideoInfo, video_name: str
+    path: str | Path, results: Sequence[FrameResult], info: VideoInfo, video_name: str, kpt_thr: float = 0.0
 ) -> None:
     """Write ``results`` of one video as a PoseTrack 2018 file at ``path``, atomically.
 
     ``results``: one ``FrameResult`` per processed frame (any order, frame indices unique);
-    ``info``: the video's size and frame rate; ``video_name``: the sequence name used in ``file_name``.
+    ``info``: the video's size and frame rate; ``video_name``: the sequence name used in ``file_name``;
+    ``kpt_thr``: located joints scored below it get visibility 0 (``estimate --kpt-thr``).
     """
-    write_posetrack_document(path, posetrack_document(results, info, video_name))
+    write_posetrack_document(path, posetrack_document(results, info, video_name, kpt_thr))
 
 
 def _index_results(results: Sequence[FrameResult]) -> dict[int, FrameResult]:
@@ -122,12 +126,17 @@ def _index_results(results: Sequence[FrameResult]) -> dict[int, FrameResult]:
     return by_frame
 
 
-def _annotation(annotation_id: int, image_id: int, position: int, person: PoseInstance) -> dict[str, Any]:
+def _annotation(
+    annotation_id: int, image_id: int, position: int, person: PoseInstance, kpt_thr: float = 0.0
+) -> dict[str, Any]:
     points: list[float] = []
     scores: list[float] = []
+    visible = 0
     for x, y, s in np.asarray(person.keypoints, dtype=np.float64).reshape(NUM_KEYPOINTS, 3):
         located = s > 0
-        points += [coord(x), coord(y), 1] if located else [0, 0, 0]
+        shown = int(located and s >= kpt_thr)
+        visible += shown
+        points += [coord(x), coord(y), shown] if located else [0, 0, 0]
         scores.append(score(s) if located else 0.0)
     return annotation_entry(
         annotation_id,
@@ -137,7 +146,7 @@ def _annotation(annotation_id: int, image_id: int, position: int, person: PoseIn
         scores=scores,
         bbox=box_to_xywh(person.box),
         score=score(person.score),
-        num_keypoints=sum(1 for s in scores if s > 0),
+        num_keypoints=visible,
     )
 
 
