@@ -28,6 +28,7 @@ from posecli.models.config import DECODERS, ModelConfig
 DATASETS = ("posetrack", "synthetic")
 LAYOUTS = ("auto", "posetrack17", "posetrack18", "posetrack21")
 AMP_DTYPES = ("float16", "bfloat16")
+OPTIMIZERS = ("adam", "adamw")
 # a pair or list of integers written as text on the command line: "256,192", "256x192", "(256 192)"
 _INT_SEPARATORS = r"[\s,x×\[\]()]+"
 _INT_LIST = r"[\s\[(]*\d+(?:[\s,x×]+\d+)*[\s\])]*"
@@ -70,6 +71,7 @@ class TrainConfig:
 
     epochs: int = 21  # passes over the training clips
     batch_size: int = 48  # clips per optimizer step and process (DDP multiplies by the world size)
+    optimizer: str = "adam"  # "adam" (HRNet/FAMI-Pose/TDMI references) or "adamw" (TAR-ViTPose)
     lr: float = 1e-3  # Adam learning rate
     weight_decay: float = 0.0  # Adam weight decay (the reference config's 1e-4 never reached Adam)
     lr_steps: tuple[int, ...] = (8, 12, 16)  # MultiStepLR milestones in epochs
@@ -254,6 +256,7 @@ def _check_choices(config: ExperimentConfig, where: Any) -> None:
         ("data.dataset", config.data.dataset, DATASETS),
         ("data.layout", config.data.layout, LAYOUTS),
         ("train.amp_dtype", config.train.amp_dtype, AMP_DTYPES),
+        ("train.optimizer", config.train.optimizer, OPTIMIZERS),
     ]
     if config.eval.decode is not None:  # None: the model's own decoding (ModelConfig checks it)
         checks.append(("eval.decode", config.eval.decode, DECODERS))

@@ -204,7 +204,9 @@ def _fit(
 
     loss_fn = build_loss(model.config)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=config.train.lr, weight_decay=config.train.weight_decay)
+    # AdamW decouples the weight decay from the gradient (TAR-ViTPose); Adam adds it to it
+    optimizer_class = torch.optim.AdamW if config.train.optimizer == "adamw" else torch.optim.Adam
+    optimizer = optimizer_class(params, lr=config.train.lr, weight_decay=config.train.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, list(config.train.lr_steps), config.train.lr_factor
     )
