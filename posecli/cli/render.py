@@ -11,7 +11,6 @@ import typer
 from posecli.cli.options import (
     DEFAULT_KPT_THR,
     ExistOkOption,
-    KptThrOption,
     QuietOption,
     RadiusOption,
     ThicknessOption,
@@ -46,7 +45,9 @@ def render(
         Path | None, typer.Option("--frames", help="Also (or, without -o, only) write one image per frame into this new folder.")
     ] = None,
     frame_format: Annotated[FrameFormat, typer.Option("--frame-format", help="Image format of --frames.")] = FrameFormat.png,
-    kpt_thr: KptThrOption = DEFAULT_KPT_THR,
+    kpt_thr: Annotated[
+        float, typer.Option("--kpt-thr", min=0.0, max=1.0, help="Joints scored below this are not drawn.")
+    ] = DEFAULT_KPT_THR,
     radius: RadiusOption = None,
     thickness: ThicknessOption = None,
     ids: Annotated[bool, typer.Option("--ids/--no-ids", help="Draw the id label of each person.")] = True,
