@@ -832,7 +832,7 @@ class VideoReader:
         yield from self._iter_pyav(closer, index)
 
 
-def _seek_target(path: Path, start: int) -> int | None:
+def _seek_target(path: Path | str, start: int) -> int | None:
     """Presentation timestamp of frame ``start``, from the packets of the stream without decoding.
 
     Decoders reorder frames only within a short window, so the ``start``-th smallest timestamp among
@@ -842,7 +842,7 @@ def _seek_target(path: Path, start: int) -> int | None:
     """
     stamps: list[int] = []
     try:
-        with av.open(str(path)) as container:
+        with open_container(path) as container:  # a URL too, with its timeout
             stream = container.streams.video[0]
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -852,7 +852,7 @@ def _seek_target(path: Path, start: int) -> int | None:
                 stamps.append(packet.pts)
                 if len(stamps) >= start + REORDER_MARGIN:
                     break
-    except (av.error.FFmpegError, ValueError, OSError):
+    except (av.error.FFmpegError, ValueError, OSError, PoseCliError):
         return None
     # Either the scan stopped ``REORDER_MARGIN`` packets past the target, or it saw the whole stream.
     if len(stamps) <= start or len(set(stamps)) != len(stamps):

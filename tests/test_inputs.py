@@ -123,3 +123,11 @@ def test_a_closed_port_fails_in_one_line(tmp_path: Path) -> None:
     assert f"http://127.0.0.1:{port}/clip.mp4: cannot open the URL" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_detect_takes_a_glob_of_videos(tmp_path: Path, h264_clip: Path) -> None:
+    _videos(tmp_path / "videos", ["one.mp4", "two.mp4", "three.mkv"], h264_clip)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["detect", str(tmp_path / "videos" / "*.mp4"), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["one.boxes.json", "two.boxes.json"]

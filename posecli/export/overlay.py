@@ -234,6 +234,8 @@ def open_overlay(
 ) -> OverlayStream:
     """The overlay video ``path`` for frames of ``info``, drawn and encoded in a background thread
     unless ``background`` is False; with ``audio``, the source's audio track (if any) is kept."""
-    source = info.path if audio and info.backend != "frames" else None
+    # A live rtsp stream opened a second time would not be the same moment: its audio is left out.
+    live = str(info.path).lower().startswith(("rtsp://", "rtsps://"))
+    source = info.path if audio and info.backend != "frames" and not live else None
     overlay = OverlayVideo(path, info, style, audio_from=source)
     return BackgroundOverlay(overlay) if background else overlay
