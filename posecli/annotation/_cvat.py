@@ -234,6 +234,15 @@ def meta_size(root: ET.Element, shown: str) -> tuple[int, int, int]:
         task = root.find("meta/job")
     if task is None:
         return 0, 0, 0
+    # CVAT numbers a task's frames from its start frame in steps of its frame filter: only a task of
+    # the whole video keeps the video's frame numbers, and guessing the mapping would shift every pose
+    start = _meta_int(task, "start_frame", shown)
+    step = (task.findtext("frame_filter") or "").strip()
+    if start != 0 or step not in ("", "step=1"):
+        raise PoseCliError(
+            f"{shown}: <meta>: the task starts at frame {start}{f' with {step}' if step else ''}; "
+            "posecli imports tasks made from the whole video (start frame 0, every frame)"
+        )
     width = _meta_int(task, "original_size/width", shown)
     height = _meta_int(task, "original_size/height", shown)
     stop = task.find("stop_frame")

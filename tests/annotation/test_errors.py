@@ -54,6 +54,12 @@ CASES = {
         xml(f'<track id="0" label="person"><skeleton keyframe="1">{GOOD_POINT}</skeleton></track>'),
         "track[0]/skeleton[0]: missing attribute 'frame'",
     ),
+    "task of part of the video": (
+        "cvat-video",
+        "a.xml",
+        xml("<meta><task><start_frame>100</start_frame><stop_frame>200</stop_frame></task></meta>"),
+        "<meta>: the task starts at frame 100; posecli imports tasks made from the whole video",
+    ),
     "entities": (
         "cvat-video",
         "a.xml",
