@@ -1,9 +1,10 @@
 """``posecli render``: draw saved poses on their video again, with any drawing style.
 
 The predictions may be any file posecli writes or reads back: PoseTrack 2018 (``estimate``'s
-``<stem>.posetrack.json``, ``track``'s ``<stem>.tracks.posetrack.json``, a hand-corrected file), COCO
-keypoint results (``<stem>.coco.json``) or JSON lines (``<stem>.jsonl``). Each format is read by its
-own module's reader (``posecli.export``); frames are drawn by ``posecli.export.overlay.draw_frame``,
+``<stem>.posetrack.json``, ``track``'s ``<stem>.tracks.posetrack.json``, a hand-corrected file),
+PoseTrack 2017 (``annolist``, one video), COCO keypoint results (``<stem>.coco.json``) or JSON lines
+(``<stem>.jsonl``). Each format is read by its existing reader (``posecli.export``, and
+``posecli.evaluation.formats`` for 2017); frames are drawn by ``posecli.export.overlay.draw_frame``,
 the renderer of ``estimate``'s overlay, so a redrawn overlay looks like the original. The overlay
 keeps the video's audio. ``frames_dir`` writes one PNG or JPEG per frame instead of (or besides) the
 video. Every output appears whole or not at all.
@@ -30,11 +31,13 @@ from posecli.export.jsonl import read_jsonl
 from posecli.export.overlay import DrawStyle, OverlayVideo, draw_frame
 from posecli.export.posetrack import read_posetrack_file
 from posecli.inputs import VideoSource, source_name, source_stem
+from posecli.keypoints import NUM_KEYPOINTS, SLOT_OF_POSEVAL_ID
 from posecli.progress import progress_bar
-from posecli.structures import FrameResult
+from posecli.structures import FrameResult, PoseInstance
 from posecli.video import VideoInfo, VideoReader, probe_video, shown_path
 
 FRAME_FORMATS = ("png", "jpg")
+DEFAULT_STYLE = DrawStyle()  # estimate's overlay defaults
 OUTSIDE_MARGIN = 1.25  # joints may be guessed a little beyond the frame edge, not a quarter of it
 
 
@@ -43,7 +46,7 @@ class Predictions:
     """Frames read from a prediction file, its format and, where the file says, its frame size."""
 
     frames: list[FrameResult]
-    file_format: str  # "PoseTrack", "COCO" or "JSON lines"
+    file_format: str  # "PoseTrack", "PoseTrack 2017", "COCO" or "JSON lines"
     width: int = 0  # 0: the file does not say
     height: int = 0
 
@@ -74,14 +77,39 @@ def read_predictions(path: Path) -> Predictions:
     if isinstance(document, list):
         return Predictions(read_coco_json(path), "COCO")
     if isinstance(document, dict) and "annolist" in document:
-        raise PoseCliError(
-            f"{shown_path(path)}: a PoseTrack 2017 (annolist) file; render reads PoseTrack 2018, COCO results "
-            "or JSON lines"
-        )
+        return Predictions(_read_annolist(path), "PoseTrack 2017")
     raise PoseCliError(
         f"{shown_path(path)}: unknown prediction format (expected PoseTrack 2018 'images' + 'annotations', "
-        "a COCO results list, or .jsonl lines)"
+        "PoseTrack 2017 'annolist', a COCO results list, or .jsonl lines)"
     )
+
+
+def _read_annolist(path: Path) -> list[FrameResult]:
+    """A PoseTrack 2017 file (one video), read by ``posecli eval``'s reader; frame index = position in
+    ``annolist``. A joint listed without a score (ground truth, a hand correction) counts as certain."""
+    from posecli.evaluation.formats import MISSING_SCORE, read_sequences
+
+    sequences = read_sequences(path, role="pred")
+    if len(sequences) != 1:
+        raise PoseCliError(f"{shown_path(path)}: holds {len(sequences)} videos; render draws one (split the file)")
+    frames = []
+    for frame in sequences[0].frames:
+        people = []
+        for n in range(frame.num_people):
+            keypoints = np.zeros((NUM_KEYPOINTS, 3))
+            for joint in np.flatnonzero(frame.present[n]):
+                joint_score = frame.scores[n, joint]
+                certain = 1.0 if joint_score == MISSING_SCORE else float(joint_score)
+                keypoints[SLOT_OF_POSEVAL_ID[int(joint)]] = (*frame.xy[n, joint], certain)
+            located = keypoints[keypoints[:, 2] > 0, :2]
+            box = np.concatenate([located.min(0), located.max(0)]) if len(located) else np.zeros(4)
+            person_score = frame.person_scores[n]
+            people.append(PoseInstance(
+                keypoints=keypoints, box=box, score=1.0 if np.isnan(person_score) else float(person_score),
+                track_id=int(frame.track_ids[n]),
+            ))
+        frames.append(FrameResult(frame.index, 0.0, tuple(people)))
+    return frames
 
 
 def check_match(predictions: Predictions, info: VideoInfo, pred_path: Path, video: VideoSource) -> None:
@@ -125,7 +153,7 @@ def render_overlay(
     video: VideoSource,
     output: Path | None,
     *,
-    style: DrawStyle = DrawStyle(),
+    style: DrawStyle = DEFAULT_STYLE,
     frames_dir: Path | None = None,
     frame_format: str = "png",
     exist_ok: bool = False,

@@ -222,3 +222,32 @@ def test_render_reads_the_video_from_a_url(tmp_path: Path, served_dir: tuple[Pat
     assert len(_frames(out)) == FRAMES
     with av.open(str(out)) as container:
         assert len(container.streams.audio) == 1
+
+
+def test_render_reads_a_posetrack_2017_file(tmp_path: Path) -> None:
+    """A hand-corrected 2017 annolist (no scores): every listed joint is drawn; frame = list position."""
+    import json
+
+    from posecli.export.posetrack import annolist_frame, annolist_person, annolist_point
+    from posecli.keypoints import POSEVAL_ID_OF_SLOT
+
+    clip = _clip(tmp_path / "clip.mp4")
+    frames = []
+    for i, result in enumerate(_results()):
+        rects = []
+        for person in result.instances:
+            points = [
+                annolist_point(POSEVAL_ID_OF_SLOT[slot], float(x), float(y))
+                for slot, (x, y, s) in enumerate(person.keypoints) if slot in POSEVAL_ID_OF_SLOT and s > 0
+            ]
+            rects.append(annolist_person(person.track_id, points))
+        frames.append(annolist_frame(f"images/clip/{i + 1:06d}.jpg", i + 1, True, rects))
+    predictions = tmp_path / "clip.json"
+    predictions.write_text(json.dumps({"annolist": frames}))
+    out = tmp_path / "redrawn.mp4"
+    result = runner.invoke(app, ["render", str(predictions), "--video", str(clip), "-o", str(out), "--kpt-thr", "0.99"])
+    assert result.exit_code == 0, result.output
+    assert "PoseTrack 2017" in result.output
+    drawn = _frames(out)
+    assert _near(drawn[7], track_colour(2))[68:78, 60:65].sum() > 5
+    assert _near(drawn[3], track_colour(5))[68:78, 126:131].sum() > 5

@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 
 from posecli.cli.options import (
+    DEFAULT_KPT_THR,
     DetectorChoice,
     DetectorOption,
     DetectorWeightsOption,
-    DEFAULT_KPT_THR,
     DeviceOption,
     ExistOkOption,
     KptThrOption,
