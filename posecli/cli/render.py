@@ -29,8 +29,8 @@ def render(
     predictions: Annotated[
         Path,
         typer.Argument(
-            help="Poses to draw: a PoseTrack 2018 file (estimate, track --stitch, hand-corrected), COCO keypoint "
-            "results or a .jsonl file.",
+            help="Poses to draw: a PoseTrack 2018 file (estimate, track --stitch, hand-corrected), a PoseTrack "
+            "2017 annolist, COCO keypoint results or a .jsonl file.",
             show_default=False,
         ),
     ],
