@@ -251,3 +251,26 @@ def test_render_reads_a_posetrack_2017_file(tmp_path: Path) -> None:
     drawn = _frames(out)
     assert _near(drawn[7], track_colour(2))[68:78, 60:65].sum() > 5
     assert _near(drawn[3], track_colour(5))[68:78, 126:131].sum() > 5
+
+
+def test_a_render_that_fails_part_way_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from posecli import render as render_job
+    from posecli.errors import PoseCliError
+
+    clip = _clip(tmp_path / "clip.mp4")
+    predictions = _write("jsonl", tmp_path, _results(), clip)
+    drawn = []
+
+    def failing_draw(image, result, style):
+        drawn.append(result.frame_index)
+        if len(drawn) == 4:
+            raise PoseCliError("disk full (simulated)")
+        return image
+
+    monkeypatch.setattr(render_job, "draw_frame", failing_draw)
+    out = tmp_path / "out"
+    result = runner.invoke(
+        app, ["render", str(predictions), "--video", str(clip), "-o", str(out / "o.mp4"), "--frames", str(out / "frames")]
+    )
+    assert result.exit_code == 1 and "disk full" in result.output
+    assert list(out.iterdir()) == []  # no overlay, no frames folder, no temporary file or folder
