@@ -11,6 +11,7 @@ from pathlib import Path
 
 from posecli.annotation.poses import Clip, clip_from_predictions, frame_file_name, read_predictions
 from posecli.errors import PoseCliError
+from posecli.progress import progress_bar
 
 EXPORT_FORMATS = ("cvat-video", "cvat-images", "coco", "label-studio")
 IMPORT_FORMATS = EXPORT_FORMATS
@@ -193,9 +194,11 @@ def import_annotations(
     out_dir: Path,
     split: str = "train",
     exist_ok: bool = False,
+    quiet: bool = False,
 ) -> ImportSummary:
     """Turn a corrected annotation file into a PoseTrack 2018 dataset folder (``training_set.py``):
-    ``out_dir/annotations/<split>/<video>.json`` and the frames under ``out_dir/images/<split>/<video>/``.
+    ``out_dir/annotations/<split>/<video>.json`` and the frames under ``out_dir/images/<split>/<video>/``
+    (with a progress bar unless ``quiet``).
     """
     from posecli.annotation.training_set import training_document, write_frame
     from posecli.export.posetrack import write_posetrack_document
@@ -225,10 +228,14 @@ def import_annotations(
     images = out_dir / "images" / split / name
     images.mkdir(parents=True, exist_ok=True)
     count = 0
-    with VideoReader(video, fill_gaps=True) as frames:
+    with (
+        VideoReader(video, fill_gaps=True) as frames,
+        progress_bar(video.name, len(frames), "frames", quiet) as advance,
+    ):
         for frame in frames:
             write_frame(images / f"{frame.index:06d}.jpg", frame.image)
             count = frame.index + 1
+            advance(1)
     beyond = [p.frame for p in clip.people if p.frame >= count]
     if beyond:
         raise PoseCliError(f"{annotations}: a person on frame {beyond[0]}, but {video} has {count} frames")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from posecli.cli.export_annotations import ExportFormat
-from posecli.cli.options import ExistOkOption, print_summary
+from posecli.cli.options import ExistOkOption, QuietOption, print_summary
 
 
 def import_(
@@ -34,12 +34,13 @@ def import_(
     ],
     split: Annotated[str, typer.Option("--split", help="train or val.")] = "train",
     exist_ok: ExistOkOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Read corrections into a PoseTrack 2018 dataset: posecli train --data posetrack --data-root DIR."""
     from posecli.annotation.exchange import import_annotations
 
     summary = import_annotations(
-        annotations, source.value, video=video, out_dir=out_dir, split=split, exist_ok=exist_ok
+        annotations, source.value, video=video, out_dir=out_dir, split=split, exist_ok=exist_ok, quiet=quiet
     )
     line = (
         f"{annotations}: {summary.frames} frames ({summary.labeled} labelled), {summary.people} people, "
