@@ -82,13 +82,7 @@ def export_annotations(
         raise PoseCliError(f"{predictions}: the file does not give the frame size; pass --video")
     name = video.stem if video is not None else read.name
     clip = clip_from_predictions(
-        read,
-        kpt_thr=kpt_thr,
-        width=width,
-        height=height,
-        num_frames=num_frames,
-        name=name,
-        source=predictions,
+        read, kpt_thr=kpt_thr, width=width, height=height, num_frames=num_frames, name=name
     )
     target = output if output is not None else Path("runs") / "export" / f"{name}.{SUFFIXES[to]}"
     if not exist_ok and target.exists():

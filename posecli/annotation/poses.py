@@ -116,6 +116,7 @@ def visibility_of(scores: np.ndarray, kpt_thr: float) -> np.ndarray:
 class Predictions:
     """A prediction file read back: ``frames`` and what the file knows of the video (0 / "" if nothing)."""
 
+    path: Path
     frames: list[FrameResult]
     width: int
     height: int
@@ -135,12 +136,12 @@ def read_predictions(path: Path) -> Predictions:
     if path.suffix == ".jsonl":
         from posecli.export.jsonl import read_jsonl
 
-        return Predictions(read_jsonl(path), 0, 0, _stem(path), "jsonl")
+        return Predictions(path, read_jsonl(path), 0, 0, _stem(path), "jsonl")
     document = load_json(path, finite=False)
     if isinstance(document, list):
         from posecli.export.coco import read_coco_json
 
-        return Predictions(read_coco_json(path), 0, 0, _stem(path), "coco")
+        return Predictions(path, read_coco_json(path), 0, 0, _stem(path), "coco")
     if isinstance(document, dict) and "annolist" in document:
         return _read_annolist(path)
     if isinstance(document, dict) and "images" in document and "annotations" in document:
@@ -148,7 +149,7 @@ def read_predictions(path: Path) -> Predictions:
 
         read = read_posetrack_file(path)
         return Predictions(
-            read.frames, read.width, read.height, read.video_name or _stem(path), "posetrack18"
+            path, read.frames, read.width, read.height, read.video_name or _stem(path), "posetrack18"
         )
     raise PoseCliError(
         f"{path}: (top level): not a posecli prediction (expected PoseTrack 2018 'images' + 'annotations', "
@@ -190,7 +191,7 @@ def _read_annolist(path: Path) -> Predictions:
                 PoseInstance(keypoints=keypoints, box=box, score=1.0, track_id=int(frame.track_ids[n]))
             )
         frames.append(FrameResult(frame_index=index, timestamp=0.0, instances=tuple(instances)))
-    return Predictions(frames, 0, 0, sequence.folder.rsplit("/", 1)[-1] or _stem(path), "posetrack17")
+    return Predictions(path, frames, 0, 0, sequence.folder.rsplit("/", 1)[-1] or _stem(path), "posetrack17")
 
 
 def clip_from_predictions(
@@ -201,13 +202,12 @@ def clip_from_predictions(
     height: int,
     num_frames: int,
     name: str | None = None,
-    source: Path | None = None,
 ) -> Clip:
     """The :class:`Clip` of a prediction: joints with score 0 outside, below ``kpt_thr`` occluded.
 
     Every frame the prediction lists is labelled; a person without a track id gets its index in the
-    frame (the writers' convention); a person with no located joint is left out. ``source`` names the
-    file in errors (a duplicate track id in a frame).
+    frame (the writers' convention); a person with no located joint is left out. A track id used twice
+    in one frame is a ``PoseCliError`` naming the file and the frame.
     """
     people = []
     for result in predictions.frames:
@@ -215,7 +215,9 @@ def clip_from_predictions(
         for position, instance in enumerate(result.instances):
             track_id = int(instance.track_id) if instance.track_id is not None else position
             if track_id in seen:
-                raise PoseCliError(f"{source}: frame {result.frame_index}: track id {track_id} is used twice")
+                raise PoseCliError(
+                    f"{predictions.path}: frame {result.frame_index}: track id {track_id} is used twice"
+                )
             seen.add(track_id)
             keypoints = np.asarray(instance.keypoints, dtype=np.float64).reshape(NUM_KEYPOINTS, 3)
             pose = person(
