@@ -28,7 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from posecli.annotation.poses import OCCLUDED, OUTSIDE, VISIBLE, Clip, frame_index_of_name, make_clip, person
+from posecli.annotation.poses import (
+    OCCLUDED,
+    OUTSIDE,
+    VISIBLE,
+    Clip,
+    PersonPose,
+    frame_file_name,
+    frame_index_of_name,
+    make_clip,
+    person,
+)
 from posecli.atomic import atomic_write_json, atomic_write_text
 from posecli.export._json import expect_dict, expect_list, fail, integer, load_json, number, require, short
 from posecli.keypoints import NUM_KEYPOINTS, POSETRACK_KEYPOINTS
@@ -79,8 +89,8 @@ def label_config() -> str:
     )
 
 
-def results_of(people: list[Any], width: int, height: int) -> list[dict[str, Any]]:
-    """The Label Studio results of one frame's people (``PersonPose``s)."""
+def results_of(people: list[PersonPose], width: int, height: int) -> list[dict[str, Any]]:
+    """The Label Studio results of one frame's people."""
     results: list[dict[str, Any]] = []
     for pose in people:
         for slot in range(NUM_KEYPOINTS):
@@ -112,8 +122,6 @@ def results_of(people: list[Any], width: int, height: int) -> list[dict[str, Any
 
 def label_studio_tasks(clip: Clip, image_url: str) -> list[dict[str, Any]]:
     """One task per labelled frame; ``image_url`` is formatted with ``name`` (the frame file name)."""
-    from posecli.annotation.poses import frame_file_name
-
     if clip.width <= 0 or clip.height <= 0:
         raise ValueError("Label Studio needs the frame size")
     return [
@@ -212,7 +220,7 @@ def _chosen_results(path: Path, field: str, task: dict[str, Any]) -> tuple[list[
 
 def _people(
     path: Path, field: str, frame: int, results: list[Any]
-) -> tuple[tuple[int, int] | None, list[Any]]:
+) -> tuple[tuple[int, int] | None, list[PersonPose]]:
     """Frame size (from the results) and the people of one frame."""
     points: dict[str, tuple[int, float, float]] = {}  # region id -> slot, x, y (pixels)
     occluded: set[str] = set()
@@ -266,7 +274,7 @@ def _people(
 
 def _group(
     path: Path, field: str, frame: int, points: dict[str, tuple[int, float, float]], occluded: set[str]
-) -> list[Any]:
+) -> list[PersonPose]:
     """Points → people: by the ``t<track>-<slot>`` region id, added points by proximity (module docstring)."""
     xy: dict[int, np.ndarray] = {}
     visibility: dict[int, np.ndarray] = {}
