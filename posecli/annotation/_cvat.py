@@ -207,6 +207,8 @@ def read_root(path: Path) -> tuple[ET.Element, str]:
     except ET.ParseError as error:
         line, column = error.position
         raise PoseCliError(f"{shown}: not well-formed XML (line {line}, column {column})") from None
+    except LookupError as error:  # the declaration names an encoding Python does not know
+        raise PoseCliError(f"{shown}: not readable XML ({error})") from None
     if root.tag != "annotations":
         raise PoseCliError(f"{shown}: <{root.tag}>: expected CVAT's root element <annotations>")
     return root, shown

@@ -100,6 +100,7 @@ def write_cvat_video(path: Path, clip: Clip, keyframes_every: int = 1) -> list[P
 # Reading
 
 _Key = tuple[float, float, int]  # x, y, visibility of one joint keyframe
+MAX_FRAMES = 2_000_000  # a task longer than this (18 h at 30 fps) is refused, not materialised
 
 
 def read_cvat_video(path: Path) -> Clip:
@@ -143,7 +144,9 @@ def read_cvat_video(path: Path) -> Clip:
     last = max((f for joints in tracks.values() for keys in joints.values() for f in keys), default=-1)
     if num_frames == 0:
         num_frames = last + 1
-    elif last >= num_frames:
+    if num_frames > MAX_FRAMES:  # every frame of a track is materialised: refuse an absurd length
+        raise PoseCliError(f"{shown}: <meta>: {num_frames} frames is beyond the {MAX_FRAMES} posecli reads")
+    if last >= num_frames:
         raise PoseCliError(
             f"{shown}: track: a keyframe on frame {last}, beyond the task's last frame {num_frames - 1}"
         )
@@ -155,8 +158,10 @@ def read_cvat_video(path: Path) -> Clip:
 
 def _interpolate(track_id: int, joints: dict[int, dict[int, _Key]], num_frames: int) -> list[PersonPose]:
     """Every frame of one person track from its joints' keyframes (CVAT's rule, module docstring)."""
-    xy = np.zeros((num_frames, NUM_KEYPOINTS, 2))
-    visibility = np.full((num_frames, NUM_KEYPOINTS), OUTSIDE, dtype=np.int8)
+    first = min((min(keys) for keys in joints.values() if keys), default=num_frames)
+    length = num_frames - first  # the track exists from its first keyframe on
+    xy = np.zeros((length, NUM_KEYPOINTS, 2))
+    visibility = np.full((length, NUM_KEYPOINTS), OUTSIDE, dtype=np.int8)
     for slot, keys in joints.items():
         frames = sorted(keys)
         for a, b in zip(frames, [*frames[1:], num_frames]):
@@ -165,13 +170,13 @@ def _interpolate(track_id: int, joints: dict[int, dict[int, _Key]], num_frames: 
             if b < num_frames and b in keys:
                 x1, y1, _ = keys[b]
                 offset = (span - a) / (b - a)
-                xy[span, slot, 0] = x0 + (x1 - x0) * offset
-                xy[span, slot, 1] = y0 + (y1 - y0) * offset
+                xy[span - first, slot, 0] = x0 + (x1 - x0) * offset
+                xy[span - first, slot, 1] = y0 + (y1 - y0) * offset
             else:  # after the last keyframe: the state is carried to the end
-                xy[span, slot] = (x0, y0)
-            visibility[span, slot] = v0
+                xy[span - first, slot] = (x0, y0)
+            visibility[span - first, slot] = v0
     return [
-        person(frame, track_id, xy[frame], visibility[frame])
-        for frame in range(num_frames)
-        if (visibility[frame] != OUTSIDE).any()
+        person(first + i, track_id, xy[i], visibility[i])
+        for i in range(length)
+        if (visibility[i] != OUTSIDE).any()
     ]

@@ -23,6 +23,21 @@ def xml(body: str) -> str:
 
 CASES = {
     "bad xml": ("cvat-video", "a.xml", "<annotations><track", "not well-formed XML (line 1"),
+    "unknown encoding": (
+        "cvat-video",
+        "a.xml",
+        '<?xml version="1.0" encoding="utf-1e9"?><annotations/>',
+        "not readable XML (unknown encoding",
+    ),
+    "task too long": (
+        "cvat-video",
+        "a.xml",
+        xml(
+            "<meta><task><start_frame>0</start_frame><stop_frame>999999999999</stop_frame></task></meta>"
+            f'<track id="0" label="person"><skeleton frame="0">{GOOD_POINT}</skeleton></track>'
+        ),
+        "<meta>: 1000000000000 frames is beyond the 2000000 posecli reads",
+    ),
     "wrong root": ("cvat-video", "a.xml", "<project><track/></project>", "<project>: expected CVAT's root"),
     "no person track": (
         "cvat-video",
