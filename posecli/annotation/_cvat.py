@@ -289,7 +289,7 @@ def skeleton_id(skeleton: ET.Element, shown: str, where: str) -> int | None:
                 value = float(text)
             except ValueError:
                 value = -1.0
-            if value < 0 or value != int(value) or value > 2**62:
+            if not np.isfinite(value) or value < 0 or value != int(value) or value > 2**62:
                 raise PoseCliError(
                     f"{shown}: {where}/attribute[{ID_ATTRIBUTE}]: {text[:20]!r} is not a track id"
                 )
