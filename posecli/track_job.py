@@ -53,14 +53,15 @@ def make_tracker(name: str) -> Tracker:
 
 def track_boxes(
     files: list[Path], out_dir: Path, *, tracker: str = "bytetrack", stitch: bool = False,
-    exist_ok: bool = False, quiet: bool = False,
+    kpt_thr: float = 0.3, exist_ok: bool = False, quiet: bool = False,
 ) -> list[BoxesSummary]:
     """Track saved frames again, without running any network, e.g. to compare trackers or stitching.
 
     ``<stem>.boxes.json`` / ``<stem>.tracks.json`` (boxes only) → ``<stem>.tracks.json``; a PoseTrack
     2018 file such as ``estimate``'s ``<stem>.posetrack.json`` → ``<stem>.tracks.posetrack.json``, its
     people re-tracked with their keypoints (so the tracker's OKS cost and pose re-id apply) and the
-    old ``track_id``s ignored.
+    old ``track_id``s ignored. Its joints scored below ``kpt_thr`` are written with visibility 0, as
+    ``estimate --kpt-thr`` wrote them (the file keeps scores, not the threshold it was written with).
     """
     if not files:
         raise PoseCliError("no boxes or PoseTrack file given")
@@ -76,12 +77,12 @@ def track_boxes(
     loaded = [_load_for_tracking(path) if is_pose else None for path, is_pose in zip(files, poses)]
     documents = [None if is_pose else read_boxes_json(path) for path, is_pose in zip(files, poses)]
     with claim_outputs(out_dir, {path.name: [path] for path in outputs}):
-        return _track_all(files, outputs, loaded, documents, tracker, stitch, quiet)
+        return _track_all(files, outputs, loaded, documents, tracker, stitch, kpt_thr, quiet)
 
 
 def _track_all(
     files: list[Path], outputs: list[Path], loaded: list[tuple[list[FrameResult], VideoInfo, str] | None],
-    documents: list[BoxesFile | None], tracker: str, stitch: bool, quiet: bool,
+    documents: list[BoxesFile | None], tracker: str, stitch: bool, kpt_thr: float, quiet: bool,
 ) -> list[BoxesSummary]:
     summaries = []
     for source, output, pose_input, document in zip(files, outputs, loaded, documents):
@@ -104,7 +105,7 @@ def _track_all(
         if stitch:
             results = stitch_tracklets(results)
         if pose_input is not None:
-            write_posetrack_json(output, results, info, video_name=video_name)
+            write_posetrack_json(output, results, info, video_name=video_name, kpt_thr=kpt_thr)
         else:
             write_tracks_json(output, results, info)
         ids = {p.track_id for r in results for p in r.instances}

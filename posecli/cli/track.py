@@ -11,7 +11,9 @@ from typing import Annotated
 import typer
 
 from posecli.cli.options import (
+    DEFAULT_KPT_THR,
     ExistOkOption,
+    KptThrOption,
     OutDirOption,
     QuietOption,
     TrackerChoice,
@@ -31,6 +33,7 @@ def track(
     ],
     tracker: TrackerOption = TrackerChoice.bytetrack,
     stitch: Annotated[bool, typer.Option("--stitch", help="Merge tracklets broken by gaps (offline pass).")] = False,
+    kpt_thr: KptThrOption = DEFAULT_KPT_THR,
     out_dir: OutDirOption = None,
     exist_ok: ExistOkOption = False,
     quiet: QuietOption = False,
@@ -39,8 +42,8 @@ def track(
     from posecli import track_job  # torch-free: no network runs here
 
     summaries = track_job.track_boxes(
-        boxes, resolve_out_dir(out_dir, "track", create=False), tracker=tracker.value, stitch=stitch, exist_ok=exist_ok,
-        quiet=quiet,
+        boxes, resolve_out_dir(out_dir, "track", create=False), tracker=tracker.value, stitch=stitch, kpt_thr=kpt_thr,
+        exist_ok=exist_ok, quiet=quiet,
     )
     for s in summaries:
         print_summary(f"{s.source}: {s.frames} frames, {s.boxes} people, {s.tracks} tracks", [s.output])
