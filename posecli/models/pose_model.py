@@ -21,9 +21,10 @@ HRNet and by far more after the temporal module. The temporal modules follow the
 docstrings).
 
 ViT models (``vitpose``, ``tar``): the backbone is a ``ViTEncoder`` (``backbone.*``) and the heatmaps
-come from ViTPose's deconv decoder (``keypoint_head.*``). ``encode_frames`` gives one tap, the token
-map ``(N, C, h, w)``; for TAR-ViTPose two, the first-pass heatmaps ``(N, K, 4h, 4w)`` (the decoder on
-that crop alone, which the TAR mask reads) and the token map, so both are computed once per crop.
+come from ViTPose's deconv decoder (``keypoint_head.*``). ``encode_frames`` gives ViTPose's heatmaps
+``(N, K, 4h, 4w)`` (the decoder on that crop alone: single-frame ViTPose's whole output), and for
+TAR-ViTPose also the token map ``(N, C, h, w)``; both are computed once per crop (the heatmaps are also
+TAR's first pass, which its mask reads, and the tracker's per-frame pose).
 
 State-dict layout: the HRNet backbone is ``hrnet.*``; the temporal module's and the SimCC head's own
 sub-modules are saved at the top level (``feat_global_offset_layers.*``, ``mlp_head_x.*``, …) exactly
@@ -145,24 +146,22 @@ class VideoPoseModel(nn.Module):
                 taps = self.hrnet.forward_stages(crops)
         if not self.is_vit:
             return taps[-self.num_taps :]
-        if isinstance(self.temporal, TarTemporal):
-            return [self.keypoint_head(feature), feature]  # first-pass heatmaps (N, K, H/4, W/4), tokens
-        return [feature]
+        heatmaps = self.keypoint_head(feature)  # (N, K, H/4, W/4)
+        return [heatmaps, feature] if isinstance(self.temporal, TarTemporal) else [heatmaps]
 
     def backbone_pose(self, taps: list[Tensor]) -> Tensor:
         """HRNet's own heatmaps ``(N, K, h, w)`` from ``encode_frames``' taps of single crops, before any
         temporal model: the per-frame pose a tracker can use while the key frame still waits."""
         if not self.is_vit:
             return self.hrnet.final_layer(taps[-1])
-        if isinstance(self.temporal, TarTemporal):
-            return taps[0]  # the first-pass heatmaps encode_frames already made
-        return self.keypoint_head(taps[-1])
+        return taps[0]  # the ViTPose heatmaps encode_frames already made
 
     def decode(self, taps: list[Tensor]) -> PoseOutput:
         """Temporal half: ``num_taps`` tensors ``(B, T, C, h, w)`` (frames t-2..t+2, key at T // 2) → output.
 
-        For single-frame HRNet T is 1 and the heatmap is ``hrnet.final_layer`` on F; for ViTPose the
-        decoder on the key tokens; TAR-ViTPose decodes the key map its temporal module restores.
+        For single-frame HRNet T is 1 and the heatmap is ``hrnet.final_layer`` on F; single-frame
+        ViTPose's one tap already is its heatmap; TAR-ViTPose decodes the key map its temporal module
+        restores.
         """
         key_feature = taps[-1][:, taps[-1].shape[1] // 2]  # (B, C, h, w)
         backbone_heatmaps: Tensor | None = None
@@ -173,7 +172,7 @@ class VideoPoseModel(nn.Module):
                 heatmaps = self.keypoint_head(self.temporal(taps[-1], first_pass))
                 backbone_heatmaps = first_pass[:, first_pass.shape[1] // 2].detach()
             else:
-                heatmaps = self.keypoint_head(key_feature)
+                heatmaps = key_feature  # ViTPose's heatmaps of the key crop, made by encode_frames
         elif self.temporal is None:
             heatmaps = self.hrnet.final_layer(key_feature)
         else:

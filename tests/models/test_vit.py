@@ -63,13 +63,17 @@ def test_pos_embed_resized_bicubically_only_off_grid() -> None:
     assert torch.allclose(out.flatten(2).transpose(1, 2), normed, atol=1e-5)
 
 
-def test_decoder_upsamples_tokens_to_the_heatmap() -> None:
+def test_decoder_upsamples_tokens_to_the_heatmap_once_per_crop() -> None:
     model = build_model("vitpose_b", width=16, input_size=(256, 192), decoder_channels=8).eval()
     with torch.no_grad():
         out = model(torch.randn(2, 1, 3, 256, 192))
     assert out.heatmaps.shape == (2, 17, 64, 48) and out.backbone_heatmaps is None
-    taps = model.encode_frames(torch.randn(1, 3, 256, 192))
-    assert [tuple(t.shape) for t in taps] == [(1, 16, 16, 12)]
+    crop = torch.randn(1, 3, 256, 192)
+    with torch.no_grad():
+        taps = model.encode_frames(crop)
+        assert [tuple(t.shape) for t in taps] == [(1, 17, 64, 48)]  # single-frame ViTPose caches its heatmaps
+        assert torch.allclose(taps[0], model.keypoint_head(model.backbone(crop)))
+        assert torch.equal(model.backbone_pose(taps), taps[0])
 
 
 def test_tar_caches_first_pass_heatmaps_with_the_tokens() -> None:
