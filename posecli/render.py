@@ -25,30 +25,16 @@ import numpy as np
 
 from posecli.atomic import naming_path, writing
 from posecli.errors import PoseCliError
-from posecli.export._json import load_json
-from posecli.export.coco import read_coco_json
-from posecli.export.jsonl import read_jsonl
 from posecli.export.overlay import DrawStyle, OverlayVideo, draw_frame
-from posecli.export.posetrack import read_posetrack_file
+from posecli.export.predictions import Predictions, read_predictions
 from posecli.inputs import VideoSource, source_name, source_stem
-from posecli.keypoints import NUM_KEYPOINTS, SLOT_OF_POSEVAL_ID
 from posecli.progress import progress_bar
-from posecli.structures import FrameResult, PoseInstance
+from posecli.structures import FrameResult
 from posecli.video import VideoInfo, VideoReader, probe_video, shown_path
 
 FRAME_FORMATS = ("png", "jpg")
 DEFAULT_STYLE = DrawStyle()  # estimate's overlay defaults
 OUTSIDE_MARGIN = 1.25  # joints may be guessed a little beyond the frame edge, not a quarter of it
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """Frames read from a prediction file, its format and, where the file says, its frame size."""
-
-    frames: list[FrameResult]
-    file_format: str  # "PoseTrack", "PoseTrack 2017", "COCO" or "JSON lines"
-    width: int = 0  # 0: the file does not say
-    height: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,56 +46,6 @@ class RenderSummary:
     frames: int
     people: int
     outputs: tuple[Path, ...]
-
-
-def read_predictions(path: Path) -> Predictions:
-    """Read any posecli prediction file (format told by its content; ``.jsonl`` by its name).
-
-    Raises one ``PoseCliError`` line for a missing or unreadable file, a malformed one (naming the
-    field) or a JSON document of no known format.
-    """
-    if path.suffix.lower() == ".jsonl":
-        return Predictions(read_jsonl(path), "JSON lines")
-    document = load_json(path)
-    if isinstance(document, dict) and "images" in document and "annotations" in document:
-        posetrack = read_posetrack_file(path)
-        return Predictions(posetrack.frames, "PoseTrack", posetrack.width, posetrack.height)
-    if isinstance(document, list):
-        return Predictions(read_coco_json(path), "COCO")
-    if isinstance(document, dict) and "annolist" in document:
-        return Predictions(_read_annolist(path), "PoseTrack 2017")
-    raise PoseCliError(
-        f"{shown_path(path)}: unknown prediction format (expected PoseTrack 2018 'images' + 'annotations', "
-        "PoseTrack 2017 'annolist', a COCO results list, or .jsonl lines)"
-    )
-
-
-def _read_annolist(path: Path) -> list[FrameResult]:
-    """A PoseTrack 2017 file (one video), read by ``posecli eval``'s reader; frame index = position in
-    ``annolist``. A joint listed without a score (ground truth, a hand correction) counts as certain."""
-    from posecli.evaluation.formats import MISSING_SCORE, read_sequences
-
-    sequences = read_sequences(path, role="pred")
-    if len(sequences) != 1:
-        raise PoseCliError(f"{shown_path(path)}: holds {len(sequences)} videos; render draws one (split the file)")
-    frames = []
-    for frame in sequences[0].frames:
-        people = []
-        for n in range(frame.num_people):
-            keypoints = np.zeros((NUM_KEYPOINTS, 3))
-            for joint in np.flatnonzero(frame.present[n]):
-                joint_score = frame.scores[n, joint]
-                certain = 1.0 if joint_score == MISSING_SCORE else float(joint_score)
-                keypoints[SLOT_OF_POSEVAL_ID[int(joint)]] = (*frame.xy[n, joint], certain)
-            located = keypoints[keypoints[:, 2] > 0, :2]
-            box = np.concatenate([located.min(0), located.max(0)]) if len(located) else np.zeros(4)
-            person_score = frame.person_scores[n]
-            people.append(PoseInstance(
-                keypoints=keypoints, box=box, score=1.0 if np.isnan(person_score) else float(person_score),
-                track_id=int(frame.track_ids[n]),
-            ))
-        frames.append(FrameResult(frame.index, 0.0, tuple(people)))
-    return frames
 
 
 def check_match(predictions: Predictions, info: VideoInfo, pred_path: Path, video: VideoSource) -> None:
@@ -199,7 +135,7 @@ def render_overlay(
                 _write_image(folder / f"{frame.index:06d}.{frame_format}", draw_frame(frame.image, result, style))
             advance(1)
     outputs = tuple(p for p in (output, frames_dir) if p is not None)
-    return RenderSummary(predictions, read.file_format, len(read.frames), sum(len(f.instances) for f in read.frames), outputs)
+    return RenderSummary(predictions, read.format_title, len(read.frames), sum(len(f.instances) for f in read.frames), outputs)
 
 
 def _audio_source(info: VideoInfo) -> str | Path | None:

@@ -203,7 +203,7 @@ def test_bad_inputs_are_one_line(tmp_path: Path) -> None:
     _one_line_error(["render", str(tmp_path / "none.json"), "--video", str(clip), "-o", out], "none.json")
     unknown = tmp_path / "unknown.json"
     unknown.write_text('{"people": []}')
-    _one_line_error(["render", str(unknown), "--video", str(clip), "-o", out], "unknown prediction format")
+    _one_line_error(["render", str(unknown), "--video", str(clip), "-o", out], "not a posecli prediction")
     broken = tmp_path / "broken.json"
     broken.write_text('{"images": [{"id": 0}], "annotations": [{"image_id": 7, "track_id": 0, "keypoints": []}]}')
     _one_line_error(["render", str(broken), "--video", str(clip), "-o", out], "broken.json")

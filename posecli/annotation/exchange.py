@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from posecli.annotation.poses import Clip, clip_from_predictions, frame_file_name, read_predictions
+from posecli.annotation.poses import Clip, clip_from_predictions, frame_file_name
 from posecli.errors import PoseCliError
+from posecli.export.predictions import read_predictions
 from posecli.progress import progress_bar
 
 EXPORT_FORMATS = ("cvat-video", "cvat-images", "coco", "label-studio")

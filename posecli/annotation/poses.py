@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from posecli.errors import PoseCliError
-from posecli.keypoints import NUM_KEYPOINTS, SLOT_OF_POSEVAL_ID
-from posecli.structures import FrameResult
+from posecli.export.predictions import Predictions
+from posecli.keypoints import NUM_KEYPOINTS
 
 OUTSIDE, OCCLUDED, VISIBLE = 0, 1, 2
 COORD_DECIMALS = 2  # every format writes 1/100 pixel (CVAT's own precision)
@@ -109,89 +109,7 @@ def visibility_of(scores: np.ndarray, kpt_thr: float) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------
-# Reading posecli predictions
-
-
-@dataclass(frozen=True, eq=False)
-class Predictions:
-    """A prediction file read back: ``frames`` and what the file knows of the video (0 / "" if nothing)."""
-
-    path: Path
-    frames: list[FrameResult]
-    width: int
-    height: int
-    name: str
-    file_format: str  # posetrack18, posetrack17, coco or jsonl
-
-
-def read_predictions(path: Path) -> Predictions:
-    """Read any posecli output (PoseTrack 2018 or 2017, COCO results, JSON lines) with its own reader.
-
-    The format is told by the content: a ``.jsonl`` file is JSON lines; a JSON list is COCO results; an
-    object with ``annolist`` is PoseTrack 2017; one with ``images`` and ``annotations`` is PoseTrack
-    2018. Raises ``PoseCliError`` naming the file (and the field) otherwise.
-    """
-    from posecli.export._json import load_json
-
-    if path.suffix == ".jsonl":
-        from posecli.export.jsonl import read_jsonl
-
-        return Predictions(path, read_jsonl(path), 0, 0, _stem(path), "jsonl")
-    document = load_json(path, finite=False)
-    if isinstance(document, list):
-        from posecli.export.coco import read_coco_json
-
-        return Predictions(path, read_coco_json(path), 0, 0, _stem(path), "coco")
-    if isinstance(document, dict) and "annolist" in document:
-        return _read_annolist(path)
-    if isinstance(document, dict) and "images" in document and "annotations" in document:
-        from posecli.export.posetrack import read_posetrack_file
-
-        read = read_posetrack_file(path)
-        return Predictions(
-            path, read.frames, read.width, read.height, read.video_name or _stem(path), "posetrack18"
-        )
-    raise PoseCliError(
-        f"{path}: (top level): not a posecli prediction (expected PoseTrack 2018 'images' + 'annotations', "
-        "PoseTrack 2017 'annolist', a COCO results list or JSON lines)"
-    )
-
-
-def _stem(path: Path) -> str:
-    """The video name a prediction file stands for: ``clip.posetrack.json`` → ``clip``."""
-    name = path.name
-    for suffix in (".jsonl", ".json", ".posetrack", ".coco", ".tracks"):
-        name = name.removesuffix(suffix)
-    return name or path.stem
-
-
-def _read_annolist(path: Path) -> Predictions:
-    """PoseTrack 2017 through ``posecli eval``'s reader; poseval ids mapped back to the 17 slots."""
-    from posecli.evaluation.formats import MISSING_SCORE, read_sequences
-    from posecli.structures import PoseInstance
-
-    sequences = read_sequences(path, role="pred", require_categories=False)
-    if len(sequences) != 1:
-        raise PoseCliError(f"{path}: annolist: holds {len(sequences)} videos; export one video per file")
-    sequence = sequences[0]
-    frames = []
-    for position, frame in enumerate(sequence.frames):
-        index = frame.frame_number if frame.frame_number is not None else position
-        instances = []
-        for n in range(frame.num_people):
-            keypoints = np.zeros((NUM_KEYPOINTS, 3))
-            for joint, slot in SLOT_OF_POSEVAL_ID.items():
-                if frame.present[n, joint]:
-                    s = frame.scores[n, joint]
-                    # a listed point is located; a point without a score counts as certain
-                    keypoints[slot] = (*frame.xy[n, joint], 1.0 if s == MISSING_SCORE else max(s, 1e-6))
-            located = keypoints[keypoints[:, 2] > 0, :2]
-            box = np.concatenate([located.min(0), located.max(0)]) if len(located) else np.zeros(4)
-            instances.append(
-                PoseInstance(keypoints=keypoints, box=box, score=1.0, track_id=int(frame.track_ids[n]))
-            )
-        frames.append(FrameResult(frame_index=index, timestamp=0.0, instances=tuple(instances)))
-    return Predictions(path, frames, 0, 0, sequence.folder.rsplit("/", 1)[-1] or _stem(path), "posetrack17")
+# Predictions as a Clip (read by posecli.export.predictions)
 
 
 def clip_from_predictions(

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from posecli.annotation.poses import OUTSIDE, Clip, clip_from_predictions, read_predictions
+from posecli.annotation.poses import OUTSIDE, Clip, clip_from_predictions
 from posecli.errors import PoseCliError
 from posecli.export.coco import write_coco_json
 from posecli.export.jsonl import JsonlWriter
@@ -18,6 +18,7 @@ from posecli.export.posetrack import (
     annolist_point,
     write_posetrack_document,
 )
+from posecli.export.predictions import read_predictions
 from posecli.keypoints import POSEVAL_ID_OF_SLOT
 from posecli.video import probe_video
 

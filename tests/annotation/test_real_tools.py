@@ -37,8 +37,9 @@ from typer.testing import CliRunner
 
 from posecli.annotation.coco_keypoints import read_coco_keypoints
 from posecli.annotation.exchange import export_annotations
-from posecli.annotation.poses import clip_from_predictions, read_predictions
+from posecli.annotation.poses import clip_from_predictions
 from posecli.cli import app
+from posecli.export.predictions import read_predictions
 
 from .conftest import FRAMES, HEIGHT, WIDTH
 from .test_roundtrip import assert_same_people

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from posecli.annotation.exchange import EXPORT_FORMATS, export_annotations, read_annotations
-from posecli.annotation.poses import OCCLUDED, OUTSIDE, VISIBLE, Clip, clip_from_predictions, read_predictions
+from posecli.annotation.poses import OCCLUDED, OUTSIDE, VISIBLE, Clip, clip_from_predictions
+from posecli.export.predictions import read_predictions
 
 from .conftest import FRAMES, HEIGHT, WIDTH
 
