@@ -62,6 +62,23 @@ def synth(
         bool,
         typer.Option("--exist-ok", help="Replace an existing dataset (only once the new one is complete)."),
     ] = False,
+    hard_share: Annotated[
+        float | None,
+        typer.Option(
+            "--hard-share",
+            help="Make this share (0 to 1) of every video's frames hard key frames between clean neighbours, "
+            "flagged in synthetic_effects.json, and every other frame clean (default: random blur and "
+            "occluders, about one frame in three).",
+        ),
+    ] = None,
+    hard_kinds: Annotated[
+        str,
+        typer.Option(
+            "--hard-kinds",
+            help="Comma-separated effects a hard frame draws from: blur (motion), defocus, joints (two "
+            "limbs of one person hidden), person (one person hidden whole).",
+        ),
+    ] = "blur,defocus,joints,person",
     quiet: QuietOption = False,
 ) -> None:
     """Generate PoseTrack-format synthetic videos with moving articulated figures (2018 layout by default).
@@ -69,7 +86,13 @@ def synth(
     The dataset appears in --out-dir only when it is complete: an interrupted run leaves nothing behind.
     """
     # posecli.data.synthetic needs numpy and OpenCV, not torch; imported here to keep --help fast.
-    from posecli.data.synthetic import option_problem, size_problem, write_synthetic_dataset
+    from posecli.data.synthetic import (
+        HARD_KINDS,
+        hard_problem,
+        option_problem,
+        size_problem,
+        write_synthetic_dataset,
+    )
 
     if out is not None:
         if out_dir is not None and out_dir != out:
@@ -89,6 +112,13 @@ def synth(
     problem = size_problem(frame_size)
     if problem:
         raise PoseCliError(f"--size: {problem}")
+    kinds = tuple(k.strip() for k in hard_kinds.split(",") if k.strip())
+    for option, problem in (
+        ("--hard-share", hard_problem(hard_share, HARD_KINDS)),
+        ("--hard-kinds", hard_problem(None, kinds)),
+    ):
+        if problem:
+            raise PoseCliError(f"{option}: {problem}")
     names = write_synthetic_dataset(
         out_dir,
         videos=videos,
@@ -101,6 +131,8 @@ def synth(
         label_every=label_every,
         quiet=quiet,
         exist_ok=exist_ok,
+        hard_share=hard_share,
+        hard_kinds=kinds,
     )
     if not quiet:
         console.print(f"wrote {len(names['train'])} train and {len(names['val'])} val videos to {out_dir}")

@@ -4,7 +4,9 @@ Each person is a 2-D kinematic figure (torso, head, two-segment arms and legs) w
 follow sinusoids; every limb is drawn as a thick line in its own colour, left and right sides in
 different colours, so that every joint is locatable and a horizontal flip is visible. Some frames get
 motion blur or a grey occluder, so that the neighbouring frames carry information the key frame
-lacks, which is what the temporal models exploit.
+lacks, which is what the temporal models exploit. ``HardFrames`` replaces those random effects by a
+controlled share of hard key frames (motion blur, defocus, hidden joints, a hidden person) between
+clean neighbours, each recorded as a ``HardFrame`` so that it can be scored apart.
 
 Everything is a pure function of the random generator passed in. Nothing here writes files: the
 dataset layouts (``posecli.data.synthetic``) and the single video (``posecli.data.synthetic_video``)
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -198,6 +200,39 @@ def head_box(joints: np.ndarray, unit: float) -> list[float]:
     return [round(float(x1), 1), round(float(y1), 1), round(float(x2 - x1), 1), round(float(y2 - y1), 1)]
 
 
+# What can make a key frame hard. "blur" and "defocus" act on the whole frame (every person is flagged);
+# "joints" hides some limbs of one person behind grey blocks, "person" hides one person entirely.
+HARD_KINDS = ("blur", "defocus", "joints", "person")
+
+# Limb groups a "joints" occlusion can hide: slots (elbow, wrist) or (knee, ankle) and the joint above.
+_LIMB_GROUPS = ((5, 7, 9), (6, 8, 10), (11, 13, 15), (12, 14, 16))
+
+
+@dataclass(frozen=True)
+class HardFrames:
+    """A controlled share of hard key frames per video (``render_video``'s ``hard``).
+
+    share: fraction of each video's frames made hard, ``round(share · frames)`` of them, drawn so that
+    no two are adjacent while the share allows it (≤ 1/2), so that a hard key frame's neighbours are
+    clean. kinds: the effects drawn from (a subset of ``HARD_KINDS``), one per hard frame, uniformly.
+    """
+
+    share: float
+    kinds: tuple[str, ...] = HARD_KINDS
+
+
+@dataclass(frozen=True)
+class HardFrame:
+    """One hard key frame: its 0-based index, the effect, the people it affects (person indices) and,
+    aligned with ``people``, the PoseTrack slots each has under the grey block(s) (empty for the
+    whole-frame kinds). A block over one person also flags anyone else whose joints it hides."""
+
+    frame: int
+    kind: str
+    people: tuple[int, ...]
+    hidden_joints: tuple[tuple[int, ...], ...]
+
+
 @dataclass(frozen=True)
 class RenderedVideo:
     """One rendered video: BGR frames and per-frame, per-person ground truth."""
@@ -209,6 +244,91 @@ class RenderedVideo:
     ignore_region: list[tuple[float, float]]  # polygon vertices in pixels
     blurred: np.ndarray  # (F,) bool: the frame is motion-blurred
     occluders: list[tuple[int, int, list[int]]]  # (frame index, person, [x1, y1, x2, y2]) grey blocks
+    hard: list[HardFrame] = field(default_factory=list)  # the planned hard key frames (``HardFrames``)
+
+
+def _plan_hard_frames(
+    rng: np.random.Generator, frames: int, people: int, hard: HardFrames
+) -> dict[int, tuple[str, int]]:
+    """``{frame: (kind, person)}`` for ``round(share · frames)`` frames; person -1 for whole-frame kinds.
+
+    Frames are taken in a random order, skipping neighbours of frames already taken, then (only when
+    the share is above 1/2) the skipped ones in the same order.
+    """
+    count = min(frames, round(hard.share * frames)) if people else 0
+    order = [int(t) for t in rng.permutation(frames)]
+    chosen: list[int] = []
+    for t in order:
+        if len(chosen) < count and t - 1 not in chosen and t + 1 not in chosen:
+            chosen.append(t)
+    chosen += [t for t in order if t not in chosen][: count - len(chosen)]
+    plan = {}
+    for t in sorted(chosen):
+        kind = hard.kinds[int(rng.integers(len(hard.kinds)))]
+        plan[t] = (kind, int(rng.integers(people)) if kind in ("joints", "person") else -1)
+    return plan
+
+
+def _defocus(image: np.ndarray, radius: int) -> np.ndarray:
+    """Out-of-focus blur: a uniform disc kernel of ``radius`` pixels."""
+    size = 2 * radius + 1
+    kernel = np.zeros((size, size), np.float32)
+    cv2.circle(kernel, (radius, radius), radius, 1.0, -1)
+    kernel /= kernel.sum()
+    return cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT)
+
+
+def _hidden_slots(joints: np.ndarray, blocks: list[list[int]]) -> tuple[int, ...]:
+    """Annotated slots (ears excluded) whose pixel lies under one of the ``[x1, y1, x2, y2]`` blocks."""
+    hidden = []
+    for slot, (x, y) in enumerate(joints):
+        if slot not in _UNANNOTATED_SLOTS and any(b[0] <= x <= b[2] and b[1] <= y <= b[3] for b in blocks):
+            hidden.append(slot)
+    return tuple(hidden)
+
+
+def _apply_hard_effect(
+    rng: np.random.Generator,
+    image: np.ndarray,
+    t: int,
+    kind: str,
+    person: int,
+    joints: np.ndarray,
+    figures: list[Figure],
+    size: tuple[int, int],
+) -> tuple[np.ndarray, HardFrame, list[list[int]]]:
+    """Draw one planned hard effect on frame ``t``; returns the image, its record and the grey blocks.
+
+    The strengths scale with the figures' body unit, so that the key frame alone is ambiguous at any
+    frame size: motion blur 1.2-1.8 units long, defocus radius 0.5-0.8 units, occluders opaque.
+    """
+    width, height = size
+    unit = float(np.mean([f.unit for f in figures]))
+    everyone = tuple(range(len(figures)))
+    if kind == "blur":
+        length = max(5, round(unit * rng.uniform(1.2, 1.8)))
+        image = _motion_blur(image, length, float(rng.uniform(0, math.pi)))
+        return image, HardFrame(t, kind, everyone, tuple(() for _ in everyone)), []
+    if kind == "defocus":
+        image = _defocus(image, max(2, round(unit * rng.uniform(0.5, 0.8))))
+        return image, HardFrame(t, kind, everyone, tuple(() for _ in everyone)), []
+    pose, pad = joints[t, person], 0.45 * figures[person].unit
+    if kind == "person":
+        x1, y1, x2, y2 = person_box(pose, figures[person].unit, width, height)
+        blocks = [[int(x1) - 2, int(y1) - 2, int(x2) + 2, int(y2) + 2]]
+    else:
+        # two of the four limbs (elbow-wrist or knee-ankle with the joint above), each under its own block
+        groups = rng.choice(len(_LIMB_GROUPS), size=2, replace=False)
+        blocks = []
+        for g in sorted(int(i) for i in groups):
+            limb = pose[list(_LIMB_GROUPS[g][1:])]  # the two lower joints; the root stays visible
+            lo, hi = limb.min(axis=0) - pad, limb.max(axis=0) + pad
+            blocks.append([int(lo[0]), int(lo[1]), math.ceil(hi[0]), math.ceil(hi[1])])
+    for x1, y1, x2, y2 in blocks:
+        cv2.rectangle(image, (x1, y1), (x2, y2), (128, 128, 128), -1)
+    hidden = {p: _hidden_slots(joints[t, p], blocks) for p in everyone}
+    people = tuple(p for p in everyone if p == person or hidden[p])
+    return image, HardFrame(t, kind, people, tuple(hidden[p] for p in people)), blocks
 
 
 def render_video(
@@ -221,13 +341,16 @@ def render_video(
     occlude: dict[int, tuple[int, int]] | None = None,
     effects: bool = True,
     on_frame: Callable[[int, np.ndarray], None] | None = None,
+    hard: HardFrames | None = None,
 ) -> RenderedVideo:
     """Render ``frames`` frames with ``people`` figures.
 
     ``occlude`` maps a person index to a frame range ``[a, b)`` during which an occluder covers it
     entirely; otherwise, with ``effects``, about one frame in four gets a random occluder and one in
-    five motion blur. With ``on_frame``, each frame is handed to it as ``(t, image)`` and not kept
-    (``frames`` of the result is then empty), so memory does not grow with the video's length.
+    five motion blur. ``hard`` replaces those random effects: exactly the planned hard key frames get
+    an effect (``HardFrames``), every other frame is clean. With ``on_frame``, each frame is handed to
+    it as ``(t, image)`` and not kept (``frames`` of the result is then empty), so memory does not
+    grow with the video's length.
     """
     if figures is None:
         figures = [random_figure(rng, width, height, frames) for _ in range(people)]
@@ -246,6 +369,9 @@ def render_video(
     left = bool(rng.integers(0, 2))
     x0 = 0.0 if left else width - 1 - corner_w
     ignore = [(x0, 0.0), (x0 + corner_w, 0.0), (x0 + corner_w, corner_h), (x0, corner_h)]
+    # drawn after the figures and the ignore corner, so that hard=None leaves the legacy draws unchanged
+    plan = _plan_hard_frames(rng, frames, len(figures), hard) if hard is not None else {}
+    records: list[HardFrame] = []
     rendered = []
     for t in range(frames):
         image = background.copy()
@@ -261,7 +387,17 @@ def render_video(
                         image, (int(x1) - 2, int(y1) - 2), (int(x2) + 2, int(y2) + 2), (128, 128, 128), -1
                     )
                     visible[t, p] = False
-        elif effects and len(figures) and rng.random() < 0.25:
+        elif t in plan:
+            kind, person = plan[t]
+            image, record, blocks = _apply_hard_effect(
+                rng, image, t, kind, person, joints, figures, (width, height)
+            )
+            records.append(record)
+            occluders.extend((t, person, block) for block in blocks)
+            blurred[t] = kind == "blur"
+            if kind == "person":
+                visible[t, person] = False
+        elif effects and hard is None and len(figures) and rng.random() < 0.25:
             # A grey block over part of one person: the joints under it stay annotated.
             p = int(rng.integers(0, len(figures)))
             x1, y1, x2, y2 = person_box(joints[t, p], figures[p].unit, width, height)
@@ -270,11 +406,11 @@ def render_video(
             block = [int(bx), int(by), int(bx + bw), int(by + bh)]
             cv2.rectangle(image, (block[0], block[1]), (block[2], block[3]), (128, 128, 128), -1)
             occluders.append((t, p, block))
-        if effects and rng.random() < 0.2:
+        if effects and hard is None and rng.random() < 0.2:
             image = _motion_blur(image, int(rng.integers(5, 10)), float(rng.uniform(0, math.pi)))
             blurred[t] = True
         if on_frame is not None:
             on_frame(t, image)
         else:
             rendered.append(image)
-    return RenderedVideo(rendered, joints, units, visible, ignore, blurred, occluders)
+    return RenderedVideo(rendered, joints, units, visible, ignore, blurred, occluders, records)

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from posecli.atomic import atomic_write_bytes, atomic_write_text
-from posecli.data.figures import render_video
+from posecli.data.figures import HARD_KINDS, HardFrames, render_video
 from posecli.data.synthetic_layouts import (
     LAYOUTS,
     PT17_GT_SUFFIX,
@@ -42,6 +42,7 @@ from posecli.progress import progress_bar
 
 __all__ = [
     "EFFECTS_FILE",
+    "HARD_KINDS",
     "LAYOUTS",
     "MAX_SIDE",
     "MIN_SIDE",
@@ -50,6 +51,7 @@ __all__ = [
     "Layout",
     "SyntheticTrack",
     "estimated_bytes",
+    "hard_problem",
     "make_synthetic_video",
     "option_problem",
     "size_problem",
@@ -108,6 +110,19 @@ def option_problem(name: str, value: int) -> str | None:
         return f"{value} is below the minimum {low}"
     if high is not None and value > high:
         return f"{value} is above the maximum {high:,} (the PoseTrack id scheme has no room for more)"
+    return None
+
+
+def hard_problem(share: float | None, kinds: tuple[str, ...] | list[str]) -> str | None:
+    """Why a hard-frame share (0 to 1, or None for the legacy random effects) and kind list are not
+    allowed, or None. kinds: a non-empty subset of ``HARD_KINDS`` without repeats."""
+    if share is not None and not 0.0 <= share <= 1.0:  # also refuses NaN
+        return f"share {share} is not between 0 and 1"
+    unknown = [k for k in kinds if k not in HARD_KINDS]
+    if unknown:
+        return f"kind '{unknown[0]}' is not one of {', '.join(HARD_KINDS)}"
+    if not kinds or len(set(kinds)) != len(kinds):
+        return f"kinds must name each of {', '.join(HARD_KINDS)} at most once, and at least one"
     return None
 
 
@@ -229,6 +244,8 @@ def write_synthetic_dataset(
     label_every: int = 2,
     quiet: bool = True,
     exist_ok: bool = True,
+    hard_share: float | None = None,
+    hard_kinds: tuple[str, ...] = HARD_KINDS,
 ) -> dict[str, list[str]]:
     """Write a synthetic dataset in a PoseTrack layout and return ``{split: [sequence names]}``.
 
@@ -236,6 +253,12 @@ def write_synthetic_dataset(
     video. people: figures per video. size: ``(W, H)`` pixels. label_every: every n-th frame is
     labelled (``is_labeled``); the others have no annotations, as in PoseTrack. quiet: no progress bar.
     exist_ok: replace a dataset already in ``out_dir``; when False, an existing one is an error.
+    hard_share: None keeps the random effects (about one frame in four with a grey block over part of
+    a person, one in five motion-blurred); a number from 0 to 1 instead makes exactly
+    ``round(hard_share · frames)`` frames of every video hard key frames, with clean neighbours, and
+    every other frame clean (``posecli.data.figures.HardFrames``). hard_kinds: the effects a hard
+    frame draws from: ``blur`` (motion blur), ``defocus`` (whole frame), ``joints`` (two limbs of one
+    person under grey blocks), ``person`` (one person hidden whole). Hidden joints stay annotated.
 
     The dataset is written whole into a hidden sibling folder ``.<name>.tmp-<pid>`` and renamed into
     place at the end, so an interrupted run (Ctrl-C, SIGTERM, kill -9) never leaves a partial dataset
@@ -258,7 +281,10 @@ def write_synthetic_dataset(
 
     Every layout also gets ``synthetic_effects.json`` (``EFFECTS_FILE``): per sequence, the frame
     numbers that are motion-blurred and the grey occluder blocks ``{"frame", "track_id", "box":
-    [x1, y1, x2, y2]}``, so tests and experiments can find the frames a key frame alone cannot solve.
+    [x1, y1, x2, y2]}``, so tests and experiments can find the frames a key frame alone cannot solve;
+    with ``hard_share`` also ``"hard"``: one record per hard frame ``{"frame", "kind", "track_ids",
+    "hidden_joints"}`` (frame numbers as in the image names; ``hidden_joints`` lists, per track id,
+    the PoseTrack slots under a grey block, empty for blur and defocus).
     """
     if layout not in LAYOUTS:
         raise PoseCliError(f"layout: '{layout}' is not one of {', '.join(LAYOUTS)}")
@@ -277,6 +303,10 @@ def write_synthetic_dataset(
     problem = size_problem(size)
     if problem:
         raise PoseCliError(f"size: {problem}")
+    problem = hard_problem(hard_share, hard_kinds)
+    if problem:
+        raise PoseCliError(f"hard frames: {problem}")
+    hard = HardFrames(float(hard_share), tuple(hard_kinds)) if hard_share is not None else None
     root = Path(out_dir)
     # Work on the resolved path so that the temporary sibling sits on the target's own file system.
     target = root.resolve()
@@ -300,7 +330,7 @@ def write_synthetic_dataset(
         shutil.rmtree(tmp, ignore_errors=True)  # left by an earlier failed call in this same process
         tmp.mkdir()
         names = _write_dataset(
-            tmp, videos, frames, people, seed, size, val_videos, layout, label_every, quiet
+            tmp, videos, frames, people, seed, size, val_videos, layout, label_every, quiet, hard
         )
         _move_into_place(tmp, target, root, exist_ok)
     except OSError as error:
@@ -323,6 +353,7 @@ def _write_dataset(
     layout: str,
     label_every: int,
     quiet: bool,
+    hard: HardFrames | None = None,
 ) -> dict[str, list[str]]:
     """Write every file of the dataset under ``root`` (a fresh folder); see ``write_synthetic_dataset``."""
     width, height = size
@@ -345,6 +376,7 @@ def _write_dataset(
                     width,
                     height,
                     on_frame=functools.partial(_write_frame, root, layout, split, seq),
+                    hard=hard,
                 )
                 effects[seq] = {
                     "split": split,
@@ -353,9 +385,22 @@ def _write_dataset(
                         {"frame": t + first, "track_id": p, "box": box} for t, p, box in video.occluders
                     ],
                 }
+                if hard is not None:
+                    effects[seq]["hard"] = [
+                        {
+                            "frame": h.frame + first,
+                            "kind": h.kind,
+                            "track_ids": list(h.people),
+                            "hidden_joints": [list(slots) for slots in h.hidden_joints],
+                        }
+                        for h in video.hard
+                    ]
                 annotations.add_video(split, number, seq, frames, video)
                 advance(1)
-    atomic_write_text(root / EFFECTS_FILE, _dump({"layout": layout, "seed": seed, "videos": effects}))
+    header: dict[str, object] = {"layout": layout, "seed": seed}
+    if hard is not None:
+        header["hard_share"], header["hard_kinds"] = hard.share, list(hard.kinds)
+    atomic_write_text(root / EFFECTS_FILE, _dump({**header, "videos": effects}))
     annotations.finish(has_val=bool(names["val"]))
     return names
 

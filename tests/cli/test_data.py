@@ -62,6 +62,8 @@ def test_synth_passes_keywords(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
             "label_every": 2,
             "quiet": True,
             "exist_ok": False,
+            "hard_share": None,
+            "hard_kinds": ("blur", "defocus", "joints", "person"),
         }
     ]
 
