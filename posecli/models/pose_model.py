@@ -101,7 +101,7 @@ class VideoPoseModel(nn.Module):
 
     @property
     def num_taps(self) -> int:
-        """How many HRNet feature taps per frame the temporal module reads (1, or 4 for TDMI)."""
+        """How many per-frame tensors ``encode_frames`` gives (1; 4 for TDMI; 2 for TAR-ViTPose)."""
         return 1 if self.temporal is None else self.temporal.num_taps
 
     @property
@@ -136,8 +136,9 @@ class VideoPoseModel(nn.Module):
     def encode_frames(self, crops: Tensor) -> list[Tensor]:
         """Per-frame half: crops ``(N, 3, H, W)`` normalised RGB → ``num_taps`` tensors ``(N, C, h, w)``.
 
-        The last tap is the stage-4 feature F. Independent per crop (apart from BN in train mode), so
-        results can be cached per (frame, person) and reused across key frames.
+        HRNet: the last tap is the stage-4 feature F. ViT: ViTPose's heatmaps ``(N, K, H/4, W/4)``, then
+        for TAR-ViTPose the token map ``(N, C, H/16, W/16)``. Independent per crop (apart from BN in
+        train mode), so results can be cached per (frame, person) and reused across key frames.
         """
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.backbone_frozen):
             if self.is_vit:
@@ -150,8 +151,9 @@ class VideoPoseModel(nn.Module):
         return [heatmaps, feature] if isinstance(self.temporal, TarTemporal) else [heatmaps]
 
     def backbone_pose(self, taps: list[Tensor]) -> Tensor:
-        """HRNet's own heatmaps ``(N, K, h, w)`` from ``encode_frames``' taps of single crops, before any
-        temporal model: the per-frame pose a tracker can use while the key frame still waits."""
+        """The backbone's own heatmaps ``(N, K, h, w)`` (HRNet's ``final_layer``, ViTPose's decoder) from
+        ``encode_frames``' taps of single crops, before any temporal model: the per-frame pose a
+        tracker can use while the key frame still waits."""
         if not self.is_vit:
             return self.hrnet.final_layer(taps[-1])
         return taps[0]  # the ViTPose heatmaps encode_frames already made
