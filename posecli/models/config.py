@@ -86,6 +86,10 @@ class ModelConfig:
             _choice(self.decode, DECODERS, "decode")
         if self.width < 4 or self.width % 4:
             raise ValueError(f"width must be a positive multiple of 4 (DCN offset groups of 4), got {self.width}")
+        for key in ("vit_depth", "vit_heads", "decoder_channels", "tar_layers", "tar_heads"):
+            value = getattr(self, key)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{key} must be a positive integer, got {value!r}")
         if self.input_size[0] % 32 or self.input_size[1] % 32:
             raise ValueError(f"input_size must be multiples of 32 (HRNet's 1/32 branch), got {self.input_size}")
 

@@ -91,3 +91,6 @@ def test_vit_config_errors() -> None:
         build_model("vitpose_b", width=36, vit_heads=8)
     with pytest.raises(ValueError, match="num_frames"):
         build_model("tar_vitpose_b", width=16, num_frames=3)
+    for key in ("vit_heads", "vit_depth", "tar_heads", "decoder_channels"):
+        with pytest.raises(ValueError, match=f"{key} must be a positive integer"):
+            model_config("tar_vitpose_b", **{key: 0})  # 0 heads once divided by zero
