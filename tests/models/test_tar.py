@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from posecli.models import build_model
-from posecli.models.temporal.tar import TarTemporal, attention_mask, scrambled_mask_source
+from posecli.models.temporal.tar import (
+    PostNormAttention,
+    TarTemporal,
+    WindowCrossAttention,
+    attention_mask,
+    scrambled_mask_source,
+)
 
 
 def _peaks(b: int, t: int, k: int, size: int, cell: dict[tuple[int, int], int]) -> torch.Tensor:
@@ -156,3 +162,26 @@ def test_random_decoder_maps_are_masked_out_unless_the_threshold_is_zero() -> No
         assert torch.isnan(model(clip).heatmaps).all()
         model.temporal.threshold = 0.0
         assert torch.isfinite(model(clip).heatmaps).all()
+
+
+def test_window_cross_attention_equals_nn_multihead_attention() -> None:
+    """The reassociated window attention gives ``nn.MultiheadAttention``'s result, NaN rows included."""
+    torch.manual_seed(0)
+    layer = WindowCrossAttention(16, 4)
+    reference = PostNormAttention(16, 4)
+    reference.load_state_dict(layer.state_dict())
+    query = torch.randn(2, 17, 16, requires_grad=True)
+    window = torch.randn(2, 40, 16)
+    blocked = torch.rand(2 * 4, 17, 40) < 0.5
+    blocked[5, 3] = True  # person 1, head 1, query 3: a fully masked row
+    got, expected = layer(query, window, blocked), reference(query, window, blocked)
+    assert torch.equal(torch.isnan(got), torch.isnan(expected)) and torch.isnan(got[1, 3]).all()
+    finite = ~torch.isnan(expected)
+    assert (got[finite] - expected[finite]).abs().max() <= 1e-5
+    assert torch.isfinite(got[0]).all()
+    # the gradients agree too (training runs this path)
+    blocked[5, 3] = False
+    weights = torch.randn(2, 17, 16)  # a loss whose gradient is not ~0 (the LayerNorm fixes Σ out²)
+    g1 = torch.autograd.grad((layer(query, window, blocked) * weights).sum(), query)[0]
+    g2 = torch.autograd.grad((reference(query, window, blocked) * weights).sum(), query)[0]
+    assert (g1 - g2).abs().max() <= 1e-4 * g2.abs().max()
