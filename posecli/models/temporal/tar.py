@@ -95,7 +95,7 @@ class WindowCrossAttention(PostNormAttention):
         scores = torch.bmm(q_keys, context.transpose(1, 2))  # (B, heads·Q, S), one product per batch
         scores = scores + torch.einsum("bqhd,hd->bhq", q, b_k.view(heads, d)).reshape(b, heads * q_len, 1)
         if attn_mask is not None:
-            scores = scores.masked_fill(attn_mask.view(b, heads * q_len, -1), float("-inf"))
+            scores = scores.masked_fill(attn_mask.reshape(b, heads * q_len, -1), float("-inf"))
         mixed = torch.bmm(scores.softmax(-1), context).view(b, heads, q_len, c)  # Σ a·x per head
         values = torch.einsum("bhqc,hdc->bqhd", mixed, w_v.view(heads, d, c)) + b_v.view(heads, d)
         out = self.mha.out_proj(values.reshape(b, q_len, c))  # (B, Q, C)
