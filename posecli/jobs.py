@@ -82,8 +82,9 @@ class EstimateOptions:
     bbox_thr: float | None = None
     max_people: int = 20  # at most this many people per frame, best first (0: no cap)
     # tracks seen in fewer frames than this after stitching are dropped (ghosts rarely last; capped at
-    # the video's length, so a short clip keeps its people); needs stitching
-    min_track_len: int = 5
+    # the video's length, so a short clip keeps its people); None: DEFAULT_MIN_TRACK_LEN when
+    # stitching, off with --no-stitch (which streams its outputs before tracks are complete)
+    min_track_len: int | None = None
     overlay: bool = True
     coco: bool = False
     jsonl: bool = False
@@ -152,6 +153,7 @@ def build_processor(options: EstimateOptions, video: Path | None = None, quiet: 
 
 
 EMBEDDED_BBOX_THR = 0.5  # the embedded model's default --bbox-thr (its pose-presence cut)
+DEFAULT_MIN_TRACK_LEN = 5  # --min-track-len when stitching (bench_accuracy's pan clips)
 
 
 def uses_network(options: EstimateOptions) -> bool:
@@ -215,7 +217,7 @@ def estimate_videos(
         raise PoseCliError("no input video given")
     if options.tracker not in TRACKERS:
         raise PoseCliError(f"--tracker: '{options.tracker}' is not one of {', '.join(TRACKERS)}")
-    if options.min_track_len > 1 and not options.stitch:
+    if options.min_track_len is not None and options.min_track_len > 1 and not options.stitch:
         raise PoseCliError("--min-track-len judges whole tracks after stitching; with --no-stitch give --min-track-len 1")
     infos = [probe_video(video) for video in videos]
     plans = [output_paths(out_dir, video, options) for video in videos]
@@ -326,7 +328,8 @@ def estimate_video(
         if not results:
             raise PoseCliError(f"{video}: no frame could be decoded")
         if options.stitch:
-            results = drop_weak_tracks(stitch_tracklets(results), min_length=options.min_track_len)
+            min_length = DEFAULT_MIN_TRACK_LEN if options.min_track_len is None else options.min_track_len
+            results = drop_weak_tracks(stitch_tracklets(results), min_length=min_length)
             overlay, jsonl = _write_streams_after(video, info, paths, options, results, quiet, overlap)
         t0 = time.perf_counter()
         write_posetrack_json(paths["posetrack"], results, info, video_name=_stem(video), kpt_thr=options.kpt_thr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ def _person(x: float, score: float) -> PoseInstance:
 class _ScriptedStage:
     """A pose stage that returns, per call, the people its script gives for that frame index."""
 
-    def __init__(self, script) -> None:  # noqa: ANN001 - frame index -> list of (x, score)
+    def __init__(self, script: Callable[[int], list[tuple[float, float]]]) -> None:
         self.script = script
         self.index = 0
 
@@ -91,15 +92,20 @@ def test_min_track_len_drops_short_tracks_after_stitching(
     assert {p.track_id for f in frames for p in f.instances} == {0}
 
 
-def test_min_track_len_without_stitching_is_refused(h264_clip: Path, tmp_path: Path) -> None:
+def test_min_track_len_without_stitching_is_refused(
+    h264_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(PoseCliError, match="--min-track-len"):
         jobs.estimate_videos([h264_clip], tmp_path, jobs.EstimateOptions(stitch=False, min_track_len=3), quiet=True)
+    # by default --no-stitch simply streams every track
+    frames = _run(h264_clip, tmp_path / "streamed", monkeypatch, stitch=False)
+    assert [len(f.instances) for f in frames] == [1, 1, 2, 2, 1, 1]
 
 
 def test_cli_options_reach_the_library(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     received = {}
 
-    def fake(videos, out_dir, options, **kwargs):  # noqa: ANN001, ANN202
+    def fake(videos, out_dir, options, **kwargs):
         received["options"] = options
         return []
 

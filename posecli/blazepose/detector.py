@@ -11,7 +11,13 @@ posecli decodes **every** anchor above the score threshold (not just the best on
 weighted non-maximum suppression, so several people are found in one pass.
 
 Small people in a wide frame shrink to a few pixels in a 224×224 letterbox, so the detector also runs
-on overlapping square tiles; all candidates are merged by the same suppression.
+on overlapping square tiles at several scales (``tile_levels``: tile sides as fractions of the frame's
+short side); all candidates are merged by the same suppression. A caller that cannot afford every
+tile on every frame passes its own ``regions`` (``detect_regions``), e.g. a few tiles per frame in turn.
+
+Every region is shrunk to the network input from an image pyramid built once per call (exact halvings
+with area averaging, then one bilinear step of less than 2×), which costs a fraction of one direct
+area resize of a large frame and keeps the anti-aliasing.
 """
 
 from __future__ import annotations
@@ -63,12 +69,46 @@ class _Letterbox:
     pad_y: float
 
 
-def _letterbox(region: np.ndarray, x0: float, y0: float) -> tuple[np.ndarray, _Letterbox]:
-    """Fit ``region`` ``(h, w, 3)`` uint8 RGB centred into 224×224 → float input in [-1, 1]."""
+class ImagePyramid:
+    """A frame and its exact halvings (area-averaged), built on first use; ``region`` returns a region of
+    the frame already shrunk from the smallest level that still has at least the wanted resolution."""
+
+    def __init__(self, frame: np.ndarray) -> None:
+        self._levels = [frame]
+
+    def _level(self, k: int) -> np.ndarray:
+        while len(self._levels) <= k:
+            prev = self._levels[-1]
+            h, w = prev.shape[:2]
+            self._levels.append(cv2.resize(prev, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA))
+        return self._levels[k]
+
+    def region(self, x0: int, y0: int, x1: int, y1: int, scale: float) -> np.ndarray:
+        """Frame pixels ``[y0:y1, x0:x1]`` resized by ``scale`` (≤ 1 shrinks), ``(h', w', 3)``."""
+        k = max(0, int(np.floor(np.log2(1.0 / scale)))) if scale < 1.0 else 0
+        k = min(k, 6)
+        image = self._level(k)
+        f = 2**k
+        # the region in level-k pixels (rounded outwards), then the rest of the scale bilinearly
+        patch = image[y0 // f : -(-y1 // f), x0 // f : -(-x1 // f)]
+        w, h = max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale))
+        return cv2.resize(patch, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
+def _letterbox(
+    region: np.ndarray, x0: float, y0: float, pyramid: ImagePyramid | None = None,
+    bounds: tuple[int, int, int, int] | None = None,
+) -> tuple[np.ndarray, _Letterbox]:
+    """Fit ``region`` ``(h, w, 3)`` uint8 RGB centred into 224×224 → float input in [-1, 1]; with a
+    ``pyramid`` and the region's ``bounds`` in it, the shrunk pixels come from the pyramid."""
     h, w = region.shape[:2]
     scale = INPUT_SIZE / max(h, w)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    resized = cv2.resize(region, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    if pyramid is not None and bounds is not None:
+        resized = pyramid.region(*bounds, scale)
+        nh, nw = resized.shape[:2]
+    else:
+        resized = cv2.resize(region, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     pad_x, pad_y = (INPUT_SIZE - nw) // 2, (INPUT_SIZE - nh) // 2
     canvas = np.zeros((INPUT_SIZE, INPUT_SIZE, 3), dtype=np.float32)
     canvas[pad_y : pad_y + nh, pad_x : pad_x + nw] = resized
@@ -86,7 +126,7 @@ def tile_regions(width: int, height: int, tile_fraction: float, overlap: float) 
 
     The tile side is ``tile_fraction × min(width, height)``; neighbours overlap by ``overlap`` of it.
     """
-    side = max(32, int(round(tile_fraction * min(width, height))))
+    side = max(32, round(tile_fraction * min(width, height)))
     step = max(1, int(side * (1.0 - overlap)))
 
     def starts(extent: int) -> list[int]:
@@ -111,7 +151,7 @@ class BlazePoseDetector:
         score_threshold: float = 0.5,
         nms_iou: float = 0.3,
         tiles: bool = True,
-        tile_fraction: float = 0.6,
+        tile_levels: tuple[float, ...] = (0.6, 0.35),
         tile_overlap: float = 0.25,
         num_threads: int | None = None,
     ) -> None:
@@ -123,30 +163,46 @@ class BlazePoseDetector:
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
         self.tiles = tiles
-        self.tile_fraction = tile_fraction
+        self.tile_levels = tile_levels
         self.tile_overlap = tile_overlap
 
-    def __call__(self, frame: np.ndarray, use_tiles: bool | None = None) -> list[Detection]:
-        """Detect people in ``frame`` ``(H, W, 3)`` uint8 RGB; sorted by score, descending.
+    def tile_schedule(self, width: int, height: int) -> list[tuple[int, int, int, int]]:
+        """Every tile ``(x0, y0, x1, y1)`` of every level for a ``width × height`` frame, coarse levels
+        first; tiles nearly as large as the frame are left out (the full-frame pass covers them)."""
+        return [
+            r
+            for fraction in self.tile_levels
+            for r in tile_regions(width, height, fraction, self.tile_overlap)
+            if (r[2] - r[0]) * (r[3] - r[1]) < 0.8 * width * height
+        ]
 
-        ``use_tiles`` overrides the constructor's ``tiles`` for this call.
-        """
+    def __call__(self, frame: np.ndarray, use_tiles: bool | None = None) -> list[Detection]:
+        """Detect people in ``frame`` ``(H, W, 3)`` uint8 RGB over the full frame and (``tiles``) every
+        tile; sorted by score, descending. ``use_tiles`` overrides the constructor's ``tiles``."""
         height, width = frame.shape[:2]
         regions = [(0, 0, width, height)]
         if self.tiles if use_tiles is None else use_tiles:
-            regions += [r for r in tile_regions(width, height, self.tile_fraction, self.tile_overlap)
-                        if (r[2] - r[0]) * (r[3] - r[1]) < 0.8 * width * height]
-        boxes, keypoints, scores = [], [], []
+            regions += self.tile_schedule(width, height)
+        return self.detect_regions(frame, regions)
+
+    def detect_regions(self, frame: np.ndarray, regions: list[tuple[int, int, int, int]]) -> list[Detection]:
+        """Detect people inside each ``(x0, y0, x1, y1)`` region of ``frame``; candidates of all regions
+        are merged by one weighted suppression; sorted by score, descending."""
+        pyramid = ImagePyramid(frame)
+        boxes, keypoints, scores = [np.zeros((0, 4))], [np.zeros((0, 4, 2))], [np.zeros((0,))]
         for x0, y0, x1, y1 in regions:
-            b, k, s = self._detect_region(frame[y0:y1, x0:x1], x0, y0)
+            b, k, s = self._detect_region(frame[y0:y1, x0:x1], x0, y0, pyramid, (x0, y0, x1, y1))
             boxes.append(b)
             keypoints.append(k)
             scores.append(s)
         return weighted_nms(np.concatenate(boxes), np.concatenate(keypoints), np.concatenate(scores), self.nms_iou)
 
-    def _detect_region(self, region: np.ndarray, x0: float, y0: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _detect_region(
+        self, region: np.ndarray, x0: float, y0: float, pyramid: ImagePyramid | None = None,
+        bounds: tuple[int, int, int, int] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Candidates above threshold in one region: boxes ``(N, 4)``, key points ``(N, 4, 2)``, scores ``(N,)``."""
-        tensor, lb = _letterbox(region, x0, y0)
+        tensor, lb = _letterbox(region, x0, y0, pyramid, bounds)
         self._interpreter.set_tensor(self._input, tensor[None])
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._boxes_out)[0]  # (2254, 12)
@@ -163,9 +219,16 @@ class BlazePoseDetector:
         return boxes, kps, scores
 
 
-def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[Detection]:
+def weighted_nms(
+    boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou_threshold: float, same_centre: float = 0.5
+) -> list[Detection]:
     """Weighted non-maximum suppression: each cluster of overlapping candidates becomes one detection
     whose box and key points are the score-weighted mean of the cluster and whose score is its best.
+
+    A candidate joins the best one's cluster when their boxes overlap (IoU > ``iou_threshold``) *and*
+    its key point 0 (hip centre) lies within ``same_centre`` × the best one's box half side of the
+    best one's: two people standing close have overlapping body circles but distinct hip centres, and
+    averaging them would aim the landmark model between the two (a "person" made of both).
 
     boxes ``(N, 4)``, keypoints ``(N, L, 2)``, scores ``(N,)``.
     """
@@ -177,7 +240,9 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, i
     for i in range(len(scores)):
         if not remaining[i]:
             continue
-        cluster = remaining & (ious[i] > iou_threshold)
+        half_side = max(float(boxes[i, 2] - boxes[i, 0]) / 2, 1e-6)
+        near = np.linalg.norm(keypoints[:, 0] - keypoints[i, 0], axis=1) <= same_centre * half_side
+        cluster = remaining & (ious[i] > iou_threshold) & near
         cluster[i] = True
         w = scores[cluster][:, None]
         box = (boxes[cluster] * w).sum(0) / w.sum()

@@ -1,9 +1,23 @@
 """Multi-person BlazePose: detection starts people, each person is then followed by its own ROI.
 
 Per frame: every person found in the previous frame is re-measured inside the ROI its landmarks
-predicted (BlazePose's auxiliary hip-centre and above-head points), so a person keeps being found even
-when the detector would miss them. The detector (full frame, plus tiles every few frames) only has to
-start new people; a detection whose hip centre is close to an already-followed person is ignored.
+predicted (BlazePose's auxiliary hip-centre and above-head points), so a person keeps being found
+between detections. The detector only has to start new people, on a schedule that keeps its cost
+bounded:
+
+- the full frame every ``detect_every`` frames, and at once on any frame where nobody is followed
+  or a followed person was just lost (re-detection where a track is lost);
+- ``tiles_per_frame`` tiles of the detector's multi-scale tile schedule per frame, in turn, so
+  small people anywhere in the frame are found within a few dozen frames; the first frame visits
+  every tile (a picture, or the start of a video, is searched completely).
+
+A detection whose hip centre is close to an already-followed person is ignored.
+
+Every landmark result must pass, besides the pose-presence probability: the plausibility rules
+(``plausibility.rejection``: joints seen, limb proportions, a lying torso seen clearly) and
+**consistency with the region it came from**: the landmarks' own hip centre and body size must stay
+near the detection's (or the followed ROI's). A region that straddles two people, or slides off its
+person onto clutter, answers with a skeleton elsewhere or of another size, and is dropped.
 Two ROIs that drift onto the same body give two copies of one person: when half of their landmarks
 coincide (closer than 10 % of the box diagonal), or one copy lies inside the other's box, only the
 one with the higher presence is kept. (The embedded model therefore cannot report a person standing
@@ -19,6 +33,7 @@ import numpy as np
 from posecli.blazepose.detector import BlazePoseDetector
 from posecli.blazepose.geometry import Roi, roi_from_axis
 from posecli.blazepose.landmarks import BlazePoseLandmarker, LandmarkResult, to_coco, to_posetrack
+from posecli.blazepose.plausibility import PlausibilityRules, rejection
 from posecli.structures import PoseInstance
 
 _HIPS = (23, 24)
@@ -26,20 +41,21 @@ _HIPS = (23, 24)
 
 @dataclass
 class EstimatorSettings:
-    """Tuning of the multi-person loop (defaults measured on the example clip)."""
+    """Tuning of the multi-person loop (defaults measured with ``benchmarks/bench_accuracy.py`` and
+    ``bench_estimate.py``)."""
 
     presence_threshold: float = 0.5  # below this pose-presence probability a crop holds nobody
-    detect_every: int = 1  # run the full-frame detector every N frames (1 = every frame)
-    tile_every: int = 3  # also run it on tiles every N frames (0 = never)
+    detect_every: int = 4  # full-frame detector every N frames while people are followed
+    tiles_per_frame: int = 1  # tiles of the multi-scale schedule visited per frame, in turn (0 = none)
+    first_frame_tiles: bool = True  # the first frame visits every tile
     duplicate_distance: float = 0.25  # a detection whose hip centre is closer than this × ROI size is a known person
     merge_fraction: float = 0.5  # people sharing this fraction of landmarks (within 10 % of the box diagonal) are one
     max_people: int = 20  # safety cap per frame
-
-
-@dataclass
-class _Followed:
-    roi: Roi
-    misses: int = 0
+    # the landmarks' hip centre may lie this far (× the source region's size) from the region's centre,
+    # and their body size within this factor of the region's, else they are someone (something) else
+    max_shift: float = 0.35
+    max_size_change: float = 1.8
+    rules: PlausibilityRules = field(default_factory=PlausibilityRules)
 
 
 @dataclass
@@ -54,19 +70,22 @@ class BlazePoseEstimator:
     settings: EstimatorSettings = field(default_factory=EstimatorSettings)
     _followed: list[Roi] = field(default_factory=list, init=False)
     _frame_index: int = field(default=0, init=False)
+    _next_tile: int = field(default=0, init=False)
 
     def reset(self) -> None:
         self._followed = []
         self._frame_index = 0
+        self._next_tile = 0
 
     def state(self) -> dict[str, object]:
         """Everything that carries over to the next frame (for resumable runs); picklable."""
-        return {"followed": list(self._followed), "frame_index": self._frame_index}
+        return {"followed": list(self._followed), "frame_index": self._frame_index, "next_tile": self._next_tile}
 
     def restore(self, state: dict[str, object]) -> None:
         """Continue from a ``state()`` taken earlier."""
         self._followed = list(state["followed"])  # type: ignore[call-overload]
         self._frame_index = int(state["frame_index"])  # type: ignore[call-overload]
+        self._next_tile = int(state.get("next_tile", 0))  # type: ignore[call-overload]
 
     def __call__(self, frame: np.ndarray) -> list[PoseInstance]:
         """People in ``frame`` ``(H, W, 3)`` uint8 RGB, without track ids, best first."""
@@ -75,26 +94,60 @@ class BlazePoseEstimator:
         results: list[LandmarkResult] = []
         for roi in self._followed:
             result = self.landmarker(frame, roi)
-            if result.presence >= s.presence_threshold:
+            if self._accepted(result, roi, width, height):
                 results.append(result)
+        lost = len(results) < len(self._followed)
         results = self._merge(results, width, height)
 
-        run_detector = (self._frame_index % max(1, s.detect_every) == 0) or not results
-        if run_detector:
-            use_tiles = s.tile_every > 0 and self._frame_index % s.tile_every == 0
-            for detection in self.detector(frame, use_tiles=use_tiles):
+        regions = self._regions(width, height, full=lost or not results or self._frame_index % max(1, s.detect_every) == 0)
+        if regions:
+            for detection in self.detector.detect_regions(frame, regions):
                 if len(results) >= s.max_people or detection.landmarks is None:
                     break
                 roi = roi_from_axis(detection.landmarks[0], detection.landmarks[1])
                 if self._is_known(roi, results):
                     continue
                 result = self.landmarker(frame, roi)
-                if result.presence >= s.presence_threshold:
+                if self._accepted(result, roi, width, height, detection.score):
                     results = self._merge(results + [result], width, height)
 
         self._followed = [r.next_roi for r in results]
         self._frame_index += 1
         return [self._to_instance(r, width, height) for r in results]
+
+    def _regions(self, width: int, height: int, full: bool) -> list[tuple[int, int, int, int]]:
+        """The detector's regions for this frame: the full frame if ``full``, plus this frame's tiles."""
+        s = self.settings
+        regions = [(0, 0, width, height)] if full else []
+        schedule = self.detector.tile_schedule(width, height) if self.detector.tiles else []
+        if not schedule:
+            return regions
+        if self._frame_index == 0 and s.first_frame_tiles:
+            return regions + schedule
+        for _ in range(min(s.tiles_per_frame, len(schedule))):
+            regions.append(schedule[self._next_tile % len(schedule)])
+            self._next_tile = (self._next_tile + 1) % len(schedule)
+        return regions
+
+    def _accepted(
+        self, result: LandmarkResult, source: Roi, width: int, height: int, detection_score: float | None = None
+    ) -> bool:
+        """Whether ``result`` (landmarks measured inside ``source``, a followed ROI or a detection's with
+        ``detection_score``) is a person: present, plausible and consistent with its region. Landmarks
+        outside the ``width × height`` frame do not count as seen (a person leaving the frame is gone
+        once too little of them is left inside)."""
+        s = self.settings
+        if result.presence < s.presence_threshold:
+            return False
+        found = result.next_roi
+        if np.hypot(found.cx - source.cx, found.cy - source.cy) > s.max_shift * source.size:
+            return False
+        ratio = found.size / max(source.size, 1e-6)
+        if not 1.0 / s.max_size_change <= ratio <= s.max_size_change:
+            return False
+        points = result.landmarks[:, :2]
+        inside = (points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)
+        return rejection(points, np.where(inside, result.visibility, 0.0), s.rules, detection_score) is None
 
     def _is_known(self, roi: Roi, results: list[LandmarkResult]) -> bool:
         """Whether a detection's hip centre belongs to a person already followed: close to their hip

@@ -49,11 +49,13 @@ class LandmarkResult:
 
     landmarks: ``(33, 3)`` x, y, score. presence: pose-presence probability of the crop.
     next_roi: the ROI that should contain this person in the next frame.
+    visibility: ``(33,)`` the model's own per-landmark visibility in [0, 1] (score / presence).
     """
 
     landmarks: np.ndarray
     presence: float
     next_roi: Roi
+    visibility: np.ndarray
 
 
 def to_posetrack(landmarks: np.ndarray) -> np.ndarray:
@@ -103,4 +105,4 @@ class BlazePoseLandmarker:
         visibility = 1.0 / (1.0 + np.exp(-np.clip(raw[:NUM_LANDMARKS, 3], -50, 50)))
         landmarks = np.concatenate([points[:NUM_LANDMARKS], (visibility * presence)[:, None]], axis=1)
         next_roi = roi_from_axis(points[33], points[34])
-        return LandmarkResult(landmarks=landmarks, presence=presence, next_roi=next_roi)
+        return LandmarkResult(landmarks=landmarks, presence=presence, next_roi=next_roi, visibility=visibility)

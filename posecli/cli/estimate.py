@@ -93,12 +93,13 @@ def estimate(
         int, typer.Option("--max-people", min=0, help="At most this many people per frame, best first (0: no cap).")
     ] = 20,
     min_track_len: Annotated[
-        int,
+        int | None,
         typer.Option(
             "--min-track-len", min=1,
-            help="Drop tracks seen in fewer frames than this after stitching (1 keeps all; needs --stitch).",
+            help="Drop tracks seen in fewer frames than this after stitching (default 5; 1 keeps all; "
+            "off with --no-stitch).",
         ),
-    ] = 5,
+    ] = None,
     resume: Annotated[
         bool,
         typer.Option("--resume", help="Continue interrupted videos from their last checkpoint; skip finished ones."),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -32,7 +33,7 @@ def test_tiles_cover_the_frame_with_overlap() -> None:
         covered[y0:y1, x0:x1] = True
     assert covered.all()
     xs = sorted({t[0] for t in tiles})
-    assert all(b - a < round(0.6 * 994) for a, b in zip(xs, xs[1:]))  # neighbours overlap
+    assert all(b - a < round(0.6 * 994) for a, b in itertools.pairwise(xs))  # neighbours overlap
 
 
 def test_upright_axis_gives_zero_rotation_and_enlarged_square() -> None:
@@ -60,12 +61,24 @@ def test_rotated_crop_and_back_mapping_agree() -> None:
 def test_weighted_nms_merges_overlapping_candidates() -> None:
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], dtype=float)
     kps = np.zeros((3, 4, 2))
-    kps[1] += 2.0
+    kps[1] += 1.0
+    kps[2] += 55.0
     scores = np.array([0.9, 0.3, 0.8])
     out = weighted_nms(boxes, kps, scores, iou_threshold=0.3)
     assert [d.score for d in out] == [0.9, 0.8]
     assert np.allclose(out[0].box, (boxes[0] * 0.9 + boxes[1] * 0.3) / 1.2)
-    assert np.allclose(out[0].landmarks, 2.0 * 0.3 / 1.2)
+    assert np.allclose(out[0].landmarks, 1.0 * 0.3 / 1.2)
+
+
+def test_weighted_nms_keeps_two_close_people_apart() -> None:
+    # two people side by side: their body squares overlap (IoU 0.6) but their hip centres are 40 px
+    # apart on 100 px squares; averaging them would aim the landmark model between the two
+    boxes = np.array([[0, 0, 100, 100], [25, 0, 125, 100]], dtype=float)
+    kps = np.zeros((2, 4, 2))
+    kps[0, 0], kps[1, 0] = (50, 50), (90, 50)
+    out = weighted_nms(boxes, kps, np.array([0.9, 0.8]), iou_threshold=0.3)
+    assert [d.score for d in out] == [0.9, 0.8]
+    assert np.allclose(out[0].landmarks[0], (50, 50)) and np.allclose(out[1].landmarks[0], (90, 50))
 
 
 def _landmarks() -> np.ndarray:
