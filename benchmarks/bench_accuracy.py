@@ -36,7 +36,7 @@ import io
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -338,12 +338,15 @@ def main() -> None:
     parser.add_argument("--sets", default="COCO,CrowdPose,OCHuman,MPII")
     parser.add_argument("--clip-frames", type=int, default=30, help="frames per 1080p pan clip (0: no clips)")
     parser.add_argument("--min-track-len", type=int, help="estimate's --min-track-len for the clips (default: its default)")
+    parser.add_argument("--bbox-thr", type=float, help="estimate's --bbox-thr (default: its default)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
 
     from posecli import jobs
 
     options = jobs.EstimateOptions(weights=args.weights, stitch=False, overlay=False)
+    if args.bbox_thr is not None:
+        options = replace(options, bbox_thr=args.bbox_thr)
     options = jobs.with_resolved_device(options, quiet=True)
     processor = jobs.build_processor(options, quiet=True)
     min_track_len = args.min_track_len or jobs.DEFAULT_MIN_TRACK_LEN
