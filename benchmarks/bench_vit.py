@@ -123,8 +123,8 @@ def main() -> None:
         "",
         "TAR-ViTPose `reuse` / single-frame ViTPose (process CPU): "
         + ", ".join(f"{name.split('-')[-1]} {ratio:.2f}×" for name, mode, _, _, ratio in rows if mode == "reuse")
-        + " (goal ≤ 1.5×). What it adds per person-key-frame: the JTA/GRA module (its six cross-attention layers "
-        "project the 5·h·w window tokens to keys and values each time) and the second decoder pass.",
+        + " (goal ≤ 1.5×). What it adds per person-key-frame: the JTA/GRA module and the second decoder pass; "
+        "the six window cross-attentions read the raw cached tokens (`WindowCrossAttention`).",
         "",
         (
             "`reuse` encodes each crop once (encoder + first-pass decoder, cached per person) and adds the "

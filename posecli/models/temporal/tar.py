@@ -40,7 +40,8 @@ Reference quirks reproduced on purpose (the official weights were trained with t
   (``CHECKPOINT_FILE``); posecli's TAR recipes do too (``train.init_checkpoint``), and
   ``tar_mask_threshold: 0`` (nothing is below 0) turns the mask off for from-scratch toy runs.
 - Four heads (the reference's default ``num_heads=4``) in every attention, whatever the ViT size.
-- Dropout is 0 everywhere (``nn.MultiheadAttention`` default), so train and eval differ only in BN.
+- Dropout is 0 everywhere in this module (``nn.MultiheadAttention``'s default): it computes the same
+  in train and eval mode (the ViT's drop path and the decoder's BN do not).
 
 State-dict keys (top level, as in the reference): ``query_feat.weight`` / ``query_pe.weight``
 ``(K, C)``; ``masked_attention_layers.{i}.mha.{in_proj_weight,in_proj_bias,out_proj.weight,
