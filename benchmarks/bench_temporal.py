@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import platform
 import shutil
@@ -36,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -127,6 +129,12 @@ ROWS = (
     ),
 )
 QUICK_ROWS = ("hrnet", "fami", "tdmi")
+HARD_KIND_LABELS = {
+    "blur": "motion blur",
+    "defocus": "defocus",
+    "joints": "two limbs hidden",
+    "person": "person hidden",
+}
 
 # two-sided 95 % Student t quantiles by degrees of freedom (seeds - 1)
 _T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
@@ -148,10 +156,17 @@ class Study:
     people: int
     hard_share: float
     sigma: float
+    pretrain_steps: int = 0  # single-frame HRNet steps every row starts from (0: all from scratch)
     extra: tuple[str, ...] = field(default_factory=tuple)
 
-    def overrides(self, row: Row, seed: int, data: Path) -> list[str]:
+    def overrides(self, row: Row, seed: int, data: Path, init: Path | None) -> list[str]:
+        """The recipe overrides of ``row``; ``init``: the pretrained HRNet its backbone starts from.
+        With one, FAMI-Pose freezes it as the released recipe does; TDMI and HRNet fine-tune it."""
+        start = [f"train.init_checkpoint={init}"] if init is not None else []
+        if init is not None and row.arch == "fami":
+            start.append("model.freeze_backbone=true")
         return [
+            *start,
             f"data.root={data}",
             f"model.width={self.width}",
             f"model.input_size=[{self.crop[0]}, {self.crop[1]}]",
@@ -192,8 +207,9 @@ def make_data(study: Study, seed: int, work: Path) -> Path:
     return data
 
 
-def hard_pairs(data: Path) -> set[tuple[str, int, int]]:
-    """``(sequence, frame number, track id)`` of every flagged hard person in the validation videos."""
+def hard_pairs(data: Path, kind: str | None = None) -> set[tuple[str, int, int]]:
+    """``(sequence, frame number, track id)`` of every flagged hard person in the validation videos
+    (of one kind of hard frame, or of all)."""
     from posecli.data.synthetic import EFFECTS_FILE
 
     effects = json.loads((data / EFFECTS_FILE).read_text())["videos"]
@@ -202,18 +218,19 @@ def hard_pairs(data: Path) -> set[tuple[str, int, int]]:
         for seq, video in effects.items()
         if video["split"] == "val"
         for h in video["hard"]
+        if kind is None or h["kind"] == kind
         for track in h["track_ids"]
     }
 
 
-def cut_to_hard(data: Path, pred_dir: Path, out: Path) -> tuple[Path, Path, int]:
+def cut_to_hard(data: Path, pred_dir: Path, out: Path, kind: str | None = None) -> tuple[Path, Path, int]:
     """GT and prediction folders holding only the hard people (other frames unlabelled); returns them
     and the number of hard people. Predictions are matched to GT people through the validation
     samples' order (``validate`` writes person k of a frame as ``track_id`` k)."""
     from posecli.data.posetrack import read_posetrack, training_samples
 
     split = read_posetrack(data, "val")
-    pairs = hard_pairs(data)
+    pairs = hard_pairs(data, kind)
     tracks: dict[int, list[int]] = {}
     frame_of: dict[int, tuple[str, int]] = {}
     for sample in training_samples(split):  # validation with GT boxes uses these, in this order
@@ -270,15 +287,48 @@ def _edited_models(ablation: str | None) -> Iterator[None]:
         fitting.build_training_model = build
 
 
+def _init_worker(threads: int | None) -> None:
+    """Worker start: torch's thread count (one thread each is fastest on a shared, busy machine)."""
+    if threads:
+        torch.set_num_threads(threads)
+
+
+PRETRAIN = Row("pretrain", "HRNet pretraining", "hrnet")
+
+
+def pretrain(study: Study, seed: int, work: Path) -> tuple[Path, float]:
+    """The single-frame HRNet (heatmap head) of ``seed`` every row's backbone starts from, trained
+    ``pretrain_steps`` steps (kept in the work folder); returns its checkpoint and validation AP."""
+    from posecli.config import load_config
+    from posecli.train import fit
+
+    out = work / f"pretrain-seed{seed}"
+    done = out / "ap.json"
+    if done.is_file():
+        return out / "last.safetensors", float(json.loads(done.read_text())["ap"])
+    shutil.rmtree(out, ignore_errors=True)
+    data = make_data(study, seed, work)
+    overrides = study.overrides(PRETRAIN, seed, data, None)
+    overrides.append(f"train.max_steps={study.pretrain_steps}")  # the last value of a key wins
+    config = load_config(ROOT / "configs" / "hrnet_hrnet-w8_synthetic_128x96.yaml", overrides)
+    result = fit(config, out, device="cpu", quiet=True)
+    ap = float(result.metrics["ap/total"])
+    done.write_text(json.dumps({"ap": ap}))
+    return result.last_checkpoint, ap
+
+
 def run_one(study: Study, row: Row, seed: int, work: Path) -> dict[str, Any]:
     """Train ``row`` with ``seed`` and score it; returns the result record."""
     from posecli.config import load_config
+    from posecli.data.synthetic import HARD_KINDS
     from posecli.evaluation.posetrack import evaluate_posetrack
     from posecli.train import fit
 
     data = make_data(study, seed, work)
+    init = pretrain(study, seed, work)[0] if study.pretrain_steps else None
     config = load_config(
-        ROOT / "configs" / f"{row.arch}_hrnet-w8_synthetic_128x96.yaml", study.overrides(row, seed, data)
+        ROOT / "configs" / f"{row.arch}_hrnet-w8_synthetic_128x96.yaml",
+        study.overrides(row, seed, data, init),
     )
     out = work / "runs" / f"{row.key}-seed{seed}"
     shutil.rmtree(out, ignore_errors=True)
@@ -289,6 +339,11 @@ def run_one(study: Study, row: Row, seed: int, work: Path) -> dict[str, Any]:
     (pred_dir,) = sorted((out / "predictions").iterdir())
     gt_hard, pred_hard, hard_people = cut_to_hard(data, pred_dir, out / "hard")
     hard = evaluate_posetrack(pred_hard, gt_hard, metrics=("ap",), quiet=True)
+    by_kind = {}
+    for kind in HARD_KINDS:
+        gt_kind, pred_kind, count = cut_to_hard(data, pred_dir, out / "hard", kind)
+        if count:
+            by_kind[kind] = evaluate_posetrack(pred_kind, gt_kind, metrics=("ap",), quiet=True).total_ap
     record = {
         "row": row.key,
         "seed": seed,
@@ -296,6 +351,7 @@ def run_one(study: Study, row: Row, seed: int, work: Path) -> dict[str, Any]:
         "ap": result.metrics["ap/total"],
         "ap_hard": hard.total_ap,
         "hard_people": hard_people,
+        "ap_by_kind": by_kind,
         "train_seconds": seconds,
     }
     shutil.rmtree(out / "hard", ignore_errors=True)
@@ -332,25 +388,43 @@ def _diff_cell(row: Row, metric: str, by_key: dict[tuple[str, int], dict[str, An
 
 
 def report(
-    study: Study, records: list[dict[str, Any]], command: str, loads: list[float], rows: tuple[Row, ...]
+    study: Study,
+    records: list[dict[str, Any]],
+    command: str,
+    loads: list[float],
+    rows: tuple[Row, ...],
+    args: argparse.Namespace,
+    pretrained: dict[int, float],
 ) -> str:
     """The RESULTS.md section for the records so far."""
     by_key = {(r["row"], r["seed"]): r for r in records}
+    if study.pretrain_steps:
+        start = (
+            f"every backbone starts from the seed's single-frame HRNet trained {study.pretrain_steps} steps "
+            f"(AP {_mean_sd(list(pretrained.values()))}), frozen in FAMI-Pose as the released recipe has it, "
+            "fine-tuned in TDMI and HRNet; then"
+        )
+    else:
+        start = "trained from scratch (whole network)"
     seeds_all = sorted({r["seed"] for r in records})
     hard_people = {r["seed"]: r["hard_people"] for r in records}
     lines = [
         SECTION,
         "",
-        "Does the temporal module help where the key frame alone is not enough? Synthetic PoseTrack18 data "
-        f"(`posecli data synth --hard-share {study.hard_share}`): per seed {study.videos} training and "
-        f"{study.val_videos} validation videos × {study.frames} frames × {study.people} people at "
-        f"{study.frame_size[0]}×{study.frame_size[1]}, every frame labelled; {round(100 * study.hard_share)} % "
-        "of the frames are hard key frames between clean neighbours (motion blur, defocus, two limbs or a whole "
-        "person behind a grey block; hidden joints stay annotated), every other frame is clean.",
-        f"One budget for every row: HRNet width {study.width} (FAMI/TDMI on top), {study.crop[0]}×{study.crop[1]} "
-        f"crops, trained from scratch (whole network), {study.steps} steps of batch {study.batch}, Adam lr "
-        f"{study.lr:g} constant, flips only, σ {study.sigma:g}; the tiny recipes' MI weights "
-        "(FAMI α 0.5 β 0.1, TDMI 0.1/0.1/0.1). Validation with the GT boxes, argmax decoding, no flip test.",
+        (
+            "Does the temporal module help where the key frame alone is not enough? Synthetic PoseTrack18 data "
+            f"(`posecli data synth --hard-share {study.hard_share}`): per seed {study.videos} training and "
+            f"{study.val_videos} validation videos × {study.frames} frames × {study.people} people at "
+            f"{study.frame_size[0]}×{study.frame_size[1]}, every frame labelled; {round(100 * study.hard_share)} % "
+            "of the frames are hard key frames between clean neighbours (motion blur, defocus, two limbs or a whole "
+            "person behind a grey block; hidden joints stay annotated), every other frame is clean."
+        ),
+        (
+            f"One budget for every row: HRNet width {study.width} (FAMI/TDMI on top), {study.crop[0]}×{study.crop[1]} "
+            f"crops, {start}, {study.steps} steps of batch {study.batch}, Adam lr "
+            f"{study.lr:g} constant, flips only, σ {study.sigma:g}; the tiny recipes' MI weights "
+            "(FAMI α 0.5 β 0.1, TDMI 0.1/0.1/0.1). Validation with the GT boxes, argmax decoding, no flip test."
+        ),
         "AP: `posecli eval` (poseval AP, `evaluate_posetrack`) on all validation people (`all`) and on the "
         "flagged hard people only (`hard`; GT and predictions cut to them, "
         + ", ".join(f"{hard_people[s]}" for s in seeds_all)
@@ -359,10 +433,13 @@ def report(
         + "). Seed s = data seed and training "
         "seed. Δ: difference to HRNet with the same head, paired by seed, mean [95 % t-interval]; * = the interval "
         "excludes 0.",
-        f"Machine: {platform.machine()}, {torch.get_num_threads()} torch threads, CPU only. Python "
-        f"{sys.version.split()[0]}, torch {torch.__version__}. Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
-        f"1-minute load average at the start / end: {loads[0]:.1f} / {os.getloadavg()[0]:.1f} (the machine was "
-        "shared: train times are only indicative).",
+        (
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores, {args.jobs} run(s) at a time with "
+            f"{args.threads or torch.get_num_threads()} torch thread(s) each, CPU only. Python "
+            f"{sys.version.split()[0]}, torch {torch.__version__}. Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
+            f"1-minute load average at the start / end: {loads[0]:.1f} / {os.getloadavg()[0]:.1f} (the machine was "
+            "shared: train times are only indicative)."
+        ),
         f"Command: `{command}`",
         "",
         "| model | seeds | AP all | AP hard | Δ all vs HRNet | Δ hard vs HRNet | train s/run |",
@@ -378,6 +455,36 @@ def report(
             f"{_mean_sd([r['ap_hard'] for r in runs])} | {_diff_cell(row, 'ap', by_key)} | "
             f"{_diff_cell(row, 'ap_hard', by_key)} | {statistics.fmean(r['train_seconds'] for r in runs):.0f} |"
         )
+    lines += [
+        "",
+        "AP on the hard people by kind of hard frame, mean over seeds (Δ: mean paired difference to HRNet):",
+        "",
+        "| model | " + " | ".join(HARD_KIND_LABELS.values()) + " |",
+        "|---|" + "---:|" * len(HARD_KIND_LABELS),
+    ]
+    for row in rows:
+        runs = [by_key[row.key, s] for s in seeds_all if (row.key, s) in by_key]
+        if not runs:
+            continue
+        cells = []
+        for kind in HARD_KIND_LABELS:
+            values = [r["ap_by_kind"][kind] for r in runs if kind in r.get("ap_by_kind", {})]
+            if not values:
+                cells.append("–")
+                continue
+            cell = f"{statistics.fmean(values):.1f}"
+            pairs = [
+                (by_key[row.key, s]["ap_by_kind"][kind], by_key[row.baseline, s]["ap_by_kind"][kind])
+                for s in seeds_all
+                if (row.key, s) in by_key
+                and (row.baseline, s) in by_key
+                and kind in by_key[row.key, s].get("ap_by_kind", {})
+                and kind in by_key[row.baseline, s].get("ap_by_kind", {})
+            ]
+            if row.key != row.baseline and pairs:
+                cell += f" ({statistics.fmean(a - b for a, b in pairs):+.1f})"
+            cells.append(cell)
+        lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
     lines.append("")
     return "\n".join(lines)
 
@@ -387,7 +494,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: HRNet/FAMI/TDMI, 2 seeds, short")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per row (default 3; quick 2)")
     parser.add_argument(
-        "--steps", type=int, default=None, help="training steps per run (default 300; quick 40)"
+        "--steps", type=int, default=None, help="training steps per row (default 150; quick 30)"
+    )
+    parser.add_argument(
+        "--pretrain-steps",
+        type=int,
+        default=None,
+        help="single-frame HRNet steps every row starts from, per seed (default 300; quick 60; 0: from scratch)",
     )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -418,6 +531,13 @@ def main() -> None:
         help="keeps data, runs and results.jsonl; a rerun skips finished (row, seed) pairs "
         "(default: a temporary folder)",
     )
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once, each in its own process")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads per run (default torch's; 1 is much faster when the cores are busy)",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
 
@@ -431,7 +551,8 @@ def main() -> None:
     crop = tuple(int(v) for v in args.crop.lower().split("x"))
     frame_size = tuple(int(v) for v in args.frame_size.lower().split("x"))
     study = Study(
-        steps=args.steps or (40 if quick else 300),
+        steps=args.steps or (30 if quick else 150),
+        pretrain_steps=args.pretrain_steps if args.pretrain_steps is not None else (60 if quick else 300),
         batch=args.batch,
         lr=args.lr,
         width=args.width,
@@ -462,23 +583,33 @@ def main() -> None:
         if not records:
             log.write_text(settings + "\n")
         done = {(r["row"], r["seed"]) for r in records}
-        # seed-major: every seed completes all rows before the next, so partial studies stay paired
         for seed in seeds:
-            for row in rows:
-                if (row.key, seed) in done:
-                    continue
-                record = run_one(study, row, seed, work)
+            make_data(study, seed, work)  # before any worker starts: the workers only read it
+        pretrained: dict[int, float] = {}  # seed → validation AP of the pretrained HRNet
+        # row-major (the HRNet baselines first): a finished row has all its seeds, so a study cut
+        # short still compares every finished row with its baseline seed by seed
+        tasks = [(row, seed) for row in rows for seed in seeds if (row.key, seed) not in done]
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            args.jobs, context, initializer=_init_worker, initargs=(args.threads,)
+        ) as pool:
+            if study.pretrain_steps:
+                futures = {seed: pool.submit(pretrain, study, seed, work) for seed in seeds}
+                pretrained.update({seed: future.result()[1] for seed, future in futures.items()})
+            pending = [pool.submit(run_one, study, row, seed, work) for row, seed in tasks]
+            for future in as_completed(pending):
+                record = future.result()
                 records.append(record)
                 with log.open("a") as handle:
                     handle.write(json.dumps(record) + "\n")
                 print(
-                    f"{row.key} seed {seed}: AP {record['ap']:.1f}, hard {record['ap_hard']:.1f}, "
+                    f"{record['row']} seed {record['seed']}: AP {record['ap']:.1f}, hard {record['ap_hard']:.1f}, "
                     f"{record['train_seconds']:.0f} s",
                     flush=True,
                 )
                 if not args.no_write:
-                    write_section(SECTION, report(study, records, command, loads, rows))
-    text = report(study, records, command, loads, rows)
+                    write_section(SECTION, report(study, records, command, loads, rows, args, pretrained))
+    text = report(study, records, command, loads, rows, args, pretrained)
     print(text)
     if not args.no_write:
         write_section(SECTION, text)

@@ -190,6 +190,22 @@ def person_box(joints: np.ndarray, unit: float, width: int, height: int) -> np.n
     return np.array([max(0.0, x1), max(0.0, y1), min(width - 1.0, x2), min(height - 1.0, y2)])
 
 
+def body_box(joints: np.ndarray, unit: float, width: int, height: int) -> np.ndarray:
+    """Box ``x1, y1, x2, y2`` of a fixed size (7.2 × 9.5 body units) around the body centre, clipped.
+
+    Unlike ``person_box`` it does not follow the limbs: a person hidden on a hard key frame keeps a
+    box that says where the person is, not where its hands and feet are (as a detector box would).
+    """
+    hip = (joints[11] + joints[12]) / 2
+    up = joints[1] - hip
+    up = up / max(float(np.linalg.norm(up)), 1e-6)  # hip → neck direction
+    centre = hip + 0.45 * unit * up  # half way between the head top and the feet
+    half_w, half_h = 3.6 * unit, 4.75 * unit
+    x1, y1 = centre[0] - half_w, centre[1] - half_h
+    x2, y2 = centre[0] + half_w, centre[1] + half_h
+    return np.array([max(0.0, x1), max(0.0, y1), min(width - 1.0, x2), min(height - 1.0, y2)])
+
+
 def head_box(joints: np.ndarray, unit: float) -> list[float]:
     """Head box ``[x, y, w, h]`` spanning head_bottom..head_top, as PoseTrack's ``bbox_head``."""
     top, bottom = joints[2], joints[1]
@@ -245,6 +261,13 @@ class RenderedVideo:
     blurred: np.ndarray  # (F,) bool: the frame is motion-blurred
     occluders: list[tuple[int, int, list[int]]]  # (frame index, person, [x1, y1, x2, y2]) grey blocks
     hard: list[HardFrame] = field(default_factory=list)  # the planned hard key frames (``HardFrames``)
+    body_boxes: bool = False  # the annotated boxes are ``body_box``es (rendered with ``hard``)
+
+    def box(self, t: int, p: int, width: int, height: int) -> np.ndarray:
+        """The annotated box of person ``p`` on frame ``t``: ``body_box`` with hard frames, else
+        ``person_box`` (tight around the drawn limbs)."""
+        make = body_box if self.body_boxes else person_box
+        return make(self.joints[t, p], float(self.units[p]), width, height)
 
 
 def _plan_hard_frames(
@@ -314,8 +337,9 @@ def _apply_hard_effect(
         return image, HardFrame(t, kind, everyone, tuple(() for _ in everyone)), []
     pose, pad = joints[t, person], 0.45 * figures[person].unit
     if kind == "person":
-        x1, y1, x2, y2 = person_box(pose, figures[person].unit, width, height)
-        blocks = [[int(x1) - 2, int(y1) - 2, int(x2) + 2, int(y2) + 2]]
+        # the block covers the fixed-size body box: its outline must not trace the limbs either
+        x1, y1, x2, y2 = body_box(pose, figures[person].unit, width, height)
+        blocks = [[int(x1), int(y1), math.ceil(x2), math.ceil(y2)]]
     else:
         # two of the four limbs (elbow-wrist or knee-ankle with the joint above), each under its own block
         groups = rng.choice(len(_LIMB_GROUPS), size=2, replace=False)
@@ -348,7 +372,8 @@ def render_video(
     ``occlude`` maps a person index to a frame range ``[a, b)`` during which an occluder covers it
     entirely; otherwise, with ``effects``, about one frame in four gets a random occluder and one in
     five motion blur. ``hard`` replaces those random effects: exactly the planned hard key frames get
-    an effect (``HardFrames``), every other frame is clean. With ``on_frame``, each frame is handed to
+    an effect (``HardFrames``), every other frame is clean, and the annotated boxes become
+    ``body_box``es, so that the box of a hidden person does not give its pose away. With ``on_frame``, each frame is handed to
     it as ``(t, image)`` and not kept (``frames`` of the result is then empty), so memory does not
     grow with the video's length.
     """
@@ -413,4 +438,6 @@ def render_video(
             on_frame(t, image)
         else:
             rendered.append(image)
-    return RenderedVideo(rendered, joints, units, visible, ignore, blurred, occluders, records)
+    return RenderedVideo(
+        rendered, joints, units, visible, ignore, blurred, occluders, records, body_boxes=hard is not None
+    )

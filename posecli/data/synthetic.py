@@ -259,6 +259,9 @@ def write_synthetic_dataset(
     every other frame clean (``posecli.data.figures.HardFrames``). hard_kinds: the effects a hard
     frame draws from: ``blur`` (motion blur), ``defocus`` (whole frame), ``joints`` (two limbs of one
     person under grey blocks), ``person`` (one person hidden whole). Hidden joints stay annotated.
+    With hard frames the annotated person boxes are fixed-size boxes around the body centre
+    (``posecli.data.figures.body_box``), not tight around the limbs, so that a hidden person's box
+    says where it is but not what pose it is in.
 
     The dataset is written whole into a hidden sibling folder ``.<name>.tmp-<pid>`` and renamed into
     place at the end, so an interrupted run (Ctrl-C, SIGTERM, kill -9) never leaves a partial dataset

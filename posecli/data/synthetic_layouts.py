@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from posecli.data.figures import RenderedVideo, head_box, keypoint_array, person_box
+from posecli.data.figures import RenderedVideo, head_box, keypoint_array
 from posecli.export._json import posetrack_image_id_base
 from posecli.export.posetrack import (
     PERSON_CATEGORY_ID,
@@ -95,9 +95,7 @@ class VideoAnnotations:
                 kp = keypoint_array(joints, self.width, self.height)
                 head = head_box(joints, unit)
                 annotations.append(
-                    self._person(
-                        image_id, number, p, kp, person_box(joints, unit, self.width, self.height), head
-                    )
+                    self._person(image_id, number, p, kp, video.box(t, p, self.width, self.height), head)
                 )
                 rects.append(_annolist_person(kp, head, p))
             if self.layout == "posetrack21" and labeled:

@@ -189,3 +189,47 @@ def test_cli_writes_the_requested_share(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     hard = json.loads((out / EFFECTS_FILE).read_text())["videos"]["000001_mpii_train"]["hard"]
     assert len(hard) == 2 and {h["kind"] for h in hard} == {"joints"}
+
+
+def test_boxes_do_not_trace_the_limbs_with_hard_frames(tmp_path: Path) -> None:
+    """With hard frames the annotated boxes have one size per person (a hidden person's box must not
+    give its pose away) and a hidden person's grey block covers its whole box; legacy boxes follow
+    the limbs, so their sizes vary."""
+    sizes: dict[str, set[tuple[float, float]]] = {}
+    for name, share in (("hard", 0.5), ("legacy", None)):
+        root = tmp_path / name
+        write_synthetic_dataset(
+            root,
+            videos=1,
+            val_videos=0,
+            frames=12,
+            people=1,
+            seed=1,
+            size=(320, 320),
+            label_every=1,
+            hard_share=share,
+            hard_kinds=("person",),
+        )
+        doc = json.loads((root / "annotations" / "train" / "000001_mpii_train.json").read_text())
+        unclipped = [
+            a["bbox"]
+            for a in doc["annotations"]
+            if a["bbox"][0] > 0
+            and a["bbox"][1] > 0
+            and a["bbox"][0] + a["bbox"][2] < 479
+            and a["bbox"][1] + a["bbox"][3] < 399
+        ]
+        assert len(unclipped) >= 4
+        sizes[name] = {(round(b[2]), round(b[3])) for b in unclipped}
+        if share is None:
+            continue
+        images = {im["id"]: im["file_name"] for im in doc["images"]}
+        hard = json.loads((root / EFFECTS_FILE).read_text())["videos"]["000001_mpii_train"]["hard"]
+        hidden = {h["frame"] for h in hard}
+        assert len(hidden) == 6
+        for a in doc["annotations"]:
+            number = int(Path(images[a["image_id"]]).stem)
+            x, y, w, h = (round(v) for v in a["bbox"])
+            inside = cv2.imread(str(root / images[a["image_id"]]))[y + 1 : y + h - 1, x + 1 : x + w - 1]
+            assert (inside.std() < 3) == (number in hidden), number
+    assert len(sizes["hard"]) <= 2 < len(sizes["legacy"]), sizes
