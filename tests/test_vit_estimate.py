@@ -83,3 +83,32 @@ def test_cli_model_name_must_match_the_weights(scene: dict, tmp_path: Path) -> N
     assert result.exit_code == 1
     assert "vitpose_b.safetensors" in result.output and "not tar_vitpose_b" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_interrupted_tar_run_resumes_byte_identical(scene: dict, tmp_path: Path, monkeypatch) -> None:
+    """The runner's cache holds two tensors per crop for TAR (heatmaps, tokens): both survive a resume."""
+    from posecli.pipeline import TopDownProcessor
+
+    def options() -> jobs.EstimateOptions:
+        return jobs.EstimateOptions(weights=scene["weights"]["tar_vitpose_b"], boxes=scene["boxes"], overlay=False,
+                                    jsonl=True, checkpoint_every=2)
+
+    jobs.estimate_videos([scene["video"]], tmp_path / "whole", options(), quiet=True)
+    original_push = TopDownProcessor.push
+    calls = {"n": 0}
+
+    def crashing_push(self, frame):
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return original_push(self, frame)
+
+    monkeypatch.setattr(TopDownProcessor, "push", crashing_push)
+    with pytest.raises(KeyboardInterrupt):
+        jobs.estimate_videos([scene["video"]], tmp_path / "cut", options(), quiet=True)
+    monkeypatch.setattr(TopDownProcessor, "push", original_push)
+    [summary] = jobs.estimate_videos([scene["video"]], tmp_path / "cut", options(), quiet=True, resume=True)
+    assert summary.resumed_from > 0
+    for name in ["walk.posetrack.json", "walk.jsonl"]:
+        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
