@@ -99,7 +99,8 @@ class BlazePoseEstimator:
         lost = len(results) < len(self._followed)
         results = self._merge(results, width, height)
 
-        regions = self._regions(width, height, full=lost or not results or self._frame_index % max(1, s.detect_every) == 0)
+        cadence = self._frame_index % max(1, s.detect_every) == 0
+        regions = self._regions(width, height, full=cadence or lost or not results)
         if regions:
             for detection in self.detector.detect_regions(frame, regions):
                 if len(results) >= s.max_people or detection.landmarks is None:
