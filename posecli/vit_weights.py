@@ -122,7 +122,7 @@ def _from_official(state: dict[str, Tensor]) -> dict[str, Tensor]:
             index, rest = key[len("backbone.blocks.") :].split(".", 1)
             key = f"backbone.layers.{index}.{_rename_prefix(rest, _OFFICIAL_BLOCK)}"
         elif key == "backbone.pos_embed":
-            value = value[:, 1:] + value[:, :1]  # the original forward adds row 0 to every token
+            value = _fold_class_row(value)  # the original forward adds row 0 to every token
         else:
             key = _rename_prefix(key, {"backbone.patch_embed.proj.": "backbone.patch_embed.projection.",
                                        "backbone.last_norm.": "backbone.ln1."})
@@ -143,7 +143,7 @@ def _from_hf(state: dict[str, Tensor]) -> dict[str, Tensor]:
                 continue
             key = f"backbone.layers.{index}.{_rename_prefix(rest, _HF_LAYER_NAMES)}"
         elif key == "backbone.embeddings.position_embeddings":
-            key, value = "backbone.pos_embed", value[:, 1:] + value[:, :1]  # HF adds row 0 to every token
+            key, value = "backbone.pos_embed", _fold_class_row(value)  # HF adds row 0 to every token
         else:
             key = _rename_prefix(key, {
                 "backbone.embeddings.patch_embeddings.projection.": "backbone.patch_embed.projection.",
@@ -152,12 +152,18 @@ def _from_hf(state: dict[str, Tensor]) -> dict[str, Tensor]:
             })
         out[key] = value
     for (index, kind), parts in qkv.items():
-        if set(parts) == {"query", "key", "value"}:
+        shapes = {tuple(p.shape[1:]) for p in parts.values()}
+        if set(parts) == {"query", "key", "value"} and len(shapes) == 1:
             out[f"backbone.layers.{index}.attn.qkv.{kind}"] = torch.cat([parts["query"], parts["key"], parts["value"]])
         else:  # an incomplete triple stays visible as unexpected keys
             for name, value in parts.items():
                 out[f"backbone.encoder.layer.{index}.attention.attention.{name}.{kind}"] = value
     return out
+
+
+def _fold_class_row(pos: Tensor) -> Tensor:
+    """``(1, 1 + L, C)`` → ``pos[:, 1:] + pos[:, :1]``; any other shape is left for the shape check to name."""
+    return pos[:, 1:] + pos[:, :1] if pos.dim() == 3 and pos.shape[1] > 1 else pos
 
 
 def _from_tar(state: dict[str, Tensor]) -> dict[str, Tensor]:

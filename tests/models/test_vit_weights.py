@@ -254,3 +254,17 @@ def test_vitpose_file_into_hrnet_is_refused(tmp_path: Path) -> None:
     torch.save({"state_dict": _random_state(mmpose_names(32, 2))}, tmp_path / "vit.pth")
     with pytest.raises(PoseCliError, match="vit.pth"):
         import_model(tmp_path / "vit.pth", "hrnet_w32", width=8)
+
+
+@pytest.mark.parametrize("layout", ["official-vitpose", "hf-vitpose"])
+def test_malformed_tensors_are_named_not_a_traceback(tmp_path: Path, layout: str) -> None:
+    """A 1-D position table or a q/k/v triple of unequal widths is reported as a key problem (one line)."""
+    state = _random_state(LAYOUTS[layout](32, 2, tokens=48))
+    if layout == "official-vitpose":
+        state["backbone.pos_embed"] = torch.rand(7)
+    else:
+        state["backbone.embeddings.position_embeddings"] = torch.rand(7)
+        state["backbone.encoder.layer.1.attention.attention.key.weight"] = torch.rand(32, 5)
+    torch.save({"state_dict": state}, tmp_path / "odd.pth")
+    with pytest.raises(PoseCliError, match=r"odd\.pth: strict import into vitpose_b failed"):
+        import_model(tmp_path / "odd.pth", "vitpose_b", strict=True, vit_pos_grid=(8, 6), **TINY)
