@@ -32,7 +32,9 @@ def build_embedded_stage(weights: Path | None = None) -> BlazePoseEstimator:
         detector_path, landmark_path = folder / "pose_detection.tflite", folder / "pose_landmark_full.tflite"
     else:
         detector_path, landmark_path = fetch(EMBEDDED_MODEL, quiet=True)
-    return BlazePoseEstimator(BlazePoseDetector(detector_path), BlazePoseLandmarker(landmark_path))
+    # one inference thread each: the video is decoded ahead and the overlay encoded behind in their
+    # own threads, so more would only contend for the same cores
+    return BlazePoseEstimator(BlazePoseDetector(detector_path, num_threads=1), BlazePoseLandmarker(landmark_path, num_threads=1))
 
 
 class EmbeddedPersonDetector(BaseDetector):
