@@ -129,6 +129,7 @@ ROWS = (
     ),
 )
 QUICK_ROWS = ("hrnet", "fami", "tdmi")
+_COST = {"tdmi": 3, "fami": 2, "hrnet": 1}  # relative cost of a run, for ordering the parallel ones
 HARD_KIND_LABELS = {
     "blur": "motion blur",
     "defocus": "defocus",
@@ -157,6 +158,7 @@ class Study:
     hard_share: float
     sigma: float
     pretrain_steps: int = 0  # single-frame HRNet steps every row starts from (0: all from scratch)
+    pretrain_lr: float = 3e-3  # Adam learning rate of that pretraining (from scratch)
     extra: tuple[str, ...] = field(default_factory=tuple)
 
     def overrides(self, row: Row, seed: int, data: Path, init: Path | None) -> list[str]:
@@ -309,7 +311,8 @@ def pretrain(study: Study, seed: int, work: Path) -> tuple[Path, float]:
     shutil.rmtree(out, ignore_errors=True)
     data = make_data(study, seed, work)
     overrides = study.overrides(PRETRAIN, seed, data, None)
-    overrides.append(f"train.max_steps={study.pretrain_steps}")  # the last value of a key wins
+    # the last value of a key wins
+    overrides += [f"train.max_steps={study.pretrain_steps}", f"train.lr={study.pretrain_lr}"]
     config = load_config(ROOT / "configs" / "hrnet_hrnet-w8_synthetic_128x96.yaml", overrides)
     result = fit(config, out, device="cpu", quiet=True)
     ap = float(result.metrics["ap/total"])
@@ -401,7 +404,8 @@ def report(
     if study.pretrain_steps:
         start = (
             f"every backbone starts from the seed's single-frame HRNet trained {study.pretrain_steps} steps "
-            f"(AP {_mean_sd(list(pretrained.values()))}), frozen in FAMI-Pose as the released recipe has it, "
+            f"(lr {study.pretrain_lr:g}) "
+            f"to AP {_mean_sd(list(pretrained.values()))}, frozen in FAMI-Pose as the released recipe has it, "
             "fine-tuned in TDMI and HRNet; then"
         )
     else:
@@ -486,6 +490,8 @@ def report(
             cells.append(cell)
         lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
     lines.append("")
+    if args.notes is not None:
+        lines += [args.notes.read_text().strip(), ""]
     return "\n".join(lines)
 
 
@@ -494,7 +500,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smoke run: HRNet/FAMI/TDMI, 2 seeds, short")
     parser.add_argument("--seeds", type=int, default=None, help="seeds per row (default 3; quick 2)")
     parser.add_argument(
-        "--steps", type=int, default=None, help="training steps per row (default 150; quick 30)"
+        "--steps", type=int, default=None, help="training steps per row (default 300; quick 30)"
     )
     parser.add_argument(
         "--pretrain-steps",
@@ -503,7 +509,12 @@ def main() -> None:
         help="single-frame HRNet steps every row starts from, per seed (default 300; quick 60; 0: from scratch)",
     )
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument(
+        "--lr", type=float, default=1e-3, help="Adam learning rate of every row (the papers' 1e-3)"
+    )
+    parser.add_argument(
+        "--pretrain-lr", type=float, default=3e-3, help="Adam learning rate of the HRNet pretraining"
+    )
     parser.add_argument("--width", type=int, default=8, help="HRNet width")
     parser.add_argument("--crop", default="96x64", help="crop HxW (multiples of 32)")
     parser.add_argument("--frame-size", default="160x120", help="synthetic frame WxH")
@@ -538,6 +549,9 @@ def main() -> None:
         default=None,
         help="torch threads per run (default torch's; 1 is much faster when the cores are busy)",
     )
+    parser.add_argument(
+        "--notes", type=Path, default=None, help="markdown file appended to the section (findings)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
 
@@ -551,8 +565,9 @@ def main() -> None:
     crop = tuple(int(v) for v in args.crop.lower().split("x"))
     frame_size = tuple(int(v) for v in args.frame_size.lower().split("x"))
     study = Study(
-        steps=args.steps or (30 if quick else 150),
+        steps=args.steps or (30 if quick else 300),
         pretrain_steps=args.pretrain_steps if args.pretrain_steps is not None else (60 if quick else 300),
+        pretrain_lr=args.pretrain_lr,
         batch=args.batch,
         lr=args.lr,
         width=args.width,
@@ -589,6 +604,9 @@ def main() -> None:
         # row-major (the HRNet baselines first): a finished row has all its seeds, so a study cut
         # short still compares every finished row with its baseline seed by seed
         tasks = [(row, seed) for row in rows for seed in seeds if (row.key, seed) not in done]
+        if args.jobs > 1:
+            # longest first (TDMI ≈ 2-4× FAMI ≈ 1.5× HRNet per step), so that the workers end together
+            tasks.sort(key=lambda task: -_COST[task[0].arch])
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(
             args.jobs, context, initializer=_init_worker, initargs=(args.threads,)
