@@ -564,6 +564,11 @@ def main() -> None:
     parser.add_argument(
         "--notes", type=Path, default=None, help="markdown file appended to the section (findings)"
     )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: write the section from --work-dir's results",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
 
@@ -616,6 +621,8 @@ def main() -> None:
         # row-major (the HRNet baselines first): a finished row has all its seeds, so a study cut
         # short still compares every finished row with its baseline seed by seed
         tasks = [(row, seed) for row in rows for seed in seeds if (row.key, seed) not in done]
+        if args.report_only:
+            tasks = []  # the rows not run yet are listed as such
         if args.jobs > 1:
             # longest first (TDMI ≈ 2-4× FAMI ≈ 1.5× HRNet per step), so that the workers end together
             tasks.sort(key=lambda task: -_COST[task[0].arch])
