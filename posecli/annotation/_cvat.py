@@ -24,7 +24,7 @@ from xml.etree import ElementTree as ET
 
 import numpy as np
 
-from posecli.annotation.poses import OCCLUDED, OUTSIDE, VISIBLE
+from posecli.annotation.poses import JOINT_COLOURS, OCCLUDED, OUTSIDE, VISIBLE
 from posecli.atomic import atomic_write_bytes, atomic_write_text
 from posecli.errors import PoseCliError
 from posecli.keypoints import POSETRACK_KEYPOINTS, POSETRACK_SKELETON
@@ -41,25 +41,6 @@ _LAYOUT: tuple[tuple[float, float], ...] = (
     (60, 28), (40, 28), (66, 42), (34, 42), (70, 56), (30, 56),
     (57, 58), (43, 58), (58, 76), (42, 76), (59, 94), (41, 94),
 )  # fmt: skip
-_COLORS = (
-    "#ff355e",
-    "#33ddff",
-    "#fa3253",
-    "#34d1b7",
-    "#ff007c",
-    "#ddff33",
-    "#24b353",
-    "#b83df5",
-    "#66ff66",
-    "#32b7fa",
-    "#ffcc33",
-    "#83e070",
-    "#fafa37",
-    "#5986b3",
-    "#8c78f0",
-    "#ff6a4d",
-    "#f078f0",
-)
 
 
 def skeleton_svg() -> str:
@@ -70,7 +51,7 @@ def skeleton_svg() -> str:
         for a, b in POSETRACK_SKELETON
     ]
     circles = [
-        f'<circle r="1.5" stroke="black" fill="{_COLORS[k]}" cx="{x}" cy="{y}" stroke-width="0.1" '
+        f'<circle r="1.5" stroke="black" fill="{JOINT_COLOURS[k]}" cx="{x}" cy="{y}" stroke-width="0.1" '
         f'data-type="element node" data-element-id="{k + 1}" data-node-id="{k + 1}" '
         f'data-label-name="{name}"></circle>'
         for k, (name, (x, y)) in enumerate(zip(POSETRACK_KEYPOINTS, _LAYOUT))
@@ -93,7 +74,7 @@ def add_labels(parent: ET.Element) -> None:
     _text(attribute, "default_value", "0")
     _text(attribute, "values", "0\n1000000\n1")  # min, max, step of a number attribute
     _text(label, "svg", skeleton_svg())
-    for name, color in zip(POSETRACK_KEYPOINTS, _COLORS):
+    for name, color in zip(POSETRACK_KEYPOINTS, JOINT_COLOURS):
         sublabel = ET.SubElement(labels, "label")
         _text(sublabel, "name", name)
         _text(sublabel, "color", color)
@@ -121,7 +102,7 @@ def raw_labels() -> list[dict[str, object]]:
             "svg": skeleton_svg(),
             "sublabels": [
                 {"name": name, "color": color, "type": "points", "attributes": []}
-                for name, color in zip(POSETRACK_KEYPOINTS, _COLORS)
+                for name, color in zip(POSETRACK_KEYPOINTS, JOINT_COLOURS)
             ],
         }
     ]

@@ -21,7 +21,8 @@ import numpy as np
 
 from posecli.annotation.poses import OUTSIDE, Clip, frame_file_name, frame_index_of_name, make_clip, person
 from posecli.atomic import atomic_write_json
-from posecli.export._json import expect_dict, expect_list, fail, integer, load_json, numbers, require, short
+from posecli.export._json import expect_dict, expect_list, fail, integer, load_json, require, short
+from posecli.export.posetrack import keypoint_triples
 from posecli.keypoints import NUM_KEYPOINTS, POSETRACK_CATEGORY_SKELETON, POSETRACK_KEYPOINTS
 
 PERSON_CATEGORY_ID = 1
@@ -135,14 +136,7 @@ def read_coco_keypoints(path: Path) -> Clip:
         if image_id not in frames:
             fail(path, f"{field}.image_id", f"no image with id {image_id}")
         frame = frames[image_id]
-        flat = numbers(path, f"{field}.keypoints", require(path, field, annotation, "keypoints"))
-        if len(flat) != 3 * len(slots):
-            fail(
-                path,
-                f"{field}.keypoints",
-                f"expected {3 * len(slots)} numbers (3 per category keypoint), got {len(flat)}",
-            )
-        triples = flat.reshape(len(slots), 3)
+        triples = keypoint_triples(path, field, annotation, len(slots))
         if not np.isin(triples[:, 2], (0, 1, 2)).all():
             fail(path, f"{field}.keypoints", "visibility flags must be 0, 1 or 2")
         track_id = _track_id(path, field, annotation, len(ids.setdefault(frame, set())))

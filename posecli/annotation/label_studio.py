@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from posecli.annotation.poses import (
+    JOINT_COLOURS,
     OCCLUDED,
     OUTSIDE,
     VISIBLE,
@@ -49,32 +50,13 @@ IMAGE_OBJECT = "image"
 MODEL_VERSION = "posecli"
 POINT_SIZE = 0.6  # percent of the frame width: the drawn size of a keypoint in Label Studio
 _REGION_ID = re.compile(r"^t(\d{1,12})-(\d{1,2})$")
-_COLORS = (
-    "#ff355e",
-    "#33ddff",
-    "#fa3253",
-    "#34d1b7",
-    "#ff007c",
-    "#ddff33",
-    "#24b353",
-    "#b83df5",
-    "#66ff66",
-    "#32b7fa",
-    "#ffcc33",
-    "#83e070",
-    "#fafa37",
-    "#5986b3",
-    "#8c78f0",
-    "#ff6a4d",
-    "#f078f0",
-)
 
 
 def label_config() -> str:
     """The labelling-config XML of a posecli project (module docstring)."""
     labels = "\n".join(
         f'    <Label value="{name}" background="{color}"/>'
-        for name, color in zip(POSETRACK_KEYPOINTS, _COLORS)
+        for name, color in zip(POSETRACK_KEYPOINTS, JOINT_COLOURS)
     )
     return (
         "<View>\n"

@@ -32,6 +32,28 @@ OUTSIDE, OCCLUDED, VISIBLE = 0, 1, 2
 COORD_DECIMALS = 2  # every format writes 1/100 pixel (CVAT's own precision)
 
 
+# One colour per PoseTrack joint, in the labelling configs of CVAT and Label Studio alike.
+JOINT_COLOURS = (
+    "#ff355e",
+    "#33ddff",
+    "#fa3253",
+    "#34d1b7",
+    "#ff007c",
+    "#ddff33",
+    "#24b353",
+    "#b83df5",
+    "#66ff66",
+    "#32b7fa",
+    "#ffcc33",
+    "#83e070",
+    "#fafa37",
+    "#5986b3",
+    "#8c78f0",
+    "#ff6a4d",
+    "#f078f0",
+)
+
+
 @dataclass(frozen=True, eq=False)
 class PersonPose:
     """One person in one frame. xy: ``(17, 2)`` float64 pixels in PoseTrack slots (0 where outside);

@@ -399,17 +399,19 @@ def _frame_index(path: Path, field: str, image: dict[str, Any], position: int) -
     return int(digits)
 
 
+def keypoint_triples(path: Path, field: str, annotation: dict[str, Any], count: int) -> np.ndarray:
+    """An annotation's ``keypoints``: ``3 · count`` numbers as ``(count, 3)`` (one line naming the field
+    if they are missing, not numbers, or not 3 per category keypoint)."""
+    flat = numbers(path, f"{field}.keypoints", require(path, field, annotation, "keypoints"))
+    if len(flat) != 3 * count:
+        fail(path, f"{field}.keypoints", f"expected {3 * count} numbers (3 per category keypoint), got {len(flat)}")
+    return flat.reshape(count, 3)
+
+
 def _read_person(path: Path, field: str, annotation: dict[str, Any], slots: list[int]) -> PoseInstance:
     track = require(path, field, annotation, "track_id")
     track_id = integer(path, f"{field}.track_id", track, minimum=0)
-    flat = numbers(path, f"{field}.keypoints", require(path, field, annotation, "keypoints"))
-    if len(flat) != 3 * len(slots):
-        fail(
-            path,
-            f"{field}.keypoints",
-            f"expected {3 * len(slots)} numbers (3 per category keypoint), got {len(flat)}",
-        )
-    triples = flat.reshape(len(slots), 3)
+    triples = keypoint_triples(path, field, annotation, len(slots))
     coordinates(path, f"{field}.keypoints", triples[:, :2])
     raw_scores = annotation.get("scores")
     if raw_scores:
