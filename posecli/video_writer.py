@@ -24,6 +24,9 @@ from posecli.video import VideoWarning, open_container, shown_path
 # Audio codecs the MP4 muxer takes as they are; any other audio is re-encoded to AAC.
 MP4_AUDIO_CODECS = frozenset({"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"})
 AAC_LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}  # channel count -> layout for re-encoded audio
+# x264 speed preset of overlays: superfast takes ~3 ms less per 1768×994 frame than veryfast (the
+# overlay pass of a stitched run is encoder-bound) for a file about 1.8x larger at the same CRF
+H264_PRESET = "superfast"
 
 
 class VideoWriter:
@@ -60,7 +63,7 @@ class VideoWriter:
             self._stream.height = self.height + self.height % 2
             self._stream.pix_fmt = "yuv420p"
             x264 = self._stream.name == "libx264"
-            self._stream.options = {"crf": "23", "preset": "veryfast"} if x264 else {}
+            self._stream.options = {"crf": "23", "preset": H264_PRESET} if x264 else {}
             self._audio = AudioCarry(audio_from, self._container) if audio_from is not None else None
         except BaseException:
             self._discard()

@@ -26,6 +26,7 @@ entirely inside another person's silhouette; the temporal models' pipeline has n
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,12 +63,16 @@ class EstimatorSettings:
 class BlazePoseEstimator:
     """Frame-by-frame multi-person pose estimation with the embedded BlazePose models.
 
-    Call once per frame in order; ``reset()`` between videos.
+    Call once per frame in order; ``reset()`` between videos. ``helpers``: more landmark models (own
+    interpreters), so that the people followed from the last frame are measured in parallel threads
+    (LiteRT releases the GIL while it runs; one interpreter never serves two threads at once).
     """
 
     detector: BlazePoseDetector
     landmarker: BlazePoseLandmarker
     settings: EstimatorSettings = field(default_factory=EstimatorSettings)
+    helpers: tuple[BlazePoseLandmarker, ...] = ()
+    _pool: ThreadPoolExecutor | None = field(default=None, init=False, repr=False)
     _followed: list[Roi] = field(default_factory=list, init=False)
     _frame_index: int = field(default=0, init=False)
     _next_tile: int = field(default=0, init=False)
@@ -91,11 +96,11 @@ class BlazePoseEstimator:
         """People in ``frame`` ``(H, W, 3)`` uint8 RGB, without track ids, best first."""
         s = self.settings
         height, width = frame.shape[:2]
-        results: list[LandmarkResult] = []
-        for roi in self._followed:
-            result = self.landmarker(frame, roi)
-            if self._accepted(result, roi, width, height):
-                results.append(result)
+        results: list[LandmarkResult] = [
+            result
+            for roi, result in zip(self._followed, self._measure_followed(frame), strict=True)
+            if self._accepted(result, roi, width, height)
+        ]
         lost = len(results) < len(self._followed)
         results = self._merge(results, width, height)
 
@@ -115,6 +120,23 @@ class BlazePoseEstimator:
         self._followed = [r.next_roi for r in results]
         self._frame_index += 1
         return [self._to_instance(r, width, height) for r in results]
+
+    def _measure_followed(self, frame: np.ndarray) -> list[LandmarkResult]:
+        """Landmarks inside every followed ROI, in order: ROI ``i`` runs on landmark model ``i mod n``,
+        model 0 on this thread and the ``helpers`` in the pool's threads."""
+        rois = self._followed
+        models = (self.landmarker, *self.helpers)
+        if len(rois) < 2 or len(models) < 2:
+            return [self.landmarker(frame, roi) for roi in rois]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=len(self.helpers), thread_name_prefix="posecli-landmarks")
+        n = len(models)
+        futures = [self._pool.submit(_measure, models[k], frame, rois[k::n]) for k in range(1, n)]
+        chunks = [_measure(models[0], frame, rois[0::n]), *(f.result() for f in futures)]
+        results: list[LandmarkResult | None] = [None] * len(rois)
+        for k, chunk in enumerate(chunks):
+            results[k::n] = chunk
+        return results  # type: ignore[return-value]
 
     def _regions(self, width: int, height: int, full: bool) -> list[tuple[int, int, int, int]]:
         """The detector's regions for this frame: the full frame if ``full``, plus this frame's tiles."""
@@ -181,6 +203,11 @@ class BlazePoseEstimator:
             score=result.presence,
             coco_keypoints=to_coco(result.landmarks),
         )
+
+
+def _measure(model: BlazePoseLandmarker, frame: np.ndarray, rois: list[Roi]) -> list[LandmarkResult]:
+    """``model``'s landmarks in each of ``rois``, one after another (one thread per model)."""
+    return [model(frame, roi) for roi in rois]
 
 
 def _same_person(a: LandmarkResult, b: LandmarkResult, fraction: float) -> bool:

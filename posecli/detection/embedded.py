@@ -3,6 +3,7 @@ and the choice of person detector behind ``--detector``."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -32,9 +33,15 @@ def build_embedded_stage(weights: Path | None = None) -> BlazePoseEstimator:
         detector_path, landmark_path = folder / "pose_detection.tflite", folder / "pose_landmark_full.tflite"
     else:
         detector_path, landmark_path = fetch(EMBEDDED_MODEL, quiet=True)
-    # one inference thread each: the video is decoded ahead and the overlay encoded behind in their
-    # own threads, so more would only contend for the same cores
-    return BlazePoseEstimator(BlazePoseDetector(detector_path, num_threads=1), BlazePoseLandmarker(landmark_path, num_threads=1))
+    # One inference thread per model: the video is decoded ahead and the overlay encoded behind in
+    # their own threads. With two or more cores a second landmark model measures the followed people
+    # in parallel (the example clip: 1.2x the frames/s of one, measured side by side).
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    helpers = (BlazePoseLandmarker(landmark_path, num_threads=1),) if cores >= 2 else ()
+    return BlazePoseEstimator(
+        BlazePoseDetector(detector_path, num_threads=1), BlazePoseLandmarker(landmark_path, num_threads=1),
+        helpers=helpers,
+    )
 
 
 class EmbeddedPersonDetector(BaseDetector):

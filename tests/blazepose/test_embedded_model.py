@@ -65,3 +65,22 @@ def test_estimator_follows_both_people_upright(models) -> None:
     # the walker enters around frame 40; from then on both people are found
     assert all(c == 1 for c in counts[:35])
     assert sum(c == 2 for c in counts[45:]) >= 14
+
+
+def test_parallel_landmark_model_gives_the_same_people(models) -> None:
+    """With a second landmark model the followed people are measured in parallel threads; every
+    frame's people (order, landmarks, scores) equal those of one model measuring them in turn."""
+    detector, landmarker = models
+    _, landmark_path = fetch("blazepose_full", quiet=True)
+    serial = BlazePoseEstimator(detector, landmarker)
+    parallel = BlazePoseEstimator(detector, landmarker, helpers=(BlazePoseLandmarker(landmark_path, num_threads=1),))
+    followed_two = 0
+    for frame in _frames(124)[100:]:  # both people in view
+        one, two = serial(frame), parallel(frame)
+        followed_two += len(parallel.state()["followed"]) >= 2
+        assert len(one) == len(two)
+        for a, b in zip(one, two, strict=True):
+            np.testing.assert_array_equal(a.keypoints, b.keypoints)
+            assert a.score == b.score
+    assert followed_two > 10  # the parallel path really ran (two people followed)
+    assert parallel._pool is not None
