@@ -30,7 +30,9 @@ OUTPUTS = ("tiny.posetrack.json", "tiny.jsonl", "tiny.overlay.mp4")
 # The CLI in a child process, each frame of the model and of the overlay slowed down a little so that
 # a signal surely lands inside the stage the test waits for (the code paths are the real ones).
 SLOW_CLI = """
-import sys, time
+import signal, sys, time
+# as from a terminal: a parent that ignores SIGINT (a shell's background job) would pass that on
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from posecli import pipeline
 from posecli.export import overlay
 push, write = pipeline.EmbeddedProcessor.push, overlay.OverlayVideo.write
