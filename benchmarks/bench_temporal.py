@@ -405,8 +405,9 @@ def report(
     rows: tuple[Row, ...],
     args: argparse.Namespace,
     pretrained: dict[int, float],
+    wall_seconds: float,
 ) -> str:
-    """The RESULTS.md section for the records so far."""
+    """The RESULTS.md section for the records so far; ``wall_seconds``: this invocation's time so far."""
     by_key = {(r["row"], r["seed"]): r for r in records}
     if study.pretrain_steps:
         start = (
@@ -420,7 +421,7 @@ def report(
     seeds_all = sorted({r["seed"] for r in records})
     hard_people = {r["seed"]: r["hard_people"] for r in records}
     lines = [
-        SECTION,
+        SECTION + (" (quick)" if args.quick else ""),
         "",
         (
             "Does the temporal module help where the key frame alone is not enough? Synthetic PoseTrack18 data "
@@ -449,10 +450,16 @@ def report(
             f"Machine: {platform.machine()}, {os.cpu_count()} cores, {args.jobs} run(s) at a time with "
             f"{args.threads or torch.get_num_threads()} torch thread(s) each, CPU only. Python "
             f"{sys.version.split()[0]}, torch {torch.__version__}. Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
-            f"1-minute load average at the start / end: {loads[0]:.1f} / {os.getloadavg()[0]:.1f} (the machine was "
-            "shared: train times are only indicative)."
+            f"1-minute load average at the start / end: {loads[0]:.1f} / {os.getloadavg()[0]:.1f} (above 2: "
+            "other work shared the machine and times are only indicative)."
         ),
-        f"Command: `{command}`",
+        f"Command: `{command}`"
+        + (
+            ""
+            if args.report_only
+            else f"; wall time of this invocation {wall_seconds / 60:.1f} min (data, pretraining, "
+            f"{len(records)} runs, evaluation, report)."
+        ),
         "",
         (
             "| model | seeds | AP all | AP hard | Δ all vs HRNet | Δ hard vs HRNet | Δ (hard − all) vs HRNet "
@@ -502,6 +509,15 @@ def report(
             cells.append(cell)
         lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
     lines.append("")
+    if args.quick:
+        lines += [
+            (
+                "A smoke run: it checks that data, pretraining, every row's training and the scoring work end "
+                f"to end; {study.steps} steps are far too few for the numbers to mean anything (the study is "
+                "`## bench_temporal`)."
+            ),
+            "",
+        ]
     if args.notes is not None:
         lines += [args.notes.read_text().strip(), ""]
     return "\n".join(lines)
@@ -601,6 +617,8 @@ def main() -> None:
     seeds = list(range(args.seeds or (2 if quick else 3)))
     command = "python benchmarks/bench_temporal.py " + " ".join(sys.argv[1:])
     loads = [os.getloadavg()[0]]
+    started = time.perf_counter()
+    section = SECTION + (" (quick)" if quick else "")
     with tempfile.TemporaryDirectory() as tmp_name:
         work = args.work_dir or Path(tmp_name)
         work.mkdir(parents=True, exist_ok=True)
@@ -645,12 +663,15 @@ def main() -> None:
                     flush=True,
                 )
                 if not args.no_write:
-                    write_section(SECTION, report(study, records, command, loads, rows, args, pretrained))
-    text = report(study, records, command, loads, rows, args, pretrained)
+                    wall = time.perf_counter() - started
+                    write_section(
+                        section, report(study, records, command, loads, rows, args, pretrained, wall)
+                    )
+    text = report(study, records, command, loads, rows, args, pretrained, time.perf_counter() - started)
     print(text)
     if not args.no_write:
-        write_section(SECTION, text)
-        print(f"wrote {SECTION} in {RESULTS}")
+        write_section(section, text)
+        print(f"wrote {section} in {RESULTS}")
 
 
 if __name__ == "__main__":
