@@ -124,7 +124,6 @@ class VideoSummary:
 def build_processor(options: EstimateOptions, video: Path | None = None, quiet: bool = False) -> FrameProcessor:
     """The frame processor ``options`` describe (see ``posecli.pipeline``); ``quiet`` silences the
     progress bar of a first-use weights download."""
-    tracker = make_tracker(options.tracker)
     # --weights without --model: the network the checkpoint (or manifest entry) holds
     network_from_weights = options.weights is not None and not Path(options.weights).is_dir()
     if options.model == EMBEDDED_MODEL and not network_from_weights:
@@ -133,11 +132,14 @@ def build_processor(options: EstimateOptions, video: Path | None = None, quiet: 
             raise PoseCliError(f"{flag} works with the network models; {EMBEDDED_MODEL} finds people itself")
         if options.flip_test:
             raise PoseCliError(f"--flip-test works with the network models, not {EMBEDDED_MODEL}")
+        bbox_thr = EMBEDDED_BBOX_THR if options.bbox_thr is None else options.bbox_thr
+        # The embedded model's people passed its plausibility rules: whoever --bbox-thr keeps may start
+        # a track (ByteTrack's own 0.6 dropped CrowdPose 103319's man at pose presence 0.51).
         return EmbeddedProcessor(
-            build_embedded_stage(options.weights), tracker, _smoother(options),
-            bbox_thr=EMBEDDED_BBOX_THR if options.bbox_thr is None else options.bbox_thr,
-            max_people=options.max_people or None,
+            build_embedded_stage(options.weights), make_tracker(options.tracker, birth_score=bbox_thr),
+            _smoother(options), bbox_thr=bbox_thr, max_people=options.max_people or None,
         )
+    tracker = make_tracker(options.tracker)
     wanted = None if options.model == EMBEDDED_MODEL else options.model
     network = load_network(wanted, options.weights, options.device, quiet=quiet)
     detector: Detector

@@ -42,10 +42,16 @@ class BoxesSummary:
     tracks: int
 
 
-def make_tracker(name: str) -> Tracker:
-    """A fresh tracker by name (``bytetrack`` or ``iou``)."""
+def make_tracker(name: str, birth_score: float | None = None) -> Tracker:
+    """A fresh tracker by name (``bytetrack`` or ``iou``); ``birth_score``: the least person score that
+    starts a ByteTrack track (None: its own default, 0.6); below 0.5 it is also where ByteTrack's
+    confident people begin."""
     if name == "bytetrack":
-        return ByteTracker()
+        if birth_score is None:
+            return ByteTracker()
+        return ByteTracker(
+            high_score=min(0.5, birth_score), low_score=min(0.1, birth_score), new_track_score=birth_score
+        )
     if name == "iou":
         return IoUTracker()
     raise PoseCliError(f"--tracker: '{name}' is not one of {', '.join(TRACKERS)}")

@@ -61,6 +61,17 @@ def test_bbox_thr_drops_low_score_people() -> None:
     assert [p.score for p in result.instances] == [0.9]
 
 
+@pytest.mark.parametrize(("bbox_thr", "birth"), [(None, jobs.EMBEDDED_BBOX_THR), (0.3, 0.3), (0.8, 0.8)])
+def test_embedded_people_kept_by_bbox_thr_start_tracks(bbox_thr: float | None, birth: float) -> None:
+    # ByteTrack's own birth score (0.6) dropped a person of pose presence 0.51 that --bbox-thr 0.5 kept
+    options = jobs.EstimateOptions(stitch=False, overlay=False, bbox_thr=bbox_thr)
+    processor = jobs.build_processor(options, quiet=True)
+    assert isinstance(processor.tracker, ByteTracker)
+    assert processor.tracker.new_track_score == birth
+    processor.pose_stage = _ScriptedStage(lambda i: [(5.0, birth + 0.01)])
+    assert len(processor.push(_frame(0))[0].instances) == 1
+
+
 def test_max_people_keeps_the_best_per_frame() -> None:
     def script(i: int) -> list[tuple[float, float]]:
         return [(0.0, 0.7), (25.0, 0.95), (50.0, 0.8), (75.0, 0.9)]

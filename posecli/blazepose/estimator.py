@@ -6,12 +6,15 @@ between detections. The detector only has to start new people, on a schedule tha
 bounded:
 
 - the full frame every ``detect_every`` frames, and at once on any frame where nobody is followed
-  or a followed person was just lost (re-detection where a track is lost);
+  or a followed person was just lost; then also a square around where the lost person was
+  (``lost_region`` × their ROI), where a small person in a large frame is large enough to be found;
 - ``tiles_per_frame`` tiles of the detector's multi-scale tile schedule per frame, in turn, so
   small people anywhere in the frame are found within a few dozen frames; the first frame visits
   every tile (a picture, or the start of a video, is searched completely).
 
-A detection whose hip centre is close to an already-followed person is ignored.
+A detection whose hip centre is close to an already-followed person is ignored. A new detection
+whose landmarks fail is measured again in its region enlarged (``retry_scales``): the detector's
+above-head point often misjudges the size of a bent or partly hidden person.
 
 Every landmark result must pass, besides the pose-presence probability: the plausibility rules
 (``plausibility.rejection``: joints seen, limb proportions, a lying torso seen clearly) and
@@ -27,7 +30,7 @@ entirely inside another person's silhouette; the temporal models' pipeline has n
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -49,13 +52,20 @@ class EstimatorSettings:
     detect_every: int = 4  # full-frame detector every N frames while people are followed
     tiles_per_frame: int = 1  # tiles of the multi-scale schedule visited per frame, in turn (0 = none)
     first_frame_tiles: bool = True  # the first frame visits every tile
-    duplicate_distance: float = 0.25  # a detection whose hip centre is closer than this × ROI size is a known person
+    # a detection whose hip centre is closer than this × ROI size is a known person (0.25 took the
+    # neighbour of a person in a crowd for them: in a 1080p pan of CrowdPose 103319 two men 0.19 apart)
+    duplicate_distance: float = 0.15
     merge_fraction: float = 0.5  # people sharing this fraction of landmarks (within 10 % of the box diagonal) are one
     max_people: int = 20  # safety cap per frame
     # the landmarks' hip centre may lie this far (× the source region's size) from the region's centre,
     # and their body size within this factor of the region's, else they are someone (something) else
     max_shift: float = 0.35
     max_size_change: float = 1.8
+    # a new detection whose landmarks fail is looked at again in its region enlarged by each of these,
+    # if the detector was sure (a weak one enlarged takes in clutter: a ghost in examples/demo.mp4)
+    retry_scales: tuple[float, ...] = (1.5, 2.0)
+    retry_min_detection: float = 0.7
+    lost_region: float = 2.0  # a lost person is searched for in a square this × their ROI's size
     rules: PlausibilityRules = field(default_factory=PlausibilityRules)
 
 
@@ -96,16 +106,16 @@ class BlazePoseEstimator:
         """People in ``frame`` ``(H, W, 3)`` uint8 RGB, without track ids, best first."""
         s = self.settings
         height, width = frame.shape[:2]
-        results: list[LandmarkResult] = [
-            result
-            for roi, result in zip(self._followed, self._measure_followed(frame), strict=True)
-            if self._accepted(result, roi, width, height)
-        ]
-        lost = len(results) < len(self._followed)
-        results = self._merge(results, width, height)
+        measured = list(zip(self._followed, self._measure_followed(frame), strict=True))
+        results = self._merge([r for roi, r in measured if self._accepted(r, roi, width, height)], width, height)
+        kept = {id(r) for r in results}
+        # A lost person is searched for by the detector around where they were too, at a resolution
+        # the full-frame pass lacks for a small person in a large frame.
+        lost = [roi for roi, r in measured if id(r) not in kept]
 
         cadence = self._frame_index % max(1, s.detect_every) == 0
-        regions = self._regions(width, height, full=cadence or lost or not results)
+        regions = self._regions(width, height, full=cadence or bool(lost) or not results)
+        regions += [r for r in (_around(roi, s.lost_region, width, height) for roi in lost) if r is not None]
         if regions:
             for detection in self.detector.detect_regions(frame, regions):
                 if len(results) >= s.max_people or detection.landmarks is None:
@@ -113,13 +123,32 @@ class BlazePoseEstimator:
                 roi = roi_from_axis(detection.landmarks[0], detection.landmarks[1])
                 if self._is_known(roi, results):
                     continue
-                result = self.landmarker(frame, roi)
-                if self._accepted(result, roi, width, height, detection.score):
+                result = self._first_look(frame, roi, width, height, detection.score)
+                if result is not None:
                     results = self._merge(results + [result], width, height)
 
         self._followed = [r.next_roi for r in results]
         self._frame_index += 1
         return [self._to_instance(r, width, height) for r in results]
+
+    def _first_look(
+        self, frame: np.ndarray, roi: Roi, width: int, height: int, detection_score: float
+    ) -> LandmarkResult | None:
+        """The landmarks of a new detection's ``roi``, or None when nobody is there. The detector's
+        above-head point often misjudges the size of a bent or partly hidden person, so a region whose
+        landmarks fail is measured again enlarged by each of ``retry_scales`` when the detection is
+        confident (CrowdPose 103319: the right-hand man, detector score 0.85, gets pose presence 0.00 in
+        his detection's region and 1.00 in it enlarged 2×)."""
+        s = self.settings
+        for scale in (1.0, *(s.retry_scales if detection_score >= s.retry_min_detection else ())):
+            region = roi if scale == 1.0 else replace(roi, size=roi.size * scale)
+            result = self.landmarker(frame, region)
+            # the person must still be where the detector put them: an enlarged region only widens the view
+            found = result.next_roi
+            close = np.hypot(found.cx - roi.cx, found.cy - roi.cy) <= s.max_shift * roi.size
+            if close and self._accepted(result, region, width, height, detection_score):
+                return result
+        return None
 
     def _measure_followed(self, frame: np.ndarray) -> list[LandmarkResult]:
         """Landmarks inside every followed ROI, in order: ROI ``i`` runs on landmark model ``i mod n``,
@@ -203,6 +232,15 @@ class BlazePoseEstimator:
             score=result.presence,
             coco_keypoints=to_coco(result.landmarks),
         )
+
+
+def _around(roi: Roi, factor: float, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """The square region ``factor`` × ``roi``'s size around its centre, clipped to the frame (None when
+    less than 8 pixels of it are left in either direction)."""
+    half = factor * roi.size / 2
+    x0, y0 = max(0, int(roi.cx - half)), max(0, int(roi.cy - half))
+    x1, y1 = min(width, int(roi.cx + half)), min(height, int(roi.cy + half))
+    return (x0, y0, x1, y1) if x1 - x0 >= 8 and y1 - y0 >= 8 else None
 
 
 def _measure(model: BlazePoseLandmarker, frame: np.ndarray, rois: list[Roi]) -> list[LandmarkResult]:

@@ -86,6 +86,55 @@ def test_a_lost_person_triggers_redetection_on_the_same_frame() -> None:
     landmarker.presence = 0.1  # the followed person vanishes
     assert estimator(FRAME) == []
     assert FULL in detector.calls[2]
+    # and the detector also looks closely around where they were: 2 × their ROI (size 200), clipped
+    assert detector.calls[2][-1] == (120, 40, 520, 440)
+
+
+class NarrowSightLandmarker(FakeLandmarker):
+    """Finds the person only in a region at least ``needed`` pixels wide (the detector's above-head
+    point put the region too tight around a bent or partly hidden person)."""
+
+    def __init__(self, needed: float, shift: float = 0.0) -> None:
+        super().__init__(shift=shift)
+        self.needed, self.sizes = needed, []
+
+    def __call__(self, frame: np.ndarray, roi: Roi) -> LandmarkResult:
+        self.sizes.append(roi.size)
+        result = super().__call__(frame, roi)
+        presence = 1.0 if roi.size >= self.needed else 0.0
+        return LandmarkResult(result.landmarks, presence, result.next_roi, result.visibility)
+
+
+class WeakDetector(FakeDetector):
+    def __init__(self, score: float) -> None:
+        super().__init__()
+        self.score = score
+
+    def detect_regions(self, frame: np.ndarray, regions: list[tuple[int, int, int, int]]) -> list[Detection]:
+        found = super().detect_regions(frame, regions)
+        return [Detection(box=d.box, score=self.score, landmarks=d.landmarks) for d in found]
+
+
+def test_a_confident_detection_is_measured_again_in_an_enlarged_region() -> None:
+    # the detection's ROI is 200 px (2 × 80 × 1.25); the person shows only in a 400 px region
+    landmarker = NarrowSightLandmarker(needed=390.0)
+    people = BlazePoseEstimator(FakeDetector(), landmarker)(FRAME)  # type: ignore[arg-type]
+    assert len(people) == 1
+    assert landmarker.sizes == [200.0, 300.0, 400.0]  # as detected, then 1.5× and 2×
+    none_needed = NarrowSightLandmarker(needed=0.0)
+    assert len(BlazePoseEstimator(FakeDetector(), none_needed)(FRAME)) == 1  # type: ignore[arg-type]
+    assert none_needed.sizes == [200.0]  # no second look when the first one finds the person
+
+
+def test_no_second_look_for_a_weak_detection_or_for_someone_elsewhere() -> None:
+    # a weak detection enlarged takes in clutter: it gets one look only
+    landmarker = NarrowSightLandmarker(needed=390.0)
+    assert BlazePoseEstimator(WeakDetector(0.6), landmarker)(FRAME) == []  # type: ignore[arg-type]
+    assert landmarker.sizes == [200.0]
+    # the enlarged region answers with a person 100 px from the detected hip: someone else
+    elsewhere = NarrowSightLandmarker(needed=390.0, shift=100.0)
+    assert BlazePoseEstimator(FakeDetector(), elsewhere)(FRAME) == []  # type: ignore[arg-type]
+    assert elsewhere.sizes == [200.0, 300.0, 400.0]
 
 
 def test_landmarks_far_from_their_region_are_rejected() -> None:
