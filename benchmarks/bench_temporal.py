@@ -405,9 +405,10 @@ def report(
     rows: tuple[Row, ...],
     args: argparse.Namespace,
     pretrained: dict[int, float],
-    wall_seconds: float,
+    wall_seconds: float | None,
 ) -> str:
-    """The RESULTS.md section for the records so far; ``wall_seconds``: this invocation's time so far."""
+    """The RESULTS.md section for the records so far; ``wall_seconds``: the training invocation's time
+    so far (None: unknown)."""
     by_key = {(r["row"], r["seed"]): r for r in records}
     if study.pretrain_steps:
         start = (
@@ -450,14 +451,14 @@ def report(
             f"Machine: {platform.machine()}, {os.cpu_count()} cores, {args.jobs} run(s) at a time with "
             f"{args.threads or torch.get_num_threads()} torch thread(s) each, CPU only. Python "
             f"{sys.version.split()[0]}, torch {torch.__version__}. Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
-            f"1-minute load average at the start / end: {loads[0]:.1f} / {os.getloadavg()[0]:.1f} (above 2: "
+            f"1-minute load average at the start / end: {loads[0]:.1f} / {loads[-1]:.1f} (above 2: "
             "other work shared the machine and times are only indicative)."
         ),
         f"Command: `{command}`"
         + (
             ""
-            if args.report_only
-            else f"; wall time of this invocation {wall_seconds / 60:.1f} min (data, pretraining, "
+            if wall_seconds is None
+            else f"; wall time of that invocation {wall_seconds / 60:.1f} min (data, pretraining, "
             f"{len(records)} runs, evaluation, report)."
         ),
         "",
@@ -663,11 +664,31 @@ def main() -> None:
                     flush=True,
                 )
                 if not args.no_write:
-                    wall = time.perf_counter() - started
+                    so_far = time.perf_counter() - started
                     write_section(
-                        section, report(study, records, command, loads, rows, args, pretrained, wall)
+                        section,
+                        report(
+                            study,
+                            records,
+                            command,
+                            [*loads, os.getloadavg()[0]],
+                            rows,
+                            args,
+                            pretrained,
+                            so_far,
+                        ),
                     )
-    text = report(study, records, command, loads, rows, args, pretrained, time.perf_counter() - started)
+        wall: float | None = time.perf_counter() - started
+        last_run = work / "last_run.json"  # what --report-only says about the run that trained
+        if args.report_only:
+            wall = None
+            if last_run.exists():
+                saved = json.loads(last_run.read_text())
+                command, loads, wall = saved["command"], saved["loads"], saved["wall_seconds"]
+        else:
+            loads.append(os.getloadavg()[0])
+            last_run.write_text(json.dumps({"command": command, "loads": loads, "wall_seconds": wall}))
+    text = report(study, records, command, loads, rows, args, pretrained, wall)
     print(text)
     if not args.no_write:
         write_section(section, text)
