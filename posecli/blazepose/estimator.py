@@ -55,6 +55,10 @@ class EstimatorSettings:
     # a detection whose hip centre is closer than this × ROI size is a known person (0.25 took the
     # neighbour of a person in a crowd for them: in a 1080p pan of CrowdPose 103319 two men 0.19 apart)
     duplicate_distance: float = 0.15
+    # a detection inside the inner part of a followed person's box is a part of them (the detector also
+    # fires on a torso or a face) only when its region is smaller than this × theirs; a whole-body
+    # detection there is a second person half hidden behind the first
+    part_size: float = 0.7
     merge_fraction: float = 0.5  # people sharing this fraction of landmarks (within 10 % of the box diagonal) are one
     max_people: int = 20  # safety cap per frame
     # the landmarks' hip centre may lie this far (× the source region's size) from the region's centre,
@@ -203,14 +207,16 @@ class BlazePoseEstimator:
 
     def _is_known(self, roi: Roi, results: list[LandmarkResult]) -> bool:
         """Whether a detection's hip centre belongs to a person already followed: close to their hip
-        centre, or inside the inner part of their box (the detector also fires on parts of a body)."""
+        centre, or, for a detection of a part of a body (a region smaller than ``part_size`` × theirs),
+        inside the inner part of their box."""
         for r in results:
             hip = r.landmarks[list(_HIPS), :2].mean(0)
             if np.hypot(roi.cx - hip[0], roi.cy - hip[1]) < self.settings.duplicate_distance * roi.size:
                 return True
             lo, hi = r.landmarks[:, :2].min(0), r.landmarks[:, :2].max(0)
             margin = 0.15 * (hi - lo)
-            if np.all((lo + margin <= (roi.cx, roi.cy)) & ((roi.cx, roi.cy) <= hi - margin)):
+            part = roi.size < self.settings.part_size * r.next_roi.size
+            if part and np.all((lo + margin <= (roi.cx, roi.cy)) & ((roi.cx, roi.cy) <= hi - margin)):
                 return True
         return False
 

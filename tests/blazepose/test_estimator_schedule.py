@@ -180,3 +180,12 @@ def test_resumed_state_continues_the_tile_turn() -> None:
     resumed.restore(estimator.state())
     resumed(FRAME)
     assert second.calls[0][-1] == first.tile_schedule(640, 480)[1]  # the next tile, not the first again
+
+
+def test_a_whole_body_detection_over_a_followed_person_is_a_second_person() -> None:
+    estimator = BlazePoseEstimator(FakeDetector(), FakeLandmarker())  # type: ignore[arg-type]
+    followed = FakeLandmarker()(FRAME, Roi(320.0, 240.0, 200.0, 0.0))  # hip centre (320, 248)
+    # both detections lie inside the inner part of the followed person's box, 32 px from their hips
+    assert estimator._is_known(Roi(325.0, 280.0, 60.0, 0.0), [followed])  # a small one: a part of them
+    assert not estimator._is_known(Roi(325.0, 280.0, 200.0, 0.0), [followed])  # their size: someone behind
+    assert estimator._is_known(Roi(322.0, 250.0, 200.0, 0.0), [followed])  # on their hips: them
