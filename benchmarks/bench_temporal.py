@@ -17,8 +17,9 @@ TDMI without its MI terms. The two architectural ablations are made here, on the
 HRNet with the same head is reported as mean and a 95 % t-interval over seeds.
 
 Results are kept per (row, seed) in ``--work-dir/results.jsonl``, so an interrupted study continues
-where it stopped; the ``## bench_temporal`` section of ``benchmarks/RESULTS.md`` is rewritten after
-every run with the rows so far.
+where it stopped; the ``## bench_temporal`` section of ``benchmarks/RESULTS.md`` (``--quick``: its own
+``## bench_temporal (quick)``) is rewritten after every run with the rows so far, and at the end with
+the invocation's wall time (kept in the work folder for ``--report-only``).
 
 Usage: ``python benchmarks/bench_temporal.py [--quick] [--seeds 3] [--steps N] [--rows a,b] [--no-write]``
 """
@@ -51,6 +52,11 @@ from torch import Tensor, nn
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## bench_temporal"
+
+
+def section_for(quick: bool) -> str:
+    """The RESULTS.md heading a run writes: the study's, or its own for the ``--quick`` smoke run."""
+    return SECTION + (" (quick)" if quick else "")
 
 
 class _PassThrough(nn.Module):
@@ -422,7 +428,7 @@ def report(
     seeds_all = sorted({r["seed"] for r in records})
     hard_people = {r["seed"]: r["hard_people"] for r in records}
     lines = [
-        SECTION + (" (quick)" if args.quick else ""),
+        section_for(args.quick),
         "",
         (
             "Does the temporal module help where the key frame alone is not enough? Synthetic PoseTrack18 data "
@@ -619,7 +625,7 @@ def main() -> None:
     command = "python benchmarks/bench_temporal.py " + " ".join(sys.argv[1:])
     loads = [os.getloadavg()[0]]
     started = time.perf_counter()
-    section = SECTION + (" (quick)" if quick else "")
+    section = section_for(quick)
     with tempfile.TemporaryDirectory() as tmp_name:
         work = args.work_dir or Path(tmp_name)
         work.mkdir(parents=True, exist_ok=True)
