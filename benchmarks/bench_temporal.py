@@ -40,7 +40,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,22 @@ from torch import Tensor, nn
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## bench_temporal"
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The invocation that trained the rows: its command, UTC date, 1-minute load average at its start
+    and end, and wall time (None: unknown)."""
+
+    command: str
+    date: str
+    loads: tuple[float, float]
+    wall_seconds: float | None
+
+    @classmethod
+    def now(cls, command: str, load_at_start: float, wall_seconds: float | None) -> RunInfo:
+        date = f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        return cls(command, date, (load_at_start, os.getloadavg()[0]), wall_seconds)
 
 
 def section_for(quick: bool) -> str:
@@ -406,15 +422,12 @@ def _diff_cell(
 def report(
     study: Study,
     records: list[dict[str, Any]],
-    command: str,
-    loads: list[float],
+    run: RunInfo,
     rows: tuple[Row, ...],
     args: argparse.Namespace,
     pretrained: dict[int, float],
-    wall_seconds: float | None,
 ) -> str:
-    """The RESULTS.md section for the records so far; ``wall_seconds``: the training invocation's time
-    so far (None: unknown)."""
+    """The RESULTS.md section for the records so far, trained by the invocation ``run`` describes."""
     by_key = {(r["row"], r["seed"]): r for r in records}
     if study.pretrain_steps:
         start = (
@@ -456,15 +469,15 @@ def report(
         (
             f"Machine: {platform.machine()}, {os.cpu_count()} cores, {args.jobs} run(s) at a time with "
             f"{args.threads or torch.get_num_threads()} torch thread(s) each, CPU only. Python "
-            f"{sys.version.split()[0]}, torch {torch.__version__}. Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. "
-            f"1-minute load average at the start / end: {loads[0]:.1f} / {loads[-1]:.1f} (above 2: "
+            f"{sys.version.split()[0]}, torch {torch.__version__}. Date: {run.date}. "
+            f"1-minute load average at the start / end: {run.loads[0]:.1f} / {run.loads[-1]:.1f} (above 2: "
             "other work shared the machine and times are only indicative)."
         ),
-        f"Command: `{command}`"
+        f"Command: `{run.command}`"
         + (
             ""
-            if wall_seconds is None
-            else f"; wall time of that invocation {wall_seconds / 60:.1f} min (data, pretraining, "
+            if run.wall_seconds is None
+            else f"; wall time of that invocation {run.wall_seconds / 60:.1f} min (data, pretraining, "
             f"{len(records)} runs, evaluation, report)."
         ),
         "",
@@ -623,7 +636,7 @@ def main() -> None:
     )
     seeds = list(range(args.seeds or (2 if quick else 3)))
     command = "python benchmarks/bench_temporal.py " + " ".join(sys.argv[1:])
-    loads = [os.getloadavg()[0]]
+    load_at_start = os.getloadavg()[0]
     started = time.perf_counter()
     section = section_for(quick)
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -670,31 +683,17 @@ def main() -> None:
                     flush=True,
                 )
                 if not args.no_write:
-                    so_far = time.perf_counter() - started
-                    write_section(
-                        section,
-                        report(
-                            study,
-                            records,
-                            command,
-                            [*loads, os.getloadavg()[0]],
-                            rows,
-                            args,
-                            pretrained,
-                            so_far,
-                        ),
-                    )
-        wall: float | None = time.perf_counter() - started
-        last_run = work / "last_run.json"  # what --report-only says about the run that trained
-        if args.report_only:
-            wall = None
-            if last_run.exists():
-                saved = json.loads(last_run.read_text())
-                command, loads, wall = saved["command"], saved["loads"], saved["wall_seconds"]
+                    run = RunInfo.now(command, load_at_start, time.perf_counter() - started)
+                    write_section(section, report(study, records, run, rows, args, pretrained))
+        last_run = work / "last_run.json"  # what --report-only says about the invocation that trained
+        if not args.report_only:
+            run = RunInfo.now(command, load_at_start, time.perf_counter() - started)
+            last_run.write_text(json.dumps(asdict(run)))
+        elif last_run.exists():
+            run = RunInfo(**json.loads(last_run.read_text()))
         else:
-            loads.append(os.getloadavg()[0])
-            last_run.write_text(json.dumps({"command": command, "loads": loads, "wall_seconds": wall}))
-    text = report(study, records, command, loads, rows, args, pretrained, wall)
+            run = RunInfo.now(command, load_at_start, None)
+    text = report(study, records, run, rows, args, pretrained)
     print(text)
     if not args.no_write:
         write_section(section, text)
